@@ -1,0 +1,139 @@
+"""`restyle.stylize`: the library's front door, shared by the CLI and (later) the service."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+from PIL import Image
+
+from restyle.devices import resolve_device
+from restyle.engines.gatys import GatysEngine
+from restyle.engines.gatys_config import GatysConfig
+from restyle.errors import InvalidParameterError
+from restyle.imaging import DEFAULT_LIMITS, ImageLimits, image_to_tensor, load_image, resize_tensor
+from restyle.imaging import tensor_to_image as _tensor_to_image
+from restyle.postprocess import PostprocessConfig, postprocess
+from restyle.progress import ProgressCallback
+
+ImageInput = str | os.PathLike[str] | bytes | BinaryIO | Image.Image | torch.Tensor
+
+METHODS = ("gatys",)
+"""Engines available in this release (`fast` and `arbitrary` follow)."""
+
+_POSTPROCESS_FIELDS = {f.name for f in dataclasses.fields(PostprocessConfig)}
+_GATYS_FIELDS = {f.name for f in dataclasses.fields(GatysConfig)}
+
+
+def stylize(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    *,
+    method: str = "gatys",
+    style_weights: Sequence[float] | None = None,
+    init_image: ImageInput | None = None,
+    device: str | torch.device | None = None,
+    progress: ProgressCallback | None = None,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    **options: Any,
+) -> Image.Image:
+    """Stylize `content` in the style of `style` (one image or several to blend).
+
+    Images may be paths, bytes, binary streams, PIL images or (1, 3, H, W) tensors in [0, 1].
+    `options` are fields of the engine's config (for gatys: `GatysConfig`, e.g. `size`,
+    `iterations`, `style_weight`, `seed`) and of `PostprocessConfig` (`strength`,
+    `preserve_color`, `color_space`, `output_size`). Returns an 8-bit RGB image.
+    """
+    return _tensor_to_image(
+        stylize_tensor(
+            content,
+            style,
+            method=method,
+            style_weights=style_weights,
+            init_image=init_image,
+            device=device,
+            progress=progress,
+            limits=limits,
+            **options,
+        )
+    )
+
+
+def stylize_tensor(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    *,
+    method: str = "gatys",
+    style_weights: Sequence[float] | None = None,
+    init_image: ImageInput | None = None,
+    device: str | torch.device | None = None,
+    progress: ProgressCallback | None = None,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    **options: Any,
+) -> torch.Tensor:
+    """Like `stylize`, returning a (1, 3, H, W) float tensor in [0, 1] on the CPU.
+
+    Keeps full precision for 16-bit output.
+    """
+    if method not in METHODS:
+        raise InvalidParameterError(
+            f"method: unknown engine {method!r}; available: {', '.join(METHODS)}"
+        )
+    engine_config, post_config = split_options(options)
+    styles = list(style) if isinstance(style, list | tuple) else [style]
+    if not styles:
+        raise InvalidParameterError("style: at least one style image is needed")
+    content_t = as_tensor(content, limits=limits)
+    style_ts = [as_tensor(s, limits=limits) for s in styles]
+    init_t = as_tensor(init_image, limits=limits) if init_image is not None else None
+
+    engine = GatysEngine(engine_config, device=resolve_device(device))
+    stylized = engine.run(
+        content_t, style_ts, style_blend=style_weights, init_image=init_t, callback=progress
+    )
+    content_at_output = resize_tensor(content_t.to(stylized.device), tuple(stylized.shape[-2:]))
+    return postprocess(stylized, content_at_output, post_config).cpu()
+
+
+def split_options(options: dict[str, Any]) -> tuple[GatysConfig, PostprocessConfig]:
+    """Route keyword options to the engine's config and the post-processing config."""
+    unknown = set(options) - _GATYS_FIELDS - _POSTPROCESS_FIELDS
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown option(s) {sorted(unknown)}; engine options: {sorted(_GATYS_FIELDS)}, "
+            f"post-processing options: {sorted(_POSTPROCESS_FIELDS)}"
+        )
+    engine = GatysConfig(**{k: v for k, v in options.items() if k in _GATYS_FIELDS})
+    post = PostprocessConfig(**{k: v for k, v in options.items() if k in _POSTPROCESS_FIELDS})
+    return engine, post
+
+
+def as_tensor(image: ImageInput, *, limits: ImageLimits = DEFAULT_LIMITS) -> torch.Tensor:
+    """Any accepted image input as a (1, 3, H, W) float32 tensor in [0, 1]."""
+    if isinstance(image, torch.Tensor):
+        if image.ndim == 3:
+            image = image.unsqueeze(0)
+        if image.ndim != 4 or image.shape[:2] != (1, 3):
+            raise InvalidParameterError(
+                f"image tensor: expected shape (1, 3, H, W), got {tuple(image.shape)}"
+            )
+        return image.float().clamp(0.0, 1.0)
+    if isinstance(image, Image.Image):
+        buffer = _pil_to_png_bytes(image)
+        return image_to_tensor(load_image(buffer, limits=limits))
+    if isinstance(image, str | os.PathLike):
+        image = Path(image)
+    return image_to_tensor(load_image(image, limits=limits))
+
+
+def _pil_to_png_bytes(image: Image.Image) -> bytes:
+    # Route PIL images through the same loader as files, so limits and mode conversion
+    # (alpha, palette, 16-bit) behave identically whatever the caller passes.
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,366 @@
+"""The `gatys` engine: optimise the output's pixels against VGG19 content, style and TV losses.
+
+Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural Networks" (CVPR 2016),
+with the coarse-to-fine schedule of Gatys et al. 2017 ("Controlling Perceptual Factors"):
+optimise a small image first, upsample the result and refine it at the next scale. That both
+speeds convergence (most of the structure forms where steps are cheap) and bounds memory at
+print sizes, where L-BFGS's history is shortened to fit `history_bytes`.
+
+Split into prepare (targets per scale, computed once), run one scale, and finish.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from restyle.engines.gatys_config import MAX_ITERATIONS, GatysConfig
+from restyle.errors import InvalidParameterError
+from restyle.imaging import resize_tensor
+from restyle.lbfgs import CompactLBFGS
+from restyle.losses import content_loss, gram, style_loss, total_variation
+from restyle.progress import Progress, ProgressCallback
+from restyle.vgg import VGG19Features
+
+_BYTES_PER_FLOAT = 4
+_MAX_AUTO_SCALES = 6
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """One rung of the coarse-to-fine ladder."""
+
+    size: tuple[int, int]  # (H, W)
+    iterations: int
+    lbfgs_history: int
+
+
+def plan_scales(content_hw: tuple[int, int], config: GatysConfig) -> list[ScalePlan]:
+    """Sizes, iterations and L-BFGS history per scale, smallest first.
+
+    The final scale's long side is `config.size`; each earlier one is `scale_factor` smaller,
+    down to `min_scale_size`. Coarse scales get `coarse_iterations` steps, the final one
+    `iterations`.
+    """
+    h, w = content_hw
+    long_side = max(h, w)
+    final = config.size if config.size is not None else long_side
+    if config.scales is not None:
+        n = config.scales
+    else:
+        ratio = final / config.min_scale_size
+        n = 1 + max(0, math.floor(math.log(ratio) / math.log(config.scale_factor) + 1e-9))
+        n = min(n, _MAX_AUTO_SCALES)
+    plans = []
+    for index in range(n):
+        side = final / config.scale_factor ** (n - 1 - index)
+        hw = (max(1, round(h * side / long_side)), max(1, round(w * side / long_side)))
+        iterations = config.iterations if index == n - 1 else config.coarse_iterations
+        if iterations == 0 and index != n - 1:
+            continue
+        numel = 3 * hw[0] * hw[1]
+        fits = config.history_bytes // (2 * numel * _BYTES_PER_FLOAT)
+        history = max(1, min(config.lbfgs_history, int(fits)))
+        plans.append(ScalePlan(size=hw, iterations=iterations, lbfgs_history=history))
+    total = sum(p.iterations for p in plans)
+    if total > MAX_ITERATIONS:
+        raise InvalidParameterError(
+            f"iterations: {len(plans)} scales would run {total} steps, over the limit of "
+            f"{MAX_ITERATIONS} steps per request"
+        )
+    return plans
+
+
+@dataclass
+class _Targets:
+    """Precomputed targets at one scale: content features and the blended style Grams."""
+
+    content: dict[str, torch.Tensor]
+    style_grams: dict[str, torch.Tensor]
+    # Σ_s b_s·mse(G, A_s) = mse(G, Σ_s b_s·A_s) + const when Σ b_s = 1: one Gram comparison per
+    # layer instead of one per style, with this constant added back so reported losses are exact.
+    style_constant: float
+
+
+class GatysEngine:
+    """Holds the VGG19 network on a device; `run` may be called many times (the service's case)."""
+
+    def __init__(self, config: GatysConfig, *, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        layers = dict.fromkeys((*config.content_layers, *config.style_layers))
+        self.vgg = VGG19Features(
+            layers, pooling=config.pooling, weights_path=config.weights_path
+        ).to(device)
+        self._channels_last = device.type == "cuda"
+        if self._channels_last:
+            self.vgg = self.vgg.to(memory_format=torch.channels_last)
+        self._autocast_dtype = _autocast_dtype(config.precision, device)
+
+    # -- prepare --------------------------------------------------------------------------
+
+    def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self._channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            self.device.type,
+            dtype=self._autocast_dtype or torch.float32,
+            enabled=self._autocast_dtype is not None,
+        ):
+            features = self.vgg(image)
+        # Losses in float32 whatever the network ran in: Gram differences are small near
+        # convergence and bf16 would hide them.
+        return {name: f.float() for name, f in features.items()}
+
+    @torch.no_grad()
+    def _targets(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        blend: Sequence[float],
+        size: tuple[int, int],
+    ) -> _Targets:
+        cfg = self.config
+        content_at = resize_tensor(content, size)
+        content_features = self._features(content_at)
+        content = {layer: content_features[layer] for layer in cfg.content_layers}
+        style_area = size[0] * size[1] * cfg.style_scale**2
+        blended: dict[str, torch.Tensor] = {}
+        constant = 0.0
+        for style, weight in zip(styles, blend, strict=True):
+            if weight == 0:
+                continue
+            sh, sw = style.shape[-2:]
+            factor = math.sqrt(style_area / (sh * sw))
+            style_at = resize_tensor(
+                style, (max(1, round(sh * factor)), max(1, round(sw * factor)))
+            )
+            features = self._features(style_at)
+            for layer, layer_weight in zip(cfg.style_layers, cfg.style_layer_weights, strict=True):
+                g = gram(features[layer])
+                blended[layer] = blended.get(layer, 0) + weight * g
+                constant += layer_weight * weight * g.pow(2).mean().item()
+        for layer, layer_weight in zip(cfg.style_layers, cfg.style_layer_weights, strict=True):
+            constant -= layer_weight * blended[layer].pow(2).mean().item()
+        return _Targets(content, blended, cfg.style_weight * max(constant, 0.0))
+
+    # -- run one scale --------------------------------------------------------------------
+
+    def objective(
+        self, image: torch.Tensor, targets: _Targets
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted total loss and its terms (content, style, tv) for a (1, 3, H, W) image."""
+        cfg = self.config
+        features = self._features(image)
+        c = sum(
+            w * content_loss(features[layer], targets.content[layer])
+            for layer, w in zip(cfg.content_layers, cfg.content_layer_weights, strict=True)
+        )
+        s = sum(
+            w * style_loss(gram(features[layer]), targets.style_grams[layer])
+            for layer, w in zip(cfg.style_layers, cfg.style_layer_weights, strict=True)
+        )
+        terms = {
+            "content": cfg.content_weight * c,
+            "style": cfg.style_weight * s + targets.style_constant,
+        }
+        if cfg.tv_weight:
+            terms["tv"] = cfg.tv_weight * total_variation(image)
+        total = sum(terms.values())
+        return total, terms  # type: ignore[return-value]
+
+    def _run_scale(
+        self,
+        image: torch.Tensor,
+        targets: _Targets,
+        plan: ScalePlan,
+        report: _Reporter,
+    ) -> torch.Tensor:
+        if self.config.optimizer == "adam":
+            return self._run_adam(image, targets, plan, report)
+        return self._run_lbfgs(image, targets, plan, report)
+
+    def _loss_and_grad(
+        self, x: torch.Tensor, targets: _Targets
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        x = x.detach().requires_grad_(True)
+        total, terms = self.objective(x, targets)
+        (grad,) = torch.autograd.grad(total, x)
+        return total.detach(), {k: v.detach() for k, v in terms.items()}, grad
+
+    def _run_lbfgs(
+        self, image: torch.Tensor, targets: _Targets, plan: ScalePlan, report: _Reporter
+    ) -> torch.Tensor:
+        shape = image.shape
+        x = image.detach().reshape(-1).clone()
+        lbfgs = CompactLBFGS(
+            x.numel(),
+            history=plan.lbfgs_history,
+            lr=self.config.learning_rate or 1.0,
+            device=x.device,
+        )
+        total, terms, grad = self._loss_and_grad(x.view(shape), targets)
+        grad = grad.reshape(-1)
+        for _ in range(plan.iterations):
+            step = lbfgs.step_size(grad) * lbfgs.direction(grad)
+            x = x + step
+            total, terms, new_grad = self._loss_and_grad(x.view(shape), targets)
+            new_grad = new_grad.reshape(-1)
+            lbfgs.update(step, new_grad - grad)
+            grad = new_grad
+            report(total, terms, x.view(shape))
+        return x.view(shape)
+
+    def _run_adam(
+        self, image: torch.Tensor, targets: _Targets, plan: ScalePlan, report: _Reporter
+    ) -> torch.Tensor:
+        x = image.detach().clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([x], lr=self.config.learning_rate or 0.02)
+        for _ in range(plan.iterations):
+            optimizer.zero_grad(set_to_none=True)
+            total, terms = self.objective(x, targets)
+            total.backward()
+            optimizer.step()
+            report(total.detach(), {k: v.detach() for k, v in terms.items()}, x.detach())
+        return x.detach()
+
+    # -- the whole ladder -----------------------------------------------------------------
+
+    def run(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        *,
+        style_blend: Sequence[float] | None = None,
+        init_image: torch.Tensor | None = None,
+        callback: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Stylize `content` (1, 3, H, W, [0, 1]) with `styles`; returns (1, 3, h, w) in [0, 1].
+
+        `style_blend` weighs several styles (normalised to sum to 1; a weight of 0 ignores a
+        style). The output's long side is `config.size` (the content's own size if None).
+        """
+        cfg = self.config
+        blend = _normalise_blend(style_blend, len(styles))
+        content = content.to(self.device, torch.float32)
+        styles = [s.to(self.device, torch.float32) for s in styles]
+        plans = plan_scales(tuple(content.shape[-2:]), cfg)
+        generator = torch.Generator(device="cpu")
+        if cfg.seed is not None:
+            generator.manual_seed(cfg.seed)
+        image = self._initial_image(content, init_image, plans[0].size, generator)
+        report = _Reporter(
+            total=sum(p.iterations for p in plans),
+            scales=len(plans),
+            callback=callback,
+            every=cfg.report_every or (25 if self.device.type == "cuda" else 1),
+            preview_every=cfg.preview_every,
+        )
+        for index, plan in enumerate(plans):
+            if tuple(image.shape[-2:]) != plan.size:
+                # Unclamped: the optimiser works on unconstrained pixels; clamping happens once,
+                # at the end.
+                image = F.interpolate(image, size=plan.size, mode="bicubic", align_corners=False)
+            targets = self._targets(content, styles, blend, plan.size)
+            report.start_scale(index + 1, plan.size)
+            image = self._run_scale(image, targets, plan, report)
+        return image.detach().clamp(0.0, 1.0)
+
+    def _initial_image(
+        self,
+        content: torch.Tensor,
+        init_image: torch.Tensor | None,
+        size: tuple[int, int],
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        init = self.config.init
+        if init == "content":
+            return resize_tensor(content, size)
+        if init == "noise":
+            noise = torch.rand((1, 3, *size), generator=generator)
+            return noise.to(self.device)
+        if init_image is None:
+            raise InvalidParameterError("init: 'image' needs an init_image, none was given")
+        return resize_tensor(init_image.to(self.device, torch.float32), size)
+
+
+class _Reporter:
+    """Turns per-step losses into Progress reports, syncing with the device only when reporting."""
+
+    def __init__(
+        self,
+        *,
+        total: int,
+        scales: int,
+        callback: ProgressCallback | None,
+        every: int,
+        preview_every: int,
+    ) -> None:
+        self.total, self.scales, self.callback = total, scales, callback
+        self.every, self.preview_every = every, preview_every
+        self.step, self.scale, self.size = 0, 1, (0, 0)
+        self.start = time.perf_counter()
+
+    def start_scale(self, scale: int, size: tuple[int, int]) -> None:
+        self.scale, self.size = scale, size
+
+    def __call__(
+        self, total: torch.Tensor, terms: dict[str, torch.Tensor], image: torch.Tensor
+    ) -> None:
+        self.step += 1
+        if self.callback is None:
+            return
+        if self.step % self.every and self.step != self.total:
+            return
+        preview = None
+        if self.preview_every and (self.step % self.preview_every == 0 or self.step == self.total):
+            preview = image.detach().clamp(0, 1).float().cpu()
+        values = torch.stack([total, *terms.values()]).float().cpu().tolist()
+        loss = values[0]
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss} at step {self.step}")
+        self.callback(
+            Progress(
+                step=self.step,
+                total=self.total,
+                loss=loss,
+                elapsed=time.perf_counter() - self.start,
+                losses=dict(zip(terms, values[1:], strict=True)),
+                scale=self.scale,
+                scales=self.scales,
+                size=self.size,
+                preview=preview,
+            )
+        )
+
+
+def _normalise_blend(blend: Sequence[float] | None, n_styles: int) -> list[float]:
+    if n_styles == 0:
+        raise InvalidParameterError("styles: at least one style image is needed")
+    if blend is None:
+        return [1.0 / n_styles] * n_styles
+    if len(blend) != n_styles:
+        raise InvalidParameterError(
+            f"style_blend: {len(blend)} weights given for {n_styles} style images"
+        )
+    for weight in blend:
+        if not math.isfinite(weight) or weight < 0:
+            raise InvalidParameterError(f"style_blend: weights must be >= 0, got {weight}")
+    total = float(sum(blend))
+    if total <= 0:
+        raise InvalidParameterError(f"style_blend: weights must not all be 0, got {list(blend)}")
+    return [w / total for w in blend]
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    return torch.bfloat16
+
+
+__all__ = ["GatysConfig", "GatysEngine", "ScalePlan", "plan_scales"]

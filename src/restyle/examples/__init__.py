@@ -1,0 +1,25 @@
+"""Example photos and public-domain paintings bundled with Restyle (licences in LICENSES.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+_HERE = Path(__file__).parent
+
+# Which bundled files are photos and which are paintings; the names are what the CLI accepts.
+_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "photos": ("parrots", "lighthouse", "cat"),
+    "styles": ("starry_night", "the_scream", "great_wave", "composition_vii"),
+}
+
+
+def example_names(kind: Literal["photos", "styles"]) -> tuple[str, ...]:
+    return _EXAMPLES[kind]
+
+
+def example_path(name: str) -> Path | None:
+    """Path of a bundled example by name (e.g. 'starry_night'), or None if there is none."""
+    if any(name in names for names in _EXAMPLES.values()):
+        return _HERE / f"{name}.jpg"
+    return None

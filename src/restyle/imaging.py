@@ -1,0 +1,555 @@
+"""Image input and output with limits: the one place where pixels enter and leave Restyle.
+
+Every engine, the CLI and the HTTP service read images through `load_image`, so it is written
+for hostile uploads: sizes are checked before anything is decoded, Pillow's decompression-bomb
+guard stays on, only a short allow-list of formats is parsed, and every failure is one of the
+`restyle.errors` types with a message that names the source and the value.
+
+Whatever the input (CMYK, palette, 16-bit greyscale, alpha, an embedded ICC profile, an EXIF
+rotation), `load_image` returns an upright 8-bit sRGB `RGB` image, and `image_to_tensor` /
+`tensor_to_image` move between that and a (1, 3, H, W) tensor in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import secrets
+import stat
+import struct
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageCms, ImageOps
+
+from restyle.errors import (
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidParameterError,
+    RestyleError,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "SUPPORTED_FORMATS",
+    "ImageLimits",
+    "ImageSource",
+    "image_to_tensor",
+    "load_image",
+    "resize_tensor",
+    "resize_to_area",
+    "resize_to_long_side",
+    "save_image",
+    "tensor_to_image",
+]
+
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+
+# Only these decoders ever see user bytes: each extra Pillow plugin is extra attack surface.
+# "MPO" is what Pillow calls a JPEG carrying several pictures (some phone cameras); the JPEG
+# decoder opens it, and like every multi-frame image we use its first picture.
+SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_OPENED_FORMATS = frozenset({*SUPPORTED_FORMATS, "MPO"})
+
+# What corrupt or truncated files make Pillow's parsers raise; all become InvalidImageError.
+# Beyond the documented ones, fuzzing found TypeError (malformed TIFF tags), and Pillow's own
+# fuzz tests list IndexError, KeyError and arithmetic errors. Not a bare `Exception`: that
+# would also hide bugs in this module.
+_DECODER_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    struct.error,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ArithmeticError,
+)
+
+_WHITE = (255, 255, 255)
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    # bool is an int subclass, but size=True is a bug, not a size.
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Limits applied to every image before it is decoded.
+
+    Pillow's own decompression-bomb guard (`Image.MAX_IMAGE_PIXELS`, about 89 Mpx) stays on as
+    a hard ceiling above these: a `max_pixels` larger than that still refuses such images.
+    """
+
+    max_bytes: int = 50 * 1024 * 1024  # encoded file size
+    max_pixels: int = 40_000_000  # width * height, read from the header
+    max_side: int = 12_000  # longest side, also from the header
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            _check_positive_int(field.name, getattr(self, field.name))
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+
+def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
+    """Read `source` (a path, the encoded bytes, or a binary stream) as an upright 8-bit sRGB image.
+
+    Animated images (GIF, WebP, APNG) give their first frame: a still is what style transfer
+    works on, and the first frame is what every viewer shows as the image's thumbnail.
+
+    At most `limits.max_bytes + 1` bytes are read, and width and height are checked from the
+    header before any pixel is decoded. Raises InvalidImageError for anything that is not a
+    readable image in a supported format (see SUPPORTED_FORMATS), and its subclass
+    ImageTooLargeError for anything over `limits` or over Pillow's decompression-bomb guard.
+    """
+    if not isinstance(limits, ImageLimits):
+        raise InvalidParameterError(f"limits must be an ImageLimits, got {limits!r}")
+    name, data = _read_source(source, limits)
+    if not data:
+        raise InvalidImageError(f"image {name} is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only *warns* between 1x and 2x MAX_IMAGE_PIXELS; for us that is a refusal.
+            # catch_warnings swaps process-wide filters and is not thread-safe; that is
+            # tolerable here because _check_header refuses such sizes on its own unless
+            # max_pixels was raised above Pillow's limit.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as img:
+                _check_header(img, name, limits)
+                img.load()  # decode now, inside the try, so truncation is reported as ours
+                return _to_srgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"image {name} is too large to decode safely: {exc}") from exc
+    except Image.UnidentifiedImageError as exc:
+        raise InvalidImageError(_unidentified_message(name, data)) from exc
+    except (*_DECODER_ERRORS, Warning) as exc:
+        # A Warning arrives here only when the caller's filters turn Pillow's warnings about
+        # corrupt data into errors; it is then as much a decoding failure as an exception.
+        raise InvalidImageError(f"cannot decode image {name}: {exc!r}") from exc
+
+
+def image_to_tensor(
+    img: Image.Image,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Turn an 8-bit RGB image into a (1, 3, H, W) tensor in [0, 1]."""
+    if img.mode != "RGB":
+        raise InvalidParameterError(
+            f"img must be an RGB image, got mode {img.mode!r}; read files with load_image"
+        )
+    if not dtype.is_floating_point:
+        raise InvalidParameterError(f"dtype must be a floating-point dtype, got {dtype}")
+    pixels = torch.from_numpy(np.array(img, dtype=np.uint8))  # (H, W, 3), a writable copy
+    # Move the uint8 data (4x smaller than float) first; divide in float32 so that
+    # bfloat16/float16 results are rounded once, from exact values.
+    if device is not None:
+        pixels = pixels.to(device)
+    pixels = pixels.permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W)
+    return pixels.to(torch.float32).div_(255).to(dtype).contiguous()
+
+
+def tensor_to_image(t: torch.Tensor) -> Image.Image:
+    """Turn a (1, 3, H, W) or (3, H, W) tensor in [0, 1] into an 8-bit RGB image.
+
+    Values are clamped to [0, 1] and rounded to the nearest 8-bit level.
+    """
+    chw = _as_chw(t)
+    pixels = chw.mul(255).round_().to(torch.uint8).permute(1, 2, 0)  # (H, W, 3)
+    return Image.fromarray(pixels.contiguous().numpy())
+
+
+def save_image(
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    bit_depth: int = 8,
+    quality: int = 95,
+) -> Path:
+    """Write `image` to `path` atomically and return the path written.
+
+    The format comes from `format` or else the suffix (.jpg .jpeg .png .webp .tif .tiff).
+    `bit_depth=16` writes a 16-bit RGB PNG from a tensor; every other format is 8-bit.
+    `quality` (1..100) applies to JPEG and WebP. The file appears complete or not at all.
+    """
+    out = Path(path)
+    fmt = _output_format(out, format)
+    if bit_depth not in (8, 16):
+        raise InvalidParameterError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    _check_positive_int("quality", quality)
+    if quality > 100:
+        raise InvalidParameterError(f"quality must be between 1 and 100, got {quality}")
+    if not out.parent.is_dir():
+        raise InvalidParameterError(f"output directory {str(out.parent)!r} does not exist")
+
+    if bit_depth == 16:
+        encoded = _encode_png16(_rgb16(image, fmt))
+    else:
+        encoded = _encode_8bit(image, fmt, quality)
+    _write_atomically(out, encoded)
+    return out
+
+
+def resize_to_long_side(img: Image.Image, size: int) -> Image.Image:
+    """Scale `img` (up or down, keeping its aspect ratio) so that its longer side is `size`."""
+    _check_positive_int("size", size)
+    scale = size / max(img.size)
+    return _resize(img, scale)
+
+
+def resize_to_area(img: Image.Image, pixels: int) -> Image.Image:
+    """Scale `img`, keeping its aspect ratio, to about `pixels` pixels in all.
+
+    Used to give a style image the content image's area, so that brush strokes come out at
+    the same scale whatever the style image's resolution.
+    """
+    _check_positive_int("pixels", pixels)
+    width, height = img.size
+    return _resize(img, math.sqrt(pixels / (width * height)))
+
+
+def resize_tensor(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize a (B, C, H, W) image tensor to `size` = (height, width), kept in [0, 1].
+
+    Bicubic with antialiasing, so downscaling does not alias; bicubic overshoots at sharp
+    edges, hence the clamp.
+    """
+    if t.ndim != 4 or not t.is_floating_point():
+        raise InvalidParameterError(
+            f"t must be a floating-point (B, C, H, W) tensor, got {t.dtype} {tuple(t.shape)}"
+        )
+    if len(size) != 2:
+        raise InvalidParameterError(f"size must be (height, width), got {size!r}")
+    for name, value in zip(("height", "width"), size, strict=True):
+        _check_positive_int(name, value)
+    # Antialiased bicubic is implemented for float32/float64 only on some devices: compute in
+    # float32 for half types and cast back.
+    work = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+    out = F.interpolate(work, size=size, mode="bicubic", align_corners=False, antialias=True)
+    return out.clamp_(0, 1).to(t.dtype)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _read_source(source: ImageSource, limits: ImageLimits) -> tuple[str, bytes]:
+    """Return a printable name for `source` and at most `limits.max_bytes` of its bytes."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        _check_byte_size("<bytes>", len(data), limits)
+        return "<bytes>", data
+    if isinstance(source, str | os.PathLike):
+        return _read_path(Path(source), limits)
+    if callable(getattr(source, "read", None)):
+        name = getattr(source, "name", None)
+        name = name if isinstance(name, str) else "<stream>"
+        try:
+            data = _read_bounded(source, limits.max_bytes + 1)
+        except OSError as exc:
+            raise InvalidImageError(f"cannot read image {name}: {exc}") from exc
+        _check_byte_size(name, len(data), limits, read=True)
+        return name, data
+    raise InvalidParameterError(
+        f"source must be a path, bytes or a binary stream, got {type(source).__name__}"
+    )
+
+
+def _read_path(path: Path, limits: ImageLimits) -> tuple[str, bytes]:
+    name = str(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise InvalidImageError(f"image file {name!r} does not exist") from exc
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read image file {name!r}: {exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise InvalidImageError(f"image path {name!r} is {kind}")
+    # The size check before reading spares us reading a huge file; the bounded read after it
+    # covers a file that grows in between.
+    _check_byte_size(name, info.st_size, limits)
+    try:
+        with path.open("rb") as stream:
+            data = _read_bounded(stream, limits.max_bytes + 1)
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read image file {name!r}: {exc}") from exc
+    _check_byte_size(name, len(data), limits, read=True)
+    return name, data
+
+
+def _read_bounded(stream: BinaryIO, limit: int) -> bytes:
+    """Read until EOF or `limit` bytes; raw streams may return less than asked per read()."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _check_byte_size(name: str, size: int, limits: ImageLimits, *, read: bool = False) -> None:
+    """`read`: `size` is what a bounded read returned, so the whole may be larger still."""
+    if size > limits.max_bytes:
+        amount = f"at least {size}" if read else str(size)
+        raise ImageTooLargeError(
+            f"image {name} is {amount} bytes, over {limits.max_bytes} (max_bytes)"
+        )
+
+
+def _check_header(img: Image.Image, name: str, limits: ImageLimits) -> None:
+    """Refuse an image by its header, before a single pixel is decoded."""
+    if img.format not in _OPENED_FORMATS:
+        raise InvalidImageError(f"image {name} has unsupported format {img.format!r}")
+    width, height = img.size
+    if max(width, height) > limits.max_side:
+        raise ImageTooLargeError(
+            f"image {name} is {width}x{height}, a side over {limits.max_side} px (max_side)"
+        )
+    if width * height > limits.max_pixels:
+        raise ImageTooLargeError(
+            f"image {name} is {width}x{height} = {width * height} pixels, "
+            f"over {limits.max_pixels} (max_pixels)"
+        )
+
+
+def _unidentified_message(name: str, data: bytes) -> str:
+    """Guess what a refused file is from Pillow's magic-byte checks alone (nothing is parsed).
+
+    Only a guess: some formats (TGA) have no magic bytes and look like others.
+    """
+    prefix = data[:16]
+    supported = ", ".join(SUPPORTED_FORMATS)
+    Image.init()
+    for fmt, (_, accept) in Image.OPEN.items():
+        if fmt not in _OPENED_FORMATS and accept is not None and _accepts(accept, prefix):
+            return (
+                f"image {name} is not in a supported format (it looks like {fmt}); "
+                f"supported: {supported}"
+            )
+    return (
+        f"{name} is not an image in a supported format ({len(data)} bytes); supported: {supported}"
+    )
+
+
+def _accepts(accept: Callable[[bytes], bool | str], prefix: bytes) -> bool:
+    try:
+        return bool(accept(prefix))
+    except _DECODER_ERRORS:  # some checks unpack fixed offsets and fail on short files
+        return False
+
+
+# --- conversion to 8-bit sRGB ------------------------------------------------------------------
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    icc = img.info.get("icc_profile")
+    upright = ImageOps.exif_transpose(img)
+    assert upright is not None  # only None with in_place=True
+    working = _to_working_mode(_to_8bit(upright))
+    converted = _apply_icc(working, icc)
+    if converted.mode == "RGBA":
+        # Transparent pixels keep whatever colour the encoder left behind, usually black:
+        # dropping alpha would paint transparent areas black. White is what a viewer shows.
+        background = Image.new("RGBA", converted.size, (*_WHITE, 255))
+        converted = Image.alpha_composite(background, converted)
+    return converted.convert("RGB")
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Scale 16-bit, 32-bit and float greyscale into 8-bit `L`/`LA` (scaled, never clipped)."""
+    if img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return img
+    values = np.asarray(img).astype(np.float64)  # (H, W), any byte order
+    if img.mode == "F":
+        # Float files hold [0, 1] by convention; Pillow's own convention is [0, 255].
+        scale = 1.0 if np.nanmax(values, initial=0.0) <= 1.0 else 255.0
+    elif img.mode == "I" and values.max(initial=0) > 65535:
+        scale = float(2**31 - 1)  # genuinely 32-bit data
+    else:
+        scale = 65535.0  # 16-bit data, whichever of Pillow's 16/32-bit modes it arrived in
+    grey = np.nan_to_num(values / scale).clip(0, 1) * 255
+    luma = Image.fromarray(np.rint(grey).astype(np.uint8))
+    transparent = img.info.get("transparency")
+    if isinstance(transparent, int):  # a 16-bit PNG's tRNS colour, in the original units
+        alpha = np.where(np.asarray(img) == transparent, 0, 255).astype(np.uint8)
+        return Image.merge("LA", (luma, Image.fromarray(alpha)))
+    return luma
+
+
+def _to_working_mode(img: Image.Image) -> Image.Image:
+    """Reduce every 8-bit mode to L, RGB or CMYK (which ICC profiles describe) or RGBA."""
+    has_alpha = img.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in img.info
+    if has_alpha:
+        return img.convert("RGBA")
+    if img.mode in ("L", "RGB", "CMYK"):
+        return img
+    if img.mode == "1":
+        return img.convert("L")
+    return img.convert("RGB")  # P, YCbCr, RGBX, HSV, LAB
+
+
+def _apply_icc(img: Image.Image, icc: object) -> Image.Image:
+    """Convert to sRGB through the embedded profile; plain conversion if it is absent or bad."""
+    target = "RGBA" if img.mode == "RGBA" else "RGB"
+    if isinstance(icc, bytes) and icc:
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(img, profile, _srgb(), outputMode=target)
+        except (ImageCms.PyCMSError, *_DECODER_ERRORS):
+            # A broken profile, or one that does not match the pixels (an RGB profile on a
+            # greyscale image): the pixels are still good, so show them unmanaged.
+            pass
+        else:
+            assert converted is not None  # only None with inPlace=True
+            return converted
+    return img.convert(target)
+
+
+@cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+_SUFFIX_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
+
+
+def _output_format(path: Path, format: str | None) -> str:
+    if format is not None:
+        fmt = _FORMAT_ALIASES.get(format.upper(), format.upper())
+        if fmt not in _SUFFIX_FORMATS.values():
+            raise InvalidParameterError(
+                f"format must be one of JPEG, PNG, WEBP, TIFF, got {format!r}"
+            )
+        return fmt
+    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = " ".join(_SUFFIX_FORMATS)
+        raise InvalidParameterError(
+            f"cannot tell the output format of {str(path)!r} from suffix {path.suffix!r}; "
+            f"use one of {known} or pass format="
+        )
+    return fmt
+
+
+def _encode_8bit(image: torch.Tensor | Image.Image, fmt: str, quality: int) -> bytes:
+    img = image if isinstance(image, Image.Image) else tensor_to_image(image)
+    if img.mode != "RGB":
+        raise InvalidParameterError(f"image must be an RGB image, got mode {img.mode!r}")
+    options: dict[str, object] = {}
+    if fmt == "JPEG":
+        # Chroma subsampling visibly smears painted colour edges; at high quality keep it off.
+        options = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
+    elif fmt == "WEBP":
+        options = {"quality": quality}
+    elif fmt == "TIFF":
+        options = {"compression": "tiff_deflate"}
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _rgb16(image: torch.Tensor | Image.Image, fmt: str) -> np.ndarray:
+    """Validate a 16-bit request and return (H, W, 3) big-endian uint16 samples."""
+    if fmt != "PNG":
+        # Pillow (13) has no 16-bit RGB mode to save from; only our own PNG writer has one.
+        raise InvalidParameterError(f"bit_depth=16 is supported for PNG only, got {fmt}")
+    if isinstance(image, Image.Image):
+        raise InvalidParameterError(
+            "bit_depth=16 needs a tensor: an 8-bit PIL image has no 16-bit precision to save"
+        )
+    chw = _as_chw(image).to(torch.float64)
+    samples = chw.mul(65535).round_().to(torch.int32).permute(1, 2, 0)  # (H, W, 3)
+    return np.ascontiguousarray(samples.numpy(), dtype=">u2")
+
+
+def _encode_png16(rgb: np.ndarray) -> bytes:
+    """Encode (H, W, 3) big-endian uint16 as a 16-bit RGB PNG (Pillow cannot write one)."""
+    height, width, _ = rgb.shape
+    rows = rgb.view(np.uint8).reshape(height, width * 6)  # 6 bytes per pixel
+    # The Sub filter (type 1: each byte minus the byte one pixel to its left, mod 256) makes
+    # smooth photographic rows compress far better than storing them raw.
+    filtered = rows.copy()
+    filtered[:, 6:] -= rows[:, :-6]
+    scanlines = np.concatenate([np.ones((height, 1), np.uint8), filtered], axis=1)
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16-bit, truecolour
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload)
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path` in one step."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        # os.open with 0o666 lets the umask decide permissions, as a plain open() would.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise RestyleError(f"cannot write image to {str(path)!r}: {exc}") from exc
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _as_chw(t: torch.Tensor) -> torch.Tensor:
+    """Return a (3, H, W) float32 CPU copy of an image tensor, clamped to [0, 1]."""
+    if t.ndim == 4 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim != 3 or t.shape[0] != 3:
+        raise InvalidParameterError(
+            f"image tensor must have shape (1, 3, H, W) or (3, H, W), got {tuple(t.shape)}"
+        )
+    chw = t.detach().to("cpu", torch.float32)
+    if not torch.isfinite(chw).all():
+        raise InvalidParameterError("image tensor contains NaN or infinite values")
+    return chw.clamp(0, 1)
+
+
+def _resize(img: Image.Image, scale: float) -> Image.Image:
+    width, height = img.size
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS)

