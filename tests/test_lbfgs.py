@@ -1,5 +1,6 @@
 """The compact L-BFGS against torch.optim.LBFGS, which uses the two-loop recursion."""
 
+import pytest
 import torch
 
 from restyle.lbfgs import CompactLBFGS
@@ -24,7 +25,7 @@ def _run_compact(f, x0: torch.Tensor, steps: int, history: int) -> list[torch.Te
 
     g, path = grad_at(x), []
     for _ in range(steps):
-        s = opt.step_size(g) * opt.direction(g)
+        s = opt.step(g)
         x = x + s
         new_g = grad_at(x)
         opt.update(s, new_g - g)
@@ -75,6 +76,14 @@ def test_matches_torch_on_rosenbrock_with_ring_wraparound() -> None:
     for p, q in zip(ours, ref, strict=True):
         assert torch.allclose(p, q, rtol=1e-3, atol=1e-3)
     assert _rosenbrock(ours[-1]) < _rosenbrock(x0)
+
+
+def test_max_step_caps_the_largest_change() -> None:
+    opt = CompactLBFGS(4, history=2, max_step=0.1)
+    s = opt.step(torch.tensor([100.0, -5.0, 0.0, 1.0]))
+    assert s.abs().max().item() == pytest.approx(0.1)
+    unbounded = CompactLBFGS(4, history=2).step(torch.tensor([100.0, -5.0, 0.0, 1.0]))
+    assert torch.allclose(s / s.abs().max(), unbounded / unbounded.abs().max())
 
 
 def test_damping_keeps_direction_finite_for_non_convex_pair() -> None:

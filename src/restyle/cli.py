@@ -188,8 +188,9 @@ def resolve_image(name: str) -> Path:
 
 def _run_stylize(args: argparse.Namespace) -> int:
     from restyle.api import stylize_tensor
-    from restyle.imaging import save_image
+    from restyle.imaging import check_output_path, save_image
 
+    check_output_path(args.output, bit_depth=args.bit_depth)
     options = {k: v for k, v in vars(args).items() if k not in _NOT_OPTIONS}
     styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
     with _ProgressBar(disabled=args.quiet) as bar:

@@ -29,3 +29,7 @@ class WeightsError(RestyleError):
 
 class DeviceError(RestyleError):
     """The requested compute device does not exist on this machine."""
+
+
+class NumericalError(RestyleError):
+    """An optimisation diverged (the loss became NaN or infinite)."""

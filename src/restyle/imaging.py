@@ -43,6 +43,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "ImageLimits",
     "ImageSource",
+    "check_output_path",
     "image_to_tensor",
     "load_image",
     "resize_tensor",
@@ -189,21 +190,34 @@ def save_image(
     `quality` (1..100) applies to JPEG and WebP. The file appears complete or not at all.
     """
     out = Path(path)
-    fmt = _output_format(out, format)
-    if bit_depth not in (8, 16):
-        raise InvalidParameterError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    fmt = check_output_path(out, format=format, bit_depth=bit_depth)
     _check_positive_int("quality", quality)
     if quality > 100:
         raise InvalidParameterError(f"quality must be between 1 and 100, got {quality}")
-    if not out.parent.is_dir():
-        raise InvalidParameterError(f"output directory {str(out.parent)!r} does not exist")
 
-    if bit_depth == 16:
-        encoded = _encode_png16(_rgb16(image, fmt))
-    else:
-        encoded = _encode_8bit(image, fmt, quality)
+    encoded = _encode_png16(_rgb16(image)) if bit_depth == 16 else _encode_8bit(image, fmt, quality)
     _write_atomically(out, encoded)
     return out
+
+
+def check_output_path(
+    path: str | os.PathLike[str], *, format: str | None = None, bit_depth: int = 8
+) -> str:
+    """Validate where and how an image will be saved, before any work; returns the format.
+
+    Callers with slow work ahead (the CLI) call this first, so a typo in the output name
+    fails in a second rather than after minutes of optimisation.
+    """
+    out = Path(path)
+    fmt = _output_format(out, format)
+    if bit_depth not in (8, 16):
+        raise InvalidParameterError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    if bit_depth == 16 and fmt != "PNG":
+        # Pillow (13) has no 16-bit RGB mode to save from; only our own PNG writer has one.
+        raise InvalidParameterError(f"bit_depth=16 is supported for PNG only, got {fmt}")
+    if not out.parent.is_dir():
+        raise InvalidParameterError(f"output directory {str(out.parent)!r} does not exist")
+    return fmt
 
 
 def resize_to_long_side(img: Image.Image, size: int) -> Image.Image:
@@ -477,11 +491,8 @@ def _encode_8bit(image: torch.Tensor | Image.Image, fmt: str, quality: int) -> b
     return buffer.getvalue()
 
 
-def _rgb16(image: torch.Tensor | Image.Image, fmt: str) -> np.ndarray:
+def _rgb16(image: torch.Tensor | Image.Image) -> np.ndarray:
     """Validate a 16-bit request and return (H, W, 3) big-endian uint16 samples."""
-    if fmt != "PNG":
-        # Pillow (13) has no 16-bit RGB mode to save from; only our own PNG writer has one.
-        raise InvalidParameterError(f"bit_depth=16 is supported for PNG only, got {fmt}")
     if isinstance(image, Image.Image):
         raise InvalidParameterError(
             "bit_depth=16 needs a tensor: an 8-bit PIL image has no 16-bit precision to save"

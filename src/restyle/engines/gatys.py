@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from restyle.engines.gatys_config import MAX_ITERATIONS, GatysConfig
-from restyle.errors import InvalidParameterError
+from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import resize_tensor
 from restyle.lbfgs import CompactLBFGS
 from restyle.losses import content_loss, gram, style_loss, total_variation
@@ -183,7 +183,15 @@ class GatysEngine:
     ) -> torch.Tensor:
         if self.config.optimizer == "adam":
             return self._run_adam(image, targets, plan, report)
-        return self._run_lbfgs(image, targets, plan, report)
+        loop = _LbfgsLoop(self, image, targets, plan)
+        if self.device.type == "cuda" and self.config.cuda_graphs:
+            _run_with_cuda_graph(loop, plan.iterations, report)
+        else:
+            for _ in range(plan.iterations):
+                loop.step()
+                report(loop.values, loop.names, loop.image)
+        _check_finite(loop.values, report)
+        return loop.image
 
     def _loss_and_grad(
         self, x: torch.Tensor, targets: _Targets
@@ -193,40 +201,20 @@ class GatysEngine:
         (grad,) = torch.autograd.grad(total, x)
         return total.detach(), {k: v.detach() for k, v in terms.items()}, grad
 
-    def _run_lbfgs(
-        self, image: torch.Tensor, targets: _Targets, plan: ScalePlan, report: _Reporter
-    ) -> torch.Tensor:
-        shape = image.shape
-        x = image.detach().reshape(-1).clone()
-        lbfgs = CompactLBFGS(
-            x.numel(),
-            history=plan.lbfgs_history,
-            lr=self.config.learning_rate or 1.0,
-            device=x.device,
-        )
-        total, terms, grad = self._loss_and_grad(x.view(shape), targets)
-        grad = grad.reshape(-1)
-        for _ in range(plan.iterations):
-            step = lbfgs.step_size(grad) * lbfgs.direction(grad)
-            x = x + step
-            total, terms, new_grad = self._loss_and_grad(x.view(shape), targets)
-            new_grad = new_grad.reshape(-1)
-            lbfgs.update(step, new_grad - grad)
-            grad = new_grad
-            report(total, terms, x.view(shape))
-        return x.view(shape)
-
     def _run_adam(
         self, image: torch.Tensor, targets: _Targets, plan: ScalePlan, report: _Reporter
     ) -> torch.Tensor:
         x = image.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([x], lr=self.config.learning_rate or 0.02)
+        values = torch.zeros(1)
         for _ in range(plan.iterations):
             optimizer.zero_grad(set_to_none=True)
             total, terms = self.objective(x, targets)
             total.backward()
             optimizer.step()
-            report(total.detach(), {k: v.detach() for k, v in terms.items()}, x.detach())
+            values = torch.stack([total.detach(), *(v.detach() for v in terms.values())])
+            report(values, list(terms), x.detach())
+        _check_finite(values, report)
         return x.detach()
 
     # -- the whole ladder -----------------------------------------------------------------
@@ -309,9 +297,8 @@ class _Reporter:
     def start_scale(self, scale: int, size: tuple[int, int]) -> None:
         self.scale, self.size = scale, size
 
-    def __call__(
-        self, total: torch.Tensor, terms: dict[str, torch.Tensor], image: torch.Tensor
-    ) -> None:
+    def __call__(self, values: torch.Tensor, names: list[str], image: torch.Tensor) -> None:
+        """`values` holds the total loss then one entry per name in `names`."""
         self.step += 1
         if self.callback is None:
             return
@@ -320,23 +307,104 @@ class _Reporter:
         preview = None
         if self.preview_every and (self.step % self.preview_every == 0 or self.step == self.total):
             preview = image.detach().clamp(0, 1).float().cpu()
-        values = torch.stack([total, *terms.values()]).float().cpu().tolist()
-        loss = values[0]
+        loss, *terms = values.float().cpu().tolist()
         if not math.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss} at step {self.step}")
+            raise _diverged(loss, self)
         self.callback(
             Progress(
                 step=self.step,
                 total=self.total,
                 loss=loss,
                 elapsed=time.perf_counter() - self.start,
-                losses=dict(zip(terms, values[1:], strict=True)),
+                losses=dict(zip(names, terms, strict=True)),
                 scale=self.scale,
                 scales=self.scales,
                 size=self.size,
                 preview=preview,
             )
         )
+
+
+class _LbfgsLoop:
+    """One scale's L-BFGS optimisation as a fixed sequence of device operations.
+
+    All state lives in tensors allocated up front and updated in place, so `step` can be
+    recorded as a CUDA graph and replayed.
+    """
+
+    def __init__(
+        self, engine: GatysEngine, image: torch.Tensor, targets: _Targets, plan: ScalePlan
+    ) -> None:
+        self.engine, self.targets, self.shape = engine, targets, image.shape
+        self.x = image.detach().reshape(-1).clone()  # (3*H*W,)
+        self.lbfgs = CompactLBFGS(
+            self.x.numel(),
+            history=plan.lbfgs_history,
+            lr=engine.config.learning_rate or 1.0,
+            max_step=engine.config.max_step,
+            device=self.x.device,
+        )
+        total, terms, grad = engine._loss_and_grad(self.image, targets)
+        self.names = list(terms)
+        self.values = torch.stack([total, *terms.values()])  # (1 + terms,)
+        self.grad = grad.reshape(-1).clone()
+
+    @property
+    def image(self) -> torch.Tensor:
+        return self.x.view(self.shape)
+
+    def step(self) -> None:
+        s = self.lbfgs.step(self.grad)
+        x_new = self.x + s
+        total, terms, new_grad = self.engine._loss_and_grad(x_new.view(self.shape), self.targets)
+        new_grad = new_grad.reshape(-1)
+        self.lbfgs.update(s, new_grad - self.grad)
+        self.x.copy_(x_new)
+        self.grad.copy_(new_grad)
+        self.values.copy_(torch.stack([total, *terms.values()]))
+
+
+_GRAPH_WARMUP_STEPS = 3
+
+
+def _run_with_cuda_graph(loop: _LbfgsLoop, iterations: int, report: _Reporter) -> None:
+    """Run `iterations` steps, replaying one recorded CUDA graph after a few eager ones.
+
+    Eager PyTorch spends ~8 ms of host time per step launching ~250 small kernels (measured on
+    an H100 at 512 px), several times the GPU's own work; a graph replay launches them all at
+    once. The warm-up steps are real steps (CUDA graphs need them on a side stream first).
+    """
+    warmup = min(_GRAPH_WARMUP_STEPS, iterations)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            loop.step()
+            report(loop.values, loop.names, loop.image)
+    torch.cuda.current_stream().wait_stream(side)
+    if iterations == warmup:
+        return
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        loop.step()
+    for _ in range(iterations - warmup):
+        graph.replay()
+        report(loop.values, loop.names, loop.image)
+
+
+def _check_finite(values: torch.Tensor, report: _Reporter) -> None:
+    # One host sync per scale, so a diverged run fails loudly instead of returning a clamped
+    # image of garbage.
+    loss = values[0].item()
+    if not math.isfinite(loss):
+        raise _diverged(loss, report)
+
+
+def _diverged(loss: float, report: _Reporter) -> NumericalError:
+    return NumericalError(
+        f"optimisation diverged: loss became {loss} by step {report.step} (scale "
+        f"{report.scale} of {report.scales}); try a smaller learning_rate or max_step"
+    )
 
 
 def _normalise_blend(blend: Sequence[float] | None, n_styles: int) -> list[float]:

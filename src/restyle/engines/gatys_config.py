@@ -45,7 +45,7 @@ class GatysConfig:
     """Steps at each coarser scale of the coarse-to-fine ladder."""
     scales: int | None = None
     """Number of scales; None derives it from `min_scale_size` and `scale_factor`."""
-    min_scale_size: int = 256
+    min_scale_size: int = 128
     """Long side of the coarsest scale when `scales` is None."""
     scale_factor: float = 2.0
     """Ratio between the long sides of consecutive scales."""
@@ -66,6 +66,11 @@ class GatysConfig:
     history_bytes: int = 2 * 1024**3
     """Memory the L-BFGS history may take at one scale; at print sizes the history is shortened
     to fit, which is what lets a 2048-px output run where full history would not."""
+    max_step: float = 0.25
+    """L-BFGS trust region: the largest change of any pixel (on [0, 1]) in one step. Stops the
+    rare wild quasi-Newton step (seen right after a scale switch) from blowing the image up."""
+    cuda_graphs: bool = True
+    """Record each scale's L-BFGS step as a CUDA graph and replay it (CUDA only)."""
     init: Init = "content"
     pooling: Literal["max", "avg"] = "max"
     precision: Precision = "auto"
@@ -113,6 +118,8 @@ class GatysConfig:
             raise InvalidParameterError(
                 f"style_scale: must be in [0.05, 8], got {self.style_scale!r}"
             )
+        if not (self.max_step > 0):  # also rejects NaN
+            raise InvalidParameterError(f"max_step: must be > 0, got {self.max_step!r}")
         if self.learning_rate is not None and not (
             math.isfinite(self.learning_rate) and self.learning_rate > 0
         ):

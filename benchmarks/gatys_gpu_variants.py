@@ -1,0 +1,59 @@
+"""Warm gatys timings on one device under a few switches, side by side in one process.
+
+Times `iterations` steps at one scale (no coarse-to-fine) after a warm-up run, for
+precision x cudnn.benchmark x L-BFGS history. Usage:
+
+    python benchmarks/gatys_gpu_variants.py --size 512 --iterations 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import torch
+
+from restyle.api import as_tensor
+from restyle.devices import resolve_device
+from restyle.engines.gatys import GatysEngine
+from restyle.engines.gatys_config import GatysConfig
+from restyle.examples import example_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    content = as_tensor(example_path("parrots"))
+    style = as_tensor(example_path("starry_night"))
+    print("precision cudnn_benchmark history seconds final_loss")
+    for precision, bench, history in itertools.product(
+        ("float32", "bfloat16"), (False, True), (20, 50, 100)
+    ):
+        torch.backends.cudnn.benchmark = bench
+        config = GatysConfig(
+            size=args.size,
+            scales=1,
+            iterations=args.iterations,
+            precision=precision,
+            lbfgs_history=history,
+            seed=0,
+            report_every=args.iterations,
+        )
+        engine = GatysEngine(config, device=device)
+        losses: list = []
+        engine.run(content, [style])  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        engine.run(content, [style], callback=losses.append)
+        elapsed = time.perf_counter() - start
+        print(f"{precision} {bench} {history} {elapsed:.3f} {losses[-1].loss:.4g}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

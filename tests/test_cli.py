@@ -1,0 +1,155 @@
+"""The `restyle` command end to end, in a real subprocess, on small images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from restyle.cli import parse_style
+
+
+def _restyle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "restyle.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_stylize_end_to_end_writes_image(tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    done = _restyle(
+        "stylize",
+        "parrots",
+        "-s",
+        "starry_night:2",
+        "-s",
+        "great_wave:1",
+        "-o",
+        str(out),
+        "--size",
+        "40",
+        "--iterations",
+        "3",
+        "--coarse-iterations",
+        "0",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--preserve-color",
+        "--strength",
+        "0.8",
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as image:
+        assert image.size == (40, 40)
+        assert image.mode == "RGB"
+    assert "step" in done.stderr  # the progress bar was drawn on stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sixteen_bit_png_output(tmp_path: Path) -> None:
+    out = tmp_path / "out16.png"
+    done = _restyle(
+        "stylize",
+        "cat",
+        "-s",
+        "the_scream",
+        "-o",
+        str(out),
+        "--size",
+        "32",
+        "--iterations",
+        "1",
+        "--scales",
+        "1",
+        "--bit-depth",
+        "16",
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as image:
+        assert image.size == (32, 21)
+    assert out.read_bytes()[24] == 16  # IHDR bit depth
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--size", "0"], 2, "size"),
+        (["--strength", "1.5"], 2, "strength"),
+        (["--iterations", "999999"], 2, "iterations"),
+        (["--style-layers", "relu9_1"], 2, "relu9_1"),
+        (["--device", "cuda:7"], 5, "cuda"),
+        (["--device", "tpu"], 5, "device"),
+    ],
+)
+def test_bad_parameters_give_exit_codes_and_one_line(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    done = _restyle(
+        "stylize",
+        "parrots",
+        "-s",
+        "starry_night",
+        "-o",
+        str(tmp_path / "o.png"),
+        "--iterations",
+        "1",
+        "--quiet",
+        *args,
+    )
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_image_files_exit_3(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    for content in (str(corrupt), str(tmp_path / "missing.jpg")):
+        done = _restyle(
+            "stylize", content, "-s", "starry_night", "-o", str(tmp_path / "o.png"), "--quiet"
+        )
+        assert done.returncode == 3, done.stderr
+        assert "restyle: error:" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_unwritable_output_suffix_is_rejected_before_work(tmp_path: Path) -> None:
+    done = _restyle(
+        "stylize",
+        "parrots",
+        "-s",
+        "starry_night",
+        "-o",
+        str(tmp_path / "o.xyz"),
+        "--iterations",
+        "1",
+        "--size",
+        "32",
+        "--quiet",
+    )
+    assert done.returncode == 2
+    assert ".xyz" in done.stderr
+
+
+def test_examples_lists_bundled_images() -> None:
+    done = _restyle("examples")
+    assert done.returncode == 0
+    assert "starry_night" in done.stdout and "parrots" in done.stdout
+
+
+def test_parse_style_weights() -> None:
+    assert parse_style("a.jpg:0.5") == ("a.jpg", 0.5)
+    assert parse_style("a.jpg") == ("a.jpg", 1.0)
+    assert parse_style(r"C:\art\b.jpg") == (r"C:\art\b.jpg", 1.0)
+    assert parse_style("x:y.jpg") == ("x:y.jpg", 1.0)
