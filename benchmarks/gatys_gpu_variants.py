@@ -30,10 +30,14 @@ def main() -> None:
     device = resolve_device(args.device)
     content = as_tensor(example_path("parrots"))
     style = as_tensor(example_path("starry_night"))
-    print("precision cudnn_benchmark history seconds final_loss")
-    for precision, bench, history in itertools.product(
-        ("float32", "bfloat16"), (False, True), (20, 50, 100)
-    ):
+    print("cuda_graphs precision cudnn_benchmark history seconds final_loss")
+    variants = [
+        *itertools.product((False, True), ("float32", "bfloat16"), (False,), (50,)),
+        (True, "bfloat16", True, 50),
+        (True, "bfloat16", False, 20),
+        (True, "bfloat16", False, 100),
+    ]
+    for graphs, precision, bench, history in variants:
         torch.backends.cudnn.benchmark = bench
         config = GatysConfig(
             size=args.size,
@@ -43,6 +47,7 @@ def main() -> None:
             lbfgs_history=history,
             seed=0,
             report_every=args.iterations,
+            cuda_graphs=graphs,
         )
         engine = GatysEngine(config, device=device)
         losses: list = []
