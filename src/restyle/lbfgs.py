@@ -84,8 +84,11 @@ class CompactLBFGS:
         sy = self._sy[order][:, order]  # (m, m)
         yy = self._yy[order][:, order]  # (m, m)
 
-        last = (self._head - 1) % m
-        gamma = self._sy[last, last] / self._yy[last, last]  # H0 = γI, the usual scaling
+        # H0 = γI with γ = sᵀy / yᵀy of the newest pair, the usual scaling. gather, not
+        # `t[i]`: indexing with a 0-d tensor would read it back to the host.
+        last = ((self._head - 1) % m).view(1)
+        gamma = torch.diagonal(self._sy).gather(0, last) / torch.diagonal(self._yy).gather(0, last)
+        gamma = gamma.squeeze(0)
         gamma = torch.where((self._count > 0) & torch.isfinite(gamma) & (gamma > 0), gamma, 1.0)
 
         mask = valid.unsqueeze(0) * valid.unsqueeze(1)

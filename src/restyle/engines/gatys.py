@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -385,8 +386,19 @@ def _run_with_cuda_graph(loop: _LbfgsLoop, iterations: int, report: _Reporter) -
     if iterations == warmup:
         return
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        loop.step()
+    try:
+        with torch.cuda.graph(graph):
+            loop.step()
+    except RuntimeError as exc:
+        # Nothing ran during the failed capture, so the loop's state is intact: carry on
+        # eagerly (slower, same result) rather than fail the request.
+        warnings.warn(
+            f"CUDA graph capture failed, running eagerly: {exc}", RuntimeWarning, stacklevel=2
+        )
+        for _ in range(iterations - warmup):
+            loop.step()
+            report(loop.values, loop.names, loop.image)
+        return
     for _ in range(iterations - warmup):
         graph.replay()
         report(loop.values, loop.names, loop.image)
