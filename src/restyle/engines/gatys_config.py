@@ -54,7 +54,7 @@ class GatysConfig:
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     style_layer_weights: tuple[float, ...] = field(default=())
     content_weight: float = 1.0
-    style_weight: float = 1000.0
+    style_weight: float = 100.0
     tv_weight: float = 0.0
     """Total variation weight on [0, 1] pixels; small values (e.g. 1e-3) smooth speckle."""
     style_scale: float = 1.0
@@ -62,7 +62,7 @@ class GatysConfig:
     optimizer: Optimizer = "lbfgs"
     learning_rate: float | None = None
     """Step size; None means 1.0 for L-BFGS and 0.02 (on [0, 1] pixels) for Adam."""
-    lbfgs_history: int = 50
+    lbfgs_history: int = 100
     history_bytes: int = 2 * 1024**3
     """Memory the L-BFGS history may take at one scale; at print sizes the history is shortened
     to fit, which is what lets a 2048-px output run where full history would not."""
