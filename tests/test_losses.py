@@ -21,6 +21,18 @@ def test_gram_matches_hand_computation() -> None:
     assert torch.allclose(gram(features), expected)
 
 
+def test_gram_gradient_matches_autograd_reference() -> None:
+    torch.manual_seed(4)
+    x = torch.rand(2, 5, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram, (x,))
+    weights = torch.rand(2, 5, 5, dtype=torch.float64)
+    (ours,) = torch.autograd.grad((gram(x) * weights).sum(), x)
+    flat = x.reshape(2, 5, 12)
+    reference = torch.bmm(flat, flat.transpose(1, 2)) / 60
+    (expected,) = torch.autograd.grad((reference * weights).sum(), x)
+    assert torch.allclose(ours, expected)
+
+
 def test_gram_is_independent_of_image_size_for_repeated_pattern() -> None:
     torch.manual_seed(0)
     tile = torch.rand(1, 8, 4, 4)
