@@ -188,3 +188,8 @@ def test_adam_optimiser_also_descends(small_content, small_style) -> None:
     config = GatysConfig(size=32, scales=1, iterations=30, optimizer="adam", seed=0)
     _, reports = _run(config, small_content, [small_style])
     assert reports[-1].loss < 0.7 * reports[0].loss
+
+
+def test_native_size_over_the_limit_is_rejected() -> None:
+    with pytest.raises(InvalidParameterError, match="size"):
+        plan_scales((9000, 300), GatysConfig(size=None))

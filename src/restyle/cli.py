@@ -238,6 +238,8 @@ def _run_demo(args: argparse.Namespace) -> int:
                 example_path(style),
                 device=args.device,
                 size=args.size,
+                iterations=100,
+                coarse_iterations=100,
                 progress=bar.update,
                 seed=0,
             )

@@ -183,6 +183,17 @@ def _sym_matrix_power(matrix: Tensor, power: float, *, eps: float) -> Tensor:
     return scaled @ eigenvectors.transpose(-2, -1)
 
 
+def _flat_pixels(source: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Validate a source/target pair; both as (B, 3, N) in the compute dtype on source's device."""
+    check_image(source, name="source")
+    check_image(target, name="target")
+    _check_batches(source, target, names=("source", "target"))
+    dtype = compute_dtype(source)
+    src = source.to(dtype).flatten(2)  # (B, 3, Ns)
+    tgt = target.to(device=source.device, dtype=dtype).flatten(2)  # (B, 3, Nt)
+    return src, tgt
+
+
 def match_color_mean_cov(
     source: Tensor, target: Tensor, *, eps: float = QUANTISATION_VARIANCE
 ) -> Tensor:
@@ -195,12 +206,7 @@ def match_color_mean_cov(
     before stylizing and to recolour an output. Returns the dtype of `source`, clamped to [0, 1]
     (where clamping bites, the statistics match only approximately).
     """
-    check_image(source, name="source")
-    check_image(target, name="target")
-    _check_batches(source, target, names=("source", "target"))
-    dtype = compute_dtype(source)
-    src = source.to(dtype).flatten(2)  # (B, 3, Ns)
-    tgt = target.to(device=source.device, dtype=dtype).flatten(2)  # (B, 3, Nt)
+    src, tgt = _flat_pixels(source, target)  # (B, 3, Ns), (B, 3, Nt)
     src_mean, src_cov = _mean_cov(src)
     tgt_mean, tgt_cov = _mean_cov(tgt)
     transform = _sym_matrix_power(tgt_cov, 0.5, eps=eps) @ _sym_matrix_power(
@@ -219,12 +225,7 @@ def match_histogram(source: Tensor, target: Tensor) -> Tensor:
     the target's values. Ties in `source` are broken by position (a stable sort), so the
     result is deterministic. Returns the dtype of `source`.
     """
-    check_image(source, name="source")
-    check_image(target, name="target")
-    _check_batches(source, target, names=("source", "target"))
-    dtype = compute_dtype(source)
-    src = source.to(dtype).flatten(2)  # (B, 3, Ns)
-    tgt = target.to(device=source.device, dtype=dtype).flatten(2)  # (B, 3, Nt)
+    src, tgt = _flat_pixels(source, target)  # (B, 3, Ns), (B, 3, Nt)
     n_src, n_tgt = src.shape[-1], tgt.shape[-1]
 
     order = torch.argsort(src, dim=-1, stable=True)  # (B, 3, Ns): pixel index of each rank
@@ -234,7 +235,7 @@ def match_histogram(source: Tensor, target: Tensor) -> Tensor:
     rank = torch.arange(n_src, device=src.device)  # (Ns,)
     numerator = ((2 * rank + 1) * n_tgt - n_src).clamp(0, 2 * n_src * (n_tgt - 1))
     lower = numerator // (2 * n_src)  # (Ns,)
-    frac = (numerator % (2 * n_src)).to(dtype) / (2 * n_src)  # (Ns,)
+    frac = (numerator % (2 * n_src)).to(src.dtype) / (2 * n_src)  # (Ns,)
     upper = (lower + 1).clamp_max(n_tgt - 1)
     index_shape = (*tgt_sorted.shape[:2], n_src)
     low_values = tgt_sorted.gather(-1, lower.expand(index_shape))  # (B, 3, Ns)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from restyle.engines.gatys_config import MAX_ITERATIONS, GatysConfig
+from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysConfig
 from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import resize_tensor
 from restyle.lbfgs import CompactLBFGS
@@ -52,6 +52,10 @@ def plan_scales(content_hw: tuple[int, int], config: GatysConfig) -> list[ScaleP
     h, w = content_hw
     long_side = max(h, w)
     final = config.size if config.size is not None else long_side
+    if final > MAX_SIZE:
+        raise InvalidParameterError(
+            f"size: the output's long side would be {final} px, over the limit of {MAX_SIZE}"
+        )
     if config.scales is not None:
         n = config.scales
     else:
@@ -138,7 +142,8 @@ class GatysEngine:
             if weight == 0:
                 continue
             sh, sw = style.shape[-2:]
-            factor = math.sqrt(style_area / (sh * sw))
+            # Same area as the output (times style_scale²), but never a side over MAX_SIZE.
+            factor = min(math.sqrt(style_area / (sh * sw)), MAX_SIZE / max(sh, sw))
             style_at = resize_tensor(
                 style, (max(1, round(sh * factor)), max(1, round(sw * factor)))
             )
