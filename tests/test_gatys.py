@@ -167,6 +167,7 @@ def test_iteration_cap_is_enforced() -> None:
         ("style_scale", 0.0),
         ("learning_rate", -0.1),
         ("iterations", 1.5),
+        ("style_layers", ("relu1_1", "relu1_1")),
     ],
 )
 def test_absurd_parameters_are_rejected(field: str, value: object) -> None:

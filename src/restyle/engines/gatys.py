@@ -25,7 +25,7 @@ from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysConfig
 from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import resize_tensor
 from restyle.lbfgs import CompactLBFGS
-from restyle.losses import content_loss, gram, style_loss, total_variation
+from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
 from restyle.progress import Progress, ProgressCallback
 from restyle.vgg import VGG19Features
 
@@ -107,6 +107,9 @@ class GatysEngine:
         if self._channels_last:
             self.vgg = self.vgg.to(memory_format=torch.channels_last)
         self._autocast_dtype = _autocast_dtype(config.precision, device)
+        self._style_layer_weights = dict(
+            zip(config.style_layers, config.style_layer_weights, strict=True)
+        )
 
     # -- prepare --------------------------------------------------------------------------
 
@@ -168,10 +171,7 @@ class GatysEngine:
             w * content_loss(features[layer], targets.content[layer])
             for layer, w in zip(cfg.content_layers, cfg.content_layer_weights, strict=True)
         )
-        s = sum(
-            w * style_loss(gram(features[layer]), targets.style_grams[layer])
-            for layer, w in zip(cfg.style_layers, cfg.style_layer_weights, strict=True)
-        )
+        s = weighted_style_loss(features, targets.style_grams, self._style_layer_weights)
         terms = {
             "content": cfg.content_weight * c,
             "style": cfg.style_weight * s + targets.style_constant,

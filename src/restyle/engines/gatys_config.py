@@ -89,6 +89,10 @@ class GatysConfig:
         check_layers(self.style_layers, argument="style_layers")
         if not self.style_layers:
             raise InvalidParameterError("style_layers: at least one layer is needed")
+        for name in ("content_layers", "style_layers"):
+            layers = getattr(self, name)
+            if len(set(layers)) != len(layers):
+                raise InvalidParameterError(f"{name}: a layer is listed twice: {list(layers)}")
         if not self.content_layer_weights:
             object.__setattr__(self, "content_layer_weights", _uniform(len(self.content_layers)))
         if not self.style_layer_weights:
