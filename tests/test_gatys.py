@@ -194,3 +194,11 @@ def test_adam_optimiser_also_descends(small_content, small_style) -> None:
 def test_native_size_over_the_limit_is_rejected() -> None:
     with pytest.raises(InvalidParameterError, match="size"):
         plan_scales((9000, 300), GatysConfig(size=None))
+
+
+def test_divergence_raises_numerical_error_not_garbage(small_content, small_style) -> None:
+    from restyle.errors import NumericalError
+
+    config = GatysConfig(size=32, scales=1, iterations=3, optimizer="adam", learning_rate=1e30)
+    with pytest.raises(NumericalError, match="diverged"):
+        GatysEngine(config, device=CPU).run(small_content, [small_style])

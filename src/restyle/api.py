@@ -85,7 +85,7 @@ def stylize_tensor(
             f"method: unknown engine {method!r}; available: {', '.join(METHODS)}"
         )
     engine_config, post_config = split_options(options)
-    styles = list(style) if isinstance(style, list | tuple) else [style]
+    styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [style]  # type: ignore[list-item]
     if not styles:
         raise InvalidParameterError("style: at least one style image is needed")
     content_t = as_tensor(content, limits=limits)
@@ -96,7 +96,8 @@ def stylize_tensor(
     stylized = engine.run(
         content_t, style_ts, style_blend=style_weights, init_image=init_t, callback=progress
     )
-    content_at_output = resize_tensor(content_t.to(stylized.device), tuple(stylized.shape[-2:]))
+    output_hw = (stylized.shape[-2], stylized.shape[-1])
+    content_at_output = resize_tensor(content_t.to(stylized.device), output_hw)
     return postprocess(stylized, content_at_output, post_config).cpu()
 
 

@@ -22,7 +22,7 @@ from restyle.errors import (
     RestyleError,
     WeightsError,
 )
-from restyle.examples import example_names, example_path
+from restyle.examples import bundled, example_names, example_path
 from restyle.postprocess import PRESERVE_COLOR_CHOICES, PostprocessConfig
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_IMAGE, EXIT_WEIGHTS, EXIT_DEVICE = 0, 1, 2, 3, 4, 5
@@ -234,8 +234,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"{photo} in the style of {style} -> {out}", file=sys.stderr)
         with _ProgressBar(disabled=False) as bar:
             result = stylize_tensor(
-                example_path(photo),
-                example_path(style),
+                bundled(photo),
+                bundled(style),
                 device=args.device,
                 size=args.size,
                 iterations=100,

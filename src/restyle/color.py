@@ -180,7 +180,8 @@ def _sym_matrix_power(matrix: Tensor, power: float, *, eps: float) -> Tensor:
     """`matrix ** power` for symmetric positive semi-definite (B, 3, 3), eigenvalues >= eps."""
     eigenvalues, eigenvectors = torch.linalg.eigh(matrix)  # (B, 3), (B, 3, 3)
     scaled = eigenvectors * eigenvalues.clamp_min(eps).pow(power).unsqueeze(-2)  # (B, 3, 3)
-    return scaled @ eigenvectors.transpose(-2, -1)
+    result: Tensor = scaled @ eigenvectors.transpose(-2, -1)
+    return result
 
 
 def _flat_pixels(source: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:

@@ -29,7 +29,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from restyle.errors import (
     ImageTooLargeError,
@@ -135,7 +135,7 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
                 return _to_srgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image {name} is too large to decode safely: {exc}") from exc
-    except Image.UnidentifiedImageError as exc:
+    except UnidentifiedImageError as exc:
         raise InvalidImageError(_unidentified_message(name, data)) from exc
     except (*_DECODER_ERRORS, Warning) as exc:
         # A Warning arrives here only when the caller's filters turn Pillow's warnings about
@@ -464,14 +464,14 @@ def _output_format(path: Path, format: str | None) -> str:
                 f"format must be one of JPEG, PNG, WEBP, TIFF, got {format!r}"
             )
         return fmt
-    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    from_suffix = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if from_suffix is None:
         known = " ".join(_SUFFIX_FORMATS)
         raise InvalidParameterError(
             f"cannot tell the output format of {str(path)!r} from suffix {path.suffix!r}; "
             f"use one of {known} or pass format="
         )
-    return fmt
+    return from_suffix
 
 
 def _encode_8bit(image: torch.Tensor | Image.Image, fmt: str, quality: int) -> bytes:

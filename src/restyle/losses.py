@@ -24,7 +24,8 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix of feature maps, normalised by C*H*W. (B, C, H, W) -> (B, C, C)."""
     b, c, h, w = features.shape
     flat = features.reshape(b, c, h * w)  # (B, C, H*W)
-    return _Gram.apply(flat) / (c * h * w)  # (B, C, C)
+    product: torch.Tensor = _Gram.apply(flat)  # type: ignore[no-untyped-call]
+    return product / (c * h * w)  # (B, C, C)
 
 
 class _Gram(torch.autograd.Function):
@@ -79,6 +80,8 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 class ContentLoss(nn.Module):
     """Content loss against a fixed target, stored as a buffer."""
 
+    target: torch.Tensor
+
     def __init__(self, target: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("target", target.detach())
@@ -89,6 +92,8 @@ class ContentLoss(nn.Module):
 
 class StyleLoss(nn.Module):
     """Style loss against the Gram matrix of fixed target features (computed once)."""
+
+    target_gram: torch.Tensor
 
     def __init__(self, target_features: torch.Tensor) -> None:
         super().__init__()

@@ -132,6 +132,8 @@ class VGG19Features(nn.Module):
     never see BGR or the mean pixel. Weights are frozen (requires_grad=False).
     """
 
+    mean_rgb: torch.Tensor
+
     def __init__(
         self,
         layers: Iterable[str],

@@ -105,7 +105,8 @@ class GatysEngine:
         ).to(device)
         self._channels_last = device.type == "cuda"
         if self._channels_last:
-            self.vgg = self.vgg.to(memory_format=torch.channels_last)
+            # nn.Module.to accepts memory_format; torch's type stubs do not say so.
+            self.vgg = self.vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._autocast_dtype = _autocast_dtype(config.precision, device)
         self._style_layer_weights = dict(
             zip(config.style_layers, config.style_layer_weights, strict=True)
@@ -137,7 +138,7 @@ class GatysEngine:
         cfg = self.config
         content_at = resize_tensor(content, size)
         content_features = self._features(content_at)
-        content = {layer: content_features[layer] for layer in cfg.content_layers}
+        content_targets = {layer: content_features[layer] for layer in cfg.content_layers}
         style_area = size[0] * size[1] * cfg.style_scale**2
         blended: dict[str, torch.Tensor] = {}
         constant = 0.0
@@ -157,7 +158,7 @@ class GatysEngine:
                 constant += layer_weight * weight * g.pow(2).mean().item()
         for layer, layer_weight in zip(cfg.style_layers, cfg.style_layer_weights, strict=True):
             constant -= layer_weight * blended[layer].pow(2).mean().item()
-        return _Targets(content, blended, cfg.style_weight * max(constant, 0.0))
+        return _Targets(content_targets, blended, cfg.style_weight * max(constant, 0.0))
 
     # -- run one scale --------------------------------------------------------------------
 
@@ -217,7 +218,7 @@ class GatysEngine:
         for _ in range(plan.iterations):
             optimizer.zero_grad(set_to_none=True)
             total, terms = self.objective(x, targets)
-            total.backward()
+            total.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             values = torch.stack([total.detach(), *(v.detach() for v in terms.values())])
             report(values, list(terms), x.detach())
@@ -244,7 +245,7 @@ class GatysEngine:
         blend = _normalise_blend(style_blend, len(styles))
         content = content.to(self.device, torch.float32)
         styles = [s.to(self.device, torch.float32) for s in styles]
-        plans = plan_scales(tuple(content.shape[-2:]), cfg)
+        plans = plan_scales((content.shape[-2], content.shape[-1]), cfg)
         generator = torch.Generator(device="cpu")
         if cfg.seed is not None:
             generator.manual_seed(cfg.seed)
@@ -417,7 +418,7 @@ def _run_with_cuda_graph(loop: _LbfgsLoop, iterations: int, report: _Reporter) -
     once. The warm-up steps are real steps (CUDA graphs need them on a side stream first).
     """
     warmup = min(_GRAPH_WARMUP_STEPS, iterations)
-    side = torch.cuda.Stream()
+    side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         for _ in range(warmup):

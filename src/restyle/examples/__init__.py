@@ -20,6 +20,14 @@ def example_names(kind: Literal["photos", "styles"]) -> tuple[str, ...]:
     return _EXAMPLES[kind]
 
 
+def bundled(name: str) -> Path:
+    """Path of a bundled example that must exist (the demo's own names)."""
+    path = example_path(name)
+    if path is None:
+        raise KeyError(f"no bundled example named {name!r}")
+    return path
+
+
 def example_path(name: str) -> Path | None:
     """Path of a bundled example by name (e.g. 'starry_night'), or None if there is none."""
     if any(name in names for names in _EXAMPLES.values()):
