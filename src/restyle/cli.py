@@ -182,8 +182,8 @@ def resolve_image(name: str) -> Path:
     path = Path(name)
     if path.exists():
         return path
-    bundled = example_path(name)
-    return bundled if bundled is not None else path
+    example = example_path(name)
+    return example if example is not None else path
 
 
 def _run_stylize(args: argparse.Namespace) -> int:
