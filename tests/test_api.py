@@ -64,3 +64,18 @@ def test_unknown_method_and_option_are_clear_errors(small_content, small_style) 
 def test_bad_image_is_restyle_error() -> None:
     with pytest.raises(restyle.InvalidImageError):
         restyle.stylize(b"not an image", example_path("starry_night"), iterations=1)
+
+
+@pytest.mark.parametrize("mode", ["mean_cov", "histogram"])
+def test_colour_matching_modes_recolour_styles_before_stylizing(
+    mode: str, small_content, small_style
+) -> None:
+    from restyle.api import recolor_styles
+
+    # The Starry Night is blue (mean R 0.30, B 0.43) and the parrots warm (R 0.55, B 0.34).
+    (recoloured,) = recolor_styles([small_style], small_content, mode)
+    for channel in range(3):
+        got = recoloured[0, channel].mean().item()
+        assert got == pytest.approx(small_content[0, channel].mean().item(), abs=0.02)
+    assert recoloured[0, 0].mean() > recoloured[0, 2].mean()
+    assert recolor_styles([small_style], small_content, "luminance")[0] is small_style

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import torch
 from PIL import Image
 
+from restyle.color import match_color_mean_cov, match_histogram
 from restyle.devices import resolve_device
 from restyle.engines.gatys import GatysEngine
 from restyle.engines.gatys_config import GatysConfig
@@ -89,7 +90,9 @@ def stylize_tensor(
     if not styles:
         raise InvalidParameterError("style: at least one style image is needed")
     content_t = as_tensor(content, limits=limits)
-    style_ts = [as_tensor(s, limits=limits) for s in styles]
+    style_ts = recolor_styles(
+        [as_tensor(s, limits=limits) for s in styles], content_t, post_config.preserve_color
+    )
     init_t = as_tensor(init_image, limits=limits) if init_image is not None else None
 
     engine = GatysEngine(engine_config, device=resolve_device(device))
@@ -99,6 +102,23 @@ def stylize_tensor(
     output_hw = (stylized.shape[-2], stylized.shape[-1])
     content_at_output = resize_tensor(content_t.to(stylized.device), output_hw)
     return postprocess(stylized, content_at_output, post_config).cpu()
+
+
+def recolor_styles(
+    styles: list[torch.Tensor], content: torch.Tensor, preserve_color: str
+) -> list[torch.Tensor]:
+    """For the colour-matching modes, give each style the photo's colours before stylizing.
+
+    This is Gatys et al. 2017's colour-histogram method: the style's textures are learnt in the
+    photo's palette, so the output needs little recolouring afterwards (post-processing still
+    applies the same matching, which then only corrects drift). "luminance" and "none" leave
+    the styles alone.
+    """
+    if preserve_color == "mean_cov":
+        return [match_color_mean_cov(style, content) for style in styles]
+    if preserve_color == "histogram":
+        return [match_histogram(style, content) for style in styles]
+    return styles
 
 
 def split_options(options: dict[str, Any]) -> tuple[GatysConfig, PostprocessConfig]:
