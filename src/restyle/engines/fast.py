@@ -1,0 +1,146 @@
+"""The fast engine: a trained feed-forward transform network per style (Johnson et al. 2016)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import torch
+
+from restyle import zoo
+from restyle.devices import resolve_device
+from restyle.engines.fast_config import FastConfig
+from restyle.engines.tiling import run_tiled
+from restyle.errors import InvalidParameterError, RestyleError
+from restyle.imaging import resize_tensor
+from restyle.models.checkpoint import file_sha256, load_transform_net
+from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
+
+
+def resolve_model(style: str | os.PathLike[str]) -> Path:
+    """A checkpoint path as given, or the file of the zoo style with that id."""
+    path = Path(style)
+    if path.is_file():
+        return path
+    entry = zoo.find(str(style))
+    if entry is not None:
+        return entry.path
+    known = ", ".join(e.id for e in zoo.entries()) or "none installed"
+    raise InvalidParameterError(
+        f"style: {str(style)!r} is neither a checkpoint file nor a trained style (known: {known})"
+    )
+
+
+class FastStylizer:
+    """Loads one trained style once, then stylizes any number of images with it.
+
+    >>> stylizer = FastStylizer("my-style.safetensors")
+    >>> stylized = stylizer.stylize(photo)  # (1, 3, H, W) in [0, 1] → same shape, on the CPU
+    """
+
+    def __init__(
+        self,
+        style: str | os.PathLike[str],
+        *,
+        config: FastConfig | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.config = config or FastConfig()
+        self.device = resolve_device(device)
+        self.path = resolve_model(style)
+        self.net, self.info = load_transform_net(self.path, device=self.device)
+        if self.device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self._onnx: OnnxTransformNet | None = None
+
+    @property
+    def tile_size(self) -> int:
+        return self.config.tile_size or (2048 if self.device.type == "cuda" else 1024)
+
+    def stylize(self, content: torch.Tensor) -> torch.Tensor:
+        """(1, 3, H, W) in [0, 1] → stylized (1, 3, H', W') in [0, 1] on the CPU.
+
+        H' × W' is the content's size, or its resize to `config.size` on the long side.
+        """
+        if content.ndim != 4 or content.shape[1] != 3:
+            raise InvalidParameterError(
+                f"content: expected a (B, 3, H, W) tensor, got {tuple(content.shape)}"
+            )
+        if self.config.size:
+            scale = self.config.size / max(content.shape[-2:])
+            target = (
+                max(1, round(content.shape[-2] * scale)),
+                max(1, round(content.shape[-1] * scale)),
+            )
+            content = resize_tensor(content.float(), target)
+        height, width = content.shape[-2:]
+        tiled = content.shape[0] == 1 and height * width > self.tile_size**2
+        with torch.inference_mode():
+            if tiled:
+                out = run_tiled(
+                    self.net,
+                    content.cpu(),
+                    tile=self.tile_size,
+                    overlap=self.config.tile_overlap,
+                    device=self.device,
+                    forward=self._forward,
+                )
+            elif self._use_onnx():
+                out = self._onnx_net()(content)
+            else:
+                out = self._forward(content.to(self.device)).float().cpu()
+        return out.clamp(0.0, 1.0)
+
+    def _forward(self, image: torch.Tensor) -> torch.Tensor:
+        dtype = self._autocast_dtype()
+        if self.device.type == "cuda":
+            image = image.contiguous(memory_format=torch.channels_last)
+        context = (
+            torch.autocast(self.device.type, dtype=dtype)
+            if dtype is not None
+            else contextlib.nullcontext()
+        )
+        with context:
+            return self.net(image)
+
+    def _autocast_dtype(self) -> torch.dtype | None:
+        precision = self.config.precision
+        if precision == "auto":
+            return torch.float16 if self.device.type == "cuda" else None
+        return {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[precision]
+
+    def _use_onnx(self) -> bool:
+        runtime = self.config.runtime
+        if runtime == "onnx":
+            if self.device.type != "cpu":
+                raise InvalidParameterError("runtime onnx: runs on the CPU only; use device cpu")
+            return True
+        if (
+            runtime == "auto"
+            and self.device.type == "cpu"
+            and self.config.precision
+            in (
+                "auto",
+                "float32",
+            )
+        ):
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                return False
+            return True
+        return False
+
+    def _onnx_net(self) -> OnnxTransformNet:
+        if self._onnx is None:
+            path = cached_onnx_path(file_sha256(self.path))
+            if not path.is_file():
+                try:
+                    export_onnx(self.net.cpu(), path)
+                except OSError as exc:
+                    raise RestyleError(f"cannot write the ONNX cache {str(path)!r}: {exc}") from exc
+                finally:
+                    self.net.to(self.device)
+            self._onnx = OnnxTransformNet(path)
+        return self._onnx

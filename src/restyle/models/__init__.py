@@ -1,0 +1,1 @@
+"""Networks used by the feed-forward engines (no training code here)."""
