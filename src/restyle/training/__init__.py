@@ -1,0 +1,1 @@
+"""Training: one loop for every engine that learns a network (imported only to train)."""

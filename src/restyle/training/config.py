@@ -1,0 +1,107 @@
+"""Settings of a training run: the loop's (`TrainConfig`) and the fast engine's losses."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from restyle.errors import InvalidParameterError
+from restyle.vgg import check_layers
+
+MAX_STEPS = 10_000_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop's settings, shared by every engine.
+
+    - `steps`: optimiser steps; `epochs` > 0 sets them from the data set size instead.
+    - `batch_size`: images per step and per process (under DDP each process takes its own).
+    - `image_size`: side of the square random crops, px.
+    - `learning_rate`: Adam's; `lr_decay_to` is the fraction of it reached at the last step
+      by cosine decay (1 keeps it constant).
+    - `precision`: "auto" trains in bfloat16 autocast on CUDA (with channels-last memory) and
+      float32 on the CPU.
+    - `workers`: data-loader processes decoding and cropping photos (-1: one per CPU, at most 8).
+    - `log_every`, `sample_every`, `checkpoint_every`: steps between log lines, sample images
+      and resumable checkpoints (0 disables samples / intermediate checkpoints).
+    - `seed`: fixes initial weights, the order of photos and every crop, so a run repeats.
+    """
+
+    steps: int = 2000
+    epochs: float = 0.0
+    batch_size: int = 8
+    image_size: int = 256
+    learning_rate: float = 1e-3
+    lr_decay_to: float = 1.0
+    precision: str = "auto"
+    workers: int = -1
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_range("steps", self.steps, 1, MAX_STEPS)
+        _check_range("epochs", self.epochs, 0, 10_000)
+        _check_range("batch_size", self.batch_size, 1, 1024)
+        _check_range("image_size", self.image_size, 16, 4096)
+        if self.image_size % 4:
+            raise InvalidParameterError(
+                f"image_size: must be a multiple of 4, got {self.image_size}"
+            )
+        _check_range("learning_rate", self.learning_rate, 1e-8, 1.0)
+        _check_range("lr_decay_to", self.lr_decay_to, 0.0, 1.0)
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise InvalidParameterError(
+                f"precision: auto, float32 or bfloat16, got {self.precision!r}"
+            )
+        _check_range("workers", self.workers, -1, 64)
+        for name in ("log_every", "sample_every", "checkpoint_every"):
+            _check_range(name, getattr(self, name), 0, MAX_STEPS)
+        _check_range("seed", self.seed, 0, 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class FastLossConfig:
+    """The perceptual loss a fast-engine network is trained with (Johnson et al. 2016).
+
+    Content: MSE of VGG19 relu2_2 features. Style: sum over relu1_1..relu4_1 of the MSE between
+    Gram matrices normalised by C·H·W, times `style_weight`. TV: mean absolute difference of
+    neighbouring pixels (image in [0, 1]) times `tv_weight`. With these normalisations a style
+    weight of 1-3 against content 1 is the useful range (3 is strong but keeps the photo
+    readable); the default TV weight equals 0.1 on a 0-255 image.
+    `style_size`: the painting is resized to this long side before its Grams are taken
+    (0: the training crop size); larger gives smaller brush strokes relative to the photo.
+    """
+
+    content_weight: float = 1.0
+    style_weight: float = 3.0
+    tv_weight: float = 25.5
+    content_layers: tuple[str, ...] = ("relu2_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    style_size: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _check_range(name, getattr(self, name), 0.0, 1e9)
+        object.__setattr__(
+            self, "content_layers", check_layers(self.content_layers, argument="content_layers")
+        )
+        object.__setattr__(
+            self, "style_layers", check_layers(self.style_layers, argument="style_layers")
+        )
+        _check_range("style_size", self.style_size, 0, 4096)
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidParameterError(f"{name}: must be in [{low}, {high}], got {value!r}")
+
+
+def as_dict(config: Any) -> dict[str, Any]:
+    """A config as JSON-ready values (tuples become lists)."""
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+    }
