@@ -14,6 +14,7 @@ from PIL import Image
 
 from restyle.color import match_color_mean_cov, match_histogram
 from restyle.devices import resolve_device
+from restyle.engines.fast_config import FastConfig
 from restyle.engines.gatys import GatysEngine
 from restyle.engines.gatys_config import GatysConfig
 from restyle.errors import InvalidParameterError
@@ -24,11 +25,14 @@ from restyle.progress import ProgressCallback
 
 ImageInput = str | os.PathLike[str] | bytes | BinaryIO | Image.Image | torch.Tensor
 
-METHODS = ("gatys",)
-"""Engines available in this release (`fast` and `arbitrary` follow)."""
+METHODS = ("gatys", "fast")
+"""Engines available in this release (`arbitrary` follows)."""
 
+_ENGINE_CONFIGS: dict[str, type[GatysConfig] | type[FastConfig]] = {
+    "gatys": GatysConfig,
+    "fast": FastConfig,
+}
 _POSTPROCESS_FIELDS = {f.name for f in dataclasses.fields(PostprocessConfig)}
-_GATYS_FIELDS = {f.name for f in dataclasses.fields(GatysConfig)}
 
 
 def stylize(
@@ -46,9 +50,12 @@ def stylize(
     """Stylize `content` in the style of `style` (one image or several to blend).
 
     Images may be paths, bytes, binary streams, PIL images or (1, 3, H, W) tensors in [0, 1].
-    `options` are fields of the engine's config (for gatys: `GatysConfig`, e.g. `size`,
-    `iterations`, `style_weight`, `seed`) and of `PostprocessConfig` (`strength`,
-    `preserve_color`, `color_space`, `output_size`). Returns an 8-bit RGB image.
+    For `method="fast"` each style is a trained style's id or a checkpoint file instead of an
+    image, and several are blended by averaging their outputs with `style_weights`.
+    `options` are fields of the engine's config (gatys: `GatysConfig`, e.g. `size`,
+    `iterations`, `style_weight`, `seed`; fast: `FastConfig`, e.g. `size`, `runtime`,
+    `tile_size`) and of `PostprocessConfig` (`strength`, `preserve_color`, `color_space`,
+    `output_size`). Returns an 8-bit RGB image.
     """
     return _tensor_to_image(
         stylize_tensor(
@@ -85,23 +92,87 @@ def stylize_tensor(
         raise InvalidParameterError(
             f"method: unknown engine {method!r}; available: {', '.join(METHODS)}"
         )
-    engine_config, post_config = split_options(options)
+    engine_config, post_config = split_options(options, method=method)
     styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [style]  # type: ignore[list-item]
     if not styles:
-        raise InvalidParameterError("style: at least one style image is needed")
+        raise InvalidParameterError("style: at least one style is needed")
     content_t = as_tensor(content, limits=limits)
-    style_ts = recolor_styles(
-        [as_tensor(s, limits=limits) for s in styles], content_t, post_config.preserve_color
-    )
-    init_t = as_tensor(init_image, limits=limits) if init_image is not None else None
-
-    engine = GatysEngine(engine_config, device=resolve_device(device))
-    stylized = engine.run(
-        content_t, style_ts, style_blend=style_weights, init_image=init_t, callback=progress
-    )
+    if isinstance(engine_config, FastConfig):
+        stylized = _run_fast(content_t, styles, style_weights, engine_config, device)
+    else:
+        stylized = _run_gatys(
+            content_t,
+            styles,
+            style_weights,
+            init_image,
+            engine_config,
+            post_config,
+            device,
+            progress,
+            limits,
+        )
     output_hw = (stylized.shape[-2], stylized.shape[-1])
     content_at_output = resize_tensor(content_t.to(stylized.device), output_hw)
     return postprocess(stylized, content_at_output, post_config).cpu()
+
+
+def _run_gatys(
+    content: torch.Tensor,
+    styles: list[ImageInput],
+    style_weights: Sequence[float] | None,
+    init_image: ImageInput | None,
+    config: GatysConfig,
+    post_config: PostprocessConfig,
+    device: str | torch.device | None,
+    progress: ProgressCallback | None,
+    limits: ImageLimits,
+) -> torch.Tensor:
+    style_ts = recolor_styles(
+        [as_tensor(s, limits=limits) for s in styles], content, post_config.preserve_color
+    )
+    init_t = as_tensor(init_image, limits=limits) if init_image is not None else None
+    engine = GatysEngine(config, device=resolve_device(device))
+    return engine.run(
+        content, style_ts, style_blend=style_weights, init_image=init_t, callback=progress
+    )
+
+
+def _run_fast(
+    content: torch.Tensor,
+    styles: list[ImageInput],
+    style_weights: Sequence[float] | None,
+    config: FastConfig,
+    device: str | torch.device | None,
+) -> torch.Tensor:
+    from restyle.engines.fast import FastStylizer
+
+    for s in styles:
+        if not isinstance(s, str | os.PathLike):
+            raise InvalidParameterError(
+                "style: the fast engine takes a trained style's id or a checkpoint path, "
+                f"not {type(s).__name__}"
+            )
+    weights = _blend_weights(style_weights, len(styles))
+    stylized: torch.Tensor | None = None
+    for s, weight in zip(styles, weights, strict=True):
+        if weight == 0:
+            continue
+        part = FastStylizer(s, config=config, device=device).stylize(content) * weight  # type: ignore[arg-type]
+        stylized = part if stylized is None else stylized + part
+    assert stylized is not None
+    return stylized
+
+
+def _blend_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count or any(not w >= 0 for w in weights) or sum(weights) <= 0:
+        raise InvalidParameterError(
+            f"style_weights: {count} non-negative weights with a positive sum expected, "
+            f"got {list(weights)}"
+        )
+    total = float(sum(weights))
+    return [float(w) / total for w in weights]
 
 
 def recolor_styles(
@@ -121,15 +192,23 @@ def recolor_styles(
     return styles
 
 
-def split_options(options: dict[str, Any]) -> tuple[GatysConfig, PostprocessConfig]:
-    """Route keyword options to the engine's config and the post-processing config."""
-    unknown = set(options) - _GATYS_FIELDS - _POSTPROCESS_FIELDS
+def split_options(
+    options: dict[str, Any], *, method: str = "gatys"
+) -> tuple[GatysConfig | FastConfig, PostprocessConfig]:
+    """Route keyword options to `method`'s engine config and the post-processing config."""
+    if method not in _ENGINE_CONFIGS:
+        raise InvalidParameterError(
+            f"method: unknown engine {method!r}; available: {', '.join(METHODS)}"
+        )
+    config_class = _ENGINE_CONFIGS[method]
+    engine_fields = {f.name for f in dataclasses.fields(config_class)}
+    unknown = set(options) - engine_fields - _POSTPROCESS_FIELDS
     if unknown:
         raise InvalidParameterError(
-            f"unknown option(s) {sorted(unknown)}; engine options: {sorted(_GATYS_FIELDS)}, "
-            f"post-processing options: {sorted(_POSTPROCESS_FIELDS)}"
+            f"unknown option(s) {sorted(unknown)} for the {method} engine; engine options: "
+            f"{sorted(engine_fields)}, post-processing options: {sorted(_POSTPROCESS_FIELDS)}"
         )
-    engine = GatysConfig(**{k: v for k, v in options.items() if k in _GATYS_FIELDS})
+    engine = config_class(**{k: v for k, v in options.items() if k in engine_fields})
     post = PostprocessConfig(**{k: v for k, v in options.items() if k in _POSTPROCESS_FIELDS})
     return engine, post
 

@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
             ),
         )
     )
+    from restyle.cli_train import add_export_parser, add_train_parser
+
+    add_train_parser(commands)
+    add_export_parser(commands)
     demo = commands.add_parser("demo", help="stylize the bundled example photos")
     demo.add_argument("--output-dir", type=Path, default=Path("out"))
     demo.add_argument("--size", type=int, default=256, help="output long side (default 256)")
@@ -66,20 +70,38 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_stylize(p: argparse.ArgumentParser) -> None:
     d, post = _engine_defaults(), _defaults(PostprocessConfig)
     s = argparse.SUPPRESS  # options left out fall back to the config's default, written once
-    p.add_argument("content", help="the photo to stylize (path or bundled example name)")
+    p.add_argument(
+        "content",
+        nargs="+",
+        help="photo(s) to stylize (paths or bundled example names); several need -o DIR",
+    )
     p.add_argument(
         "-s",
         "--style",
         action="append",
         required=True,
         metavar="STYLE[:WEIGHT]",
-        help="style image, repeatable; :WEIGHT blends several (default equal)",
+        help=(
+            "style image (gatys) or trained style id / checkpoint (fast), repeatable; "
+            ":WEIGHT blends several (default equal)"
+        ),
     )
     p.add_argument(
-        "-o", "--output", type=Path, required=True, help="output file (.png, .jpg, .webp, .tif)"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output file (.png, .jpg, .webp, .tif), or a folder for several photos",
     )
-    p.add_argument("--method", default="gatys", choices=("gatys",), help="engine (default gatys)")
-    p.add_argument("--size", type=int, default=s, help=f"output long side in px ({d['size']})")
+    p.add_argument(
+        "--method", default="gatys", choices=("gatys", "fast"), help="engine (default gatys)"
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=s,
+        help=f"output long side in px (gatys {d['size']}; fast: the photo's own size)",
+    )
     p.add_argument(
         "--iterations", type=int, default=s, help=f"steps at the final scale ({d['iterations']})"
     )
@@ -126,9 +148,21 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", choices=("max", "avg"), default=s, help=f"({d['pooling']})")
     p.add_argument(
         "--precision",
-        choices=("auto", "float32", "bfloat16"),
+        choices=("auto", "float32", "float16", "bfloat16"),
         default=s,
-        help=f"({d['precision']})",
+        help=f"({d['precision']}; float16 is for the fast engine)",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnx"),
+        default=s,
+        help="fast engine: onnxruntime or PyTorch (auto: onnxruntime on the CPU)",
+    )
+    p.add_argument(
+        "--tile-size", type=int, default=s, help="fast engine: tile side for large images (auto)"
+    )
+    p.add_argument(
+        "--tile-overlap", type=int, default=s, help="fast engine: tile overlap in px (192)"
     )
     p.add_argument(
         "--strength",
@@ -190,24 +224,44 @@ def _run_stylize(args: argparse.Namespace) -> int:
     from restyle.api import stylize_tensor
     from restyle.imaging import check_output_path, save_image
 
-    check_output_path(args.output, bit_depth=args.bit_depth)
+    outputs = _output_paths(args.content, args.output)
+    for output in outputs:
+        check_output_path(output, bit_depth=args.bit_depth)
     options = {k: v for k, v in vars(args).items() if k not in _NOT_OPTIONS}
     styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
-    with _ProgressBar(disabled=args.quiet) as bar:
-        result = stylize_tensor(
-            resolve_image(args.content),
-            [resolve_image(s) for s in styles],
-            method=args.method,
-            style_weights=list(weights),
-            init_image=args.init_image,
-            device=args.device,
-            progress=bar.update,
-            **options,
-        )
-    written = save_image(result, args.output, bit_depth=args.bit_depth)
-    if not args.quiet:
-        print(f"wrote {written}", file=sys.stderr)
+    # Gatys takes style images (bundled names allowed); fast takes trained styles or files.
+    style_inputs = [resolve_image(s) if args.method == "gatys" else s for s in styles]
+    for content, output in zip(args.content, outputs, strict=True):
+        with ProgressBar(disabled=args.quiet or args.method != "gatys") as bar:
+            result = stylize_tensor(
+                resolve_image(content),
+                style_inputs,
+                method=args.method,
+                style_weights=list(weights),
+                init_image=args.init_image,
+                device=args.device,
+                progress=bar.update,
+                **options,
+            )
+        written = save_image(result, output, bit_depth=args.bit_depth)
+        if not args.quiet:
+            print(f"wrote {written}", file=sys.stderr)
     return EXIT_OK
+
+
+def _output_paths(contents: list[str], output: Path) -> list[Path]:
+    """One output per photo: OUTPUT itself for one photo, OUTPUT/<photo>.<ext> for several."""
+    if len(contents) == 1 and not output.is_dir():
+        return [output]
+    if output.suffix and not output.is_dir():
+        raise InvalidParameterError(
+            f"--output: {len(contents)} photos need a folder, got the file name {str(output)!r}"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    names = [Path(c).stem for c in contents]
+    if len(set(names)) != len(names):
+        raise InvalidParameterError("content: two photos share a file name; run them separately")
+    return [output / f"{name}.png" for name in names]
 
 
 _NOT_OPTIONS = {
@@ -220,6 +274,7 @@ _NOT_OPTIONS = {
     "device",
     "bit_depth",
     "quiet",
+    "argv",
 }
 
 
@@ -232,7 +287,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     for photo, style in pairs:
         out = args.output_dir / f"{photo}-{style}.jpg"
         print(f"{photo} in the style of {style} -> {out}", file=sys.stderr)
-        with _ProgressBar(disabled=False) as bar:
+        with ProgressBar(disabled=False) as bar:
             result = stylize_tensor(
                 bundled(photo),
                 bundled(style),
@@ -253,14 +308,15 @@ def _run_examples(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _ProgressBar:
+class ProgressBar:
     """A tqdm bar on stderr fed by the library's Progress reports."""
 
-    def __init__(self, *, disabled: bool) -> None:
+    def __init__(self, *, disabled: bool, unit: str = "step") -> None:
         self.disabled = disabled
+        self.unit = unit
         self.bar: Any = None
 
-    def __enter__(self) -> _ProgressBar:
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -273,21 +329,39 @@ class _ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=progress.total, unit="step", file=sys.stderr, leave=True)
-        self.bar.set_postfix(
-            loss=f"{progress.loss:.4g}",
-            scale=f"{progress.scale}/{progress.scales}",
-            size="x".join(map(str, progress.size[::-1])),
-            refresh=False,
-        )
+            self.bar = tqdm(total=progress.total, unit=self.unit, file=sys.stderr, leave=True)
+        postfix = {"loss": f"{progress.loss:.4g}"}
+        if progress.scales > 1:
+            postfix["scale"] = f"{progress.scale}/{progress.scales}"
+        postfix["size"] = "x".join(map(str, progress.size[::-1]))
+        self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(progress.step - self.bar.n)
 
 
-_COMMANDS = {"stylize": _run_stylize, "demo": _run_demo, "examples": _run_examples}
+def _run_train(args: argparse.Namespace) -> int:
+    from restyle.cli_train import run_train
+
+    return run_train(args)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from restyle.cli_train import run_export
+
+    return run_export(args)
+
+
+_COMMANDS = {
+    "stylize": _run_stylize,
+    "train": _run_train,
+    "export": _run_export,
+    "demo": _run_demo,
+    "examples": _run_examples,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `train`
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:

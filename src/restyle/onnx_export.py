@@ -36,7 +36,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike[str]) -> Path:
         torch.onnx.export(
             net.eval(),
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the exporter writes to file-likes too
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
@@ -54,7 +54,7 @@ class OnnxTransformNet:
 
     def __init__(self, path: str | os.PathLike[str], *, threads: int = 0) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # type: ignore[import-untyped]
         except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
             raise RestyleError("runtime onnx: onnxruntime is not installed") from exc
         options = ort.SessionOptions()

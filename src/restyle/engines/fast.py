@@ -51,7 +51,7 @@ class FastStylizer:
         self.path = resolve_model(style)
         self.net, self.info = load_transform_net(self.path, device=self.device)
         if self.device.type == "cuda":
-            self.net = self.net.to(memory_format=torch.channels_last)
+            self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._onnx: OnnxTransformNet | None = None
 
     @property
@@ -86,7 +86,7 @@ class FastStylizer:
                     device=self.device,
                     forward=self._forward,
                 )
-            elif self._use_onnx():
+            elif min(height, width) >= 8 and self._use_onnx():
                 out = self._onnx_net()(content)
             else:
                 out = self._forward(content.to(self.device)).float().cpu()
@@ -102,7 +102,8 @@ class FastStylizer:
             else contextlib.nullcontext()
         )
         with context:
-            return self.net(image)
+            out: torch.Tensor = self.net(image)
+        return out
 
     def _autocast_dtype(self) -> torch.dtype | None:
         precision = self.config.precision
@@ -126,7 +127,7 @@ class FastStylizer:
             )
         ):
             try:
-                import onnxruntime  # noqa: F401
+                import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
             except ImportError:
                 return False
             return True

@@ -125,7 +125,8 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        out: torch.Tensor = x + self.body(x)
+        return out
 
 
 class UpsampleConv(nn.Sequential):
@@ -160,7 +161,7 @@ class TransformNet(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
         padded = pad_to_multiple(image, _DOWNSAMPLING)
-        out = self.decoder(self.residuals(self.encoder(padded)))
+        out: torch.Tensor = self.decoder(self.residuals(self.encoder(padded)))
         return out[..., :height, :width]
 
 
@@ -171,6 +172,12 @@ def pad_to_multiple(image: torch.Tensor, multiple: int, *, minimum: int = 8) -> 
     The stride-2 encoder needs the multiple to map back to exactly the input size.
     """
     height, width = image.shape[-2:]
+    if torch.onnx.is_in_onnx_export():
+        # Traced sizes are symbolic here: record the padding as graph arithmetic (Python's max
+        # and branches would freeze the example's sizes into the graph).
+        pad_h = (multiple - height % multiple) % multiple
+        pad_w = (multiple - width % multiple) % multiple
+        return F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
     pad_h = max(minimum, height + (-height) % multiple) - height
     pad_w = max(minimum, width + (-width) % multiple) - width
     if pad_h == 0 and pad_w == 0:

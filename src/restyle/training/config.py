@@ -23,7 +23,8 @@ class TrainConfig:
       by cosine decay (1 keeps it constant).
     - `precision`: "auto" trains in bfloat16 autocast on CUDA (with channels-last memory) and
       float32 on the CPU.
-    - `workers`: data-loader processes decoding and cropping photos (-1: one per CPU, at most 8).
+    - `workers`: data-loader processes decoding and cropping photos (-1: up to 8 when training
+      on a GPU, none on the CPU, where training needs the cores itself).
     - `log_every`, `sample_every`, `checkpoint_every`: steps between log lines, sample images
       and resumable checkpoints (0 disables samples / intermediate checkpoints).
     - `seed`: fixes initial weights, the order of photos and every crop, so a run repeats.

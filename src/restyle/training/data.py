@@ -64,7 +64,7 @@ class PhotoCrops(Dataset[torch.Tensor]):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:  # type: ignore[override]
+    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
         index, crop_seed = key
         path = self.files[index]
         try:
@@ -123,8 +123,6 @@ def photo_loader(
     pin_memory: bool,
 ) -> DataLoader[torch.Tensor]:
     """A loader yielding (B, 3, size, size) uint8 batches, one per remaining step."""
-    if workers < 0:
-        workers = min(8, os.cpu_count() or 1)
     sampler = StepBatches(
         files=len(files),
         batch_size=batch_size,

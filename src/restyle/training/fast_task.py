@@ -58,7 +58,7 @@ class FastStyleTask:
         layers = tuple(name for name in LAYER_NAMES if name in wanted)
         vgg = VGG19Features(layers, weights_path=self.vgg_weights).to(device)
         if channels_last:
-            vgg = vgg.to(memory_format=torch.channels_last)
+            vgg = vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.vgg = vgg
         long_side = self.loss_config.style_size or image_size
         h, w = self.style.shape[-2:]

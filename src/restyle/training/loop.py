@@ -162,7 +162,7 @@ class _Run:
         torch.manual_seed(config.seed)
         model = self.task.build_model().to(device)
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.task.setup(device, image_size=config.image_size, channels_last=channels_last)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         if self.dist.is_main:
@@ -182,7 +182,7 @@ class _Run:
             start_step=start,
             seed=config.seed,
             rank=self.dist.rank,
-            workers=config.workers,
+            workers=self._workers(cuda),
             pin_memory=cuda,
         )
         log = (self.out_dir / LOG_FILE).open("a", encoding="utf-8") if self.dist.is_main else None
@@ -205,7 +205,7 @@ class _Run:
                 with context:
                     loss, terms = self.task.loss(trained, photos)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 if step % max(config.log_every, 1) == 0 or step == self.steps or step == start + 1:
                     last = self._log(log, step, loss, terms, optimizer, began, start)
@@ -244,6 +244,13 @@ class _Run:
             elapsed=elapsed,
             images_per_second=images / elapsed if elapsed > 0 else 0.0,
         )
+
+    def _workers(self, cuda: bool) -> int:
+        if self.config.workers >= 0:
+            return self.config.workers
+        # On a GPU, decode in worker processes so the GPU never waits; on the CPU the training
+        # itself needs every core, and workers fighting it for them slow both down.
+        return min(8, os.cpu_count() or 1) if cuda else 0
 
     def _set_learning_rate(self, optimizer: torch.optim.Optimizer, step: int) -> None:
         config = self.config
