@@ -77,9 +77,11 @@ class TransformNetConfig:
 SIZES: dict[str, TransformNetConfig] = {
     # Johnson et al. 2016: 32/64/128 channels, five residual blocks, 9×9 outer convolutions.
     "standard": TransformNetConfig(),
-    # For CPUs and browsers: half the width (a quarter of the multiply-adds per layer), three
-    # residual blocks and 5×5 outer kernels; about 1/5 of the standard network's compute.
-    "lite": TransformNetConfig(channels=(16, 32, 64), residual_blocks=3, outer_kernel=5),
+    # For CPUs and browsers: half the width at full and half resolution, 48 channels in the
+    # residual blocks, three of them, and 5×5 outer kernels: about 1/9 of the standard
+    # network's multiply-adds. Chosen by onnxruntime CPU timings of candidate shapes (see
+    # docs/fast.md); narrower bottlenecks cost less quality than narrower full-resolution layers.
+    "lite": TransformNetConfig(channels=(16, 32, 48), residual_blocks=3, outer_kernel=5),
 }
 
 
