@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -50,6 +49,9 @@ class FastStylizer:
         self.device = resolve_device(device)
         self.path = resolve_model(style)
         self.net, self.info = load_transform_net(self.path, device=self.device)
+        # Half-precision weights rather than autocast: no per-layer casts, half the traffic.
+        self.dtype = self._compute_dtype()
+        self.net = self.net.to(self.dtype)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._onnx: OnnxTransformNet | None = None
@@ -89,43 +91,33 @@ class FastStylizer:
             elif min(height, width) >= 8 and self._use_onnx():
                 out = self._onnx_net()(content)
             else:
-                out = self._forward(content.to(self.device)).float().cpu()
+                out = self._forward(content.to(self.device)).cpu()
         return out.clamp(0.0, 1.0)
 
     def _forward(self, image: torch.Tensor) -> torch.Tensor:
-        dtype = self._autocast_dtype()
+        image = image.to(self.dtype)
         if self.device.type == "cuda":
             image = image.contiguous(memory_format=torch.channels_last)
-        context = (
-            torch.autocast(self.device.type, dtype=dtype)
-            if dtype is not None
-            else contextlib.nullcontext()
-        )
-        with context:
-            out: torch.Tensor = self.net(image)
-        return out
+        out: torch.Tensor = self.net(image)
+        return out.float()
 
-    def _autocast_dtype(self) -> torch.dtype | None:
+    def _compute_dtype(self) -> torch.dtype:
         precision = self.config.precision
         if precision == "auto":
-            return torch.float16 if self.device.type == "cuda" else None
-        return {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[precision]
+            return torch.float16 if self.device.type == "cuda" else torch.float32
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[
+            precision
+        ]
 
     def _use_onnx(self) -> bool:
         runtime = self.config.runtime
         if runtime == "onnx":
-            if self.device.type != "cpu":
-                raise InvalidParameterError("runtime onnx: runs on the CPU only; use device cpu")
+            if self.device.type != "cpu" or self.dtype != torch.float32:
+                raise InvalidParameterError(
+                    "runtime onnx: runs on the CPU in float32 only; use device cpu"
+                )
             return True
-        if (
-            runtime == "auto"
-            and self.device.type == "cpu"
-            and self.config.precision
-            in (
-                "auto",
-                "float32",
-            )
-        ):
+        if runtime == "auto" and self.device.type == "cpu" and self.dtype == torch.float32:
             try:
                 import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
             except ImportError:
