@@ -23,6 +23,7 @@ from restyle.models.transform_net import (
     count_parameters,
 )
 from restyle.onnx_export import OnnxTransformNet, export_onnx
+from restyle.progress import Progress
 
 CPU = torch.device("cpu")
 # A network whose receptive field is a few pixels: tiles with enough overlap must then reproduce
@@ -170,10 +171,14 @@ def test_whole_image_statistics_are_what_remove_seams() -> None:
 def test_stylizer_tiles_large_images_and_matches_whole(lite_checkpoint: Path) -> None:
     image = _smooth((1, 3, 200, 300), seed=2)
     whole = FastStylizer(lite_checkpoint, config=FastConfig(runtime="torch")).stylize(image)
+    reports: list[Progress] = []
     tiled = FastStylizer(
         lite_checkpoint, config=FastConfig(tile_size=160, tile_overlap=96)
-    ).stylize(image)
+    ).stylize(image, callback=reports.append)
     assert whole.shape == tiled.shape == image.shape
+    # 2 × 4 tiles, one pass per instance norm (11 in lite) plus the output pass.
+    assert [r.step for r in reports] == list(range(1, 97))
+    assert all(r.total == 96 and r.size == (200, 300) for r in reports)
     assert (tiled - whole).abs().mean() < 0.002
     assert whole.min() >= 0 and whole.max() <= 1
 

@@ -98,7 +98,7 @@ def stylize_tensor(
         raise InvalidParameterError("style: at least one style is needed")
     content_t = as_tensor(content, limits=limits)
     if isinstance(engine_config, FastConfig):
-        stylized = _run_fast(content_t, styles, style_weights, engine_config, device)
+        stylized = _run_fast(content_t, styles, style_weights, engine_config, device, progress)
     else:
         stylized = _run_gatys(
             content_t,
@@ -143,6 +143,7 @@ def _run_fast(
     style_weights: Sequence[float] | None,
     config: FastConfig,
     device: str | torch.device | None,
+    progress: ProgressCallback | None,
 ) -> torch.Tensor:
     from restyle.engines.fast import FastStylizer
 
@@ -157,7 +158,8 @@ def _run_fast(
     for s, weight in zip(styles, weights, strict=True):
         if weight == 0:
             continue
-        part = FastStylizer(s, config=config, device=device).stylize(content) * weight  # type: ignore[arg-type]
+        stylizer = FastStylizer(s, config=config, device=device)  # type: ignore[arg-type]
+        part = stylizer.stylize(content, callback=progress) * weight
         stylized = part if stylized is None else stylized + part
     assert stylized is not None
     return stylized

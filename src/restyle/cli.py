@@ -232,7 +232,9 @@ def _run_stylize(args: argparse.Namespace) -> int:
     # Gatys takes style images (bundled names allowed); fast takes trained styles or files.
     style_inputs = [resolve_image(s) if args.method == "gatys" else s for s in styles]
     for content, output in zip(args.content, outputs, strict=True):
-        with ProgressBar(disabled=args.quiet or args.method != "gatys") as bar:
+        with ProgressBar(
+            disabled=args.quiet, unit="step" if args.method == "gatys" else "tile"
+        ) as bar:
             result = stylize_tensor(
                 resolve_image(content),
                 style_inputs,
@@ -330,7 +332,7 @@ class ProgressBar:
             from tqdm import tqdm
 
             self.bar = tqdm(total=progress.total, unit=self.unit, file=sys.stderr, leave=True)
-        postfix = {"loss": f"{progress.loss:.4g}"}
+        postfix = {"loss": f"{progress.loss:.4g}"} if math.isfinite(progress.loss) else {}
         if progress.scales > 1:
             postfix["scale"] = f"{progress.scale}/{progress.scales}"
         postfix["size"] = "x".join(map(str, progress.size[::-1]))

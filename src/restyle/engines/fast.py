@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -15,6 +17,7 @@ from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import resize_tensor
 from restyle.models.checkpoint import file_sha256, load_transform_net
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
+from restyle.progress import Progress, ProgressCallback
 
 
 def resolve_model(style: str | os.PathLike[str]) -> Path:
@@ -60,10 +63,14 @@ class FastStylizer:
     def tile_size(self) -> int:
         return self.config.tile_size or (2048 if self.device.type == "cuda" else 1024)
 
-    def stylize(self, content: torch.Tensor) -> torch.Tensor:
+    def stylize(
+        self, content: torch.Tensor, *, callback: ProgressCallback | None = None
+    ) -> torch.Tensor:
         """(1, 3, H, W) in [0, 1] → stylized (1, 3, H', W') in [0, 1] on the CPU.
 
         H' × W' is the content's size, or its resize to `config.size` on the long side.
+        `callback` receives a `Progress` per tile pass when the image is tiled (steps are tile
+        passes; `loss` is NaN, there is none).
         """
         if content.ndim != 4 or content.shape[1] != 3:
             raise InvalidParameterError(
@@ -78,6 +85,17 @@ class FastStylizer:
             content = resize_tensor(content.float(), target)
         height, width = content.shape[-2:]
         tiled = content.shape[0] == 1 and height * width > self.tile_size**2
+        began = time.perf_counter()
+
+        def on_tile(done: int, total: int) -> None:
+            if callback is not None:
+                elapsed = time.perf_counter() - began
+                callback(
+                    Progress(
+                        step=done, total=total, loss=math.nan, elapsed=elapsed, size=(height, width)
+                    )
+                )
+
         with torch.inference_mode():
             if tiled:
                 out = run_tiled(
@@ -87,6 +105,7 @@ class FastStylizer:
                     overlap=self.config.tile_overlap,
                     device=self.device,
                     forward=self._forward,
+                    on_tile=on_tile,
                 )
             elif min(height, width) >= 8 and self._use_onnx():
                 out = self._onnx_net()(content)

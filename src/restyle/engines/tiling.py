@@ -125,10 +125,12 @@ def run_tiled(
     overlap: int,
     device: torch.device,
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Apply `net` to a (1, 3, H, W) image on the CPU tile by tile; returns (1, 3, H, W) on the CPU.
 
-    `forward` (default `net`) is what runs each tile, e.g. wrapped in autocast.
+    `forward` (default `net`) is what runs each tile, e.g. in half precision. `on_tile(done,
+    total)` is called after each tile pass (statistics passes included).
     """
     if image.shape[0] != 1:
         raise InvalidParameterError(f"tiling: one image at a time, got a batch of {image.shape[0]}")
@@ -137,15 +139,27 @@ def run_tiled(
     padded = pad_to_multiple(image, ALIGN)
     tiles = plan_tiles(padded.shape[-2], padded.shape[-1], tile=tile, overlap=overlap)
     norms = [m for m in net.modules() if isinstance(m, InstanceNorm)]
+    passes = (len(norms) + 1) * len(tiles) if len(tiles) > 1 else 1
+    counter = _Counter(passes, on_tile)
     try:
         if len(tiles) > 1:
-            _fix_whole_image_stats(run, padded, tiles, norms, device)
-        out = _blend_tiles(run, padded, tiles, device)
+            _fix_whole_image_stats(run, padded, tiles, norms, device, counter)
+        out = _blend_tiles(run, padded, tiles, device, counter)
     finally:
         for norm in norms:
             norm.fixed_stats = None
             norm.observer = None
     return out[..., :height, :width]
+
+
+class _Counter:
+    def __init__(self, total: int, report: Callable[[int, int], None] | None) -> None:
+        self.done, self.total, self.report = 0, total, report
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.report is not None:
+            self.report(self.done, self.total)
 
 
 def _crop(image: torch.Tensor, tile: Tile) -> torch.Tensor:
@@ -158,6 +172,7 @@ def _fix_whole_image_stats(
     tiles: list[Tile],
     norms: list[InstanceNorm],
     device: torch.device,
+    counter: _Counter,
 ) -> None:
     for norm in norms:
         collector = _MomentCollector()
@@ -167,6 +182,7 @@ def _fix_whole_image_stats(
             collector.region = (tile, crop.shape[-2], crop.shape[-1])
             with contextlib.suppress(_StopForward):
                 run(crop)
+            counter.tick()
         norm.observer = None
         norm.fixed_stats = collector.stats(device)
 
@@ -194,9 +210,12 @@ def _blend_tiles(
     image: torch.Tensor,
     tiles: list[Tile],
     device: torch.device,
+    counter: _Counter,
 ) -> torch.Tensor:
     if len(tiles) == 1:
-        return run(image.to(device)).float().cpu()
+        out = run(image.to(device)).float().cpu()
+        counter.tick()
+        return out
     out = torch.zeros_like(image, dtype=torch.float32)
     weight_sum = torch.zeros(image.shape[-2:], dtype=torch.float32)
     height, width = image.shape[-2:]
@@ -208,4 +227,5 @@ def _blend_tiles(
         )
         out[..., r.start : r.stop, c.start : c.stop] += result * weight
         weight_sum[r.start : r.stop, c.start : c.stop] += weight
+        counter.tick()
     return out / weight_sum
