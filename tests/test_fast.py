@@ -257,3 +257,18 @@ def test_tiny_images_stylize(lite_checkpoint: Path) -> None:
     for shape in [(1, 3, 1, 1), (1, 3, 3, 200)]:
         out = FastStylizer(lite_checkpoint).stylize(torch.rand(shape))
         assert out.shape == shape
+
+
+def test_stylizing_never_imports_training_code(lite_checkpoint: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch, restyle.api as api\n"
+        f"api.stylize_tensor(torch.rand(1, 3, 16, 16), {str(lite_checkpoint)!r}, method='fast')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('restyle.training')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"

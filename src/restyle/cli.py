@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from restyle.engines.fast_config import FastConfig
 from restyle.errors import (
     DeviceError,
     InvalidImageError,
@@ -162,7 +163,10 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
         "--tile-size", type=int, default=s, help="fast engine: tile side for large images (auto)"
     )
     p.add_argument(
-        "--tile-overlap", type=int, default=s, help="fast engine: tile overlap in px (192)"
+        "--tile-overlap",
+        type=int,
+        default=s,
+        help=f"fast engine: tile overlap in px ({FastConfig.tile_overlap})",
     )
     p.add_argument(
         "--strength",

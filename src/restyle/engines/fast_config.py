@@ -30,7 +30,7 @@ class FastConfig:
     runtime: str = "auto"
     precision: str = "auto"
     tile_size: int = 0
-    tile_overlap: int = 192
+    tile_overlap: int = 128
 
     def __post_init__(self) -> None:
         if not 0 <= self.size <= MAX_SIZE:
