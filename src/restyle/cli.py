@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize(
         commands.add_parser(
             "stylize",
-            help="stylize one photo",
+            help="stylize photos (gatys: any painting; fast: a trained style)",
             description=(
                 "Stylize CONTENT in the style of one or more STYLE images (paths, or the names of "
                 f"bundled paintings: {', '.join(example_names('styles'))})."
