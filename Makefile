@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-slow lint bench-cpu clean
+.PHONY: run test test-slow lint bench-cpu bench-fast-cpu clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test-slow: $(STAMP)
 
 bench-cpu: $(STAMP)
 	$(BIN)/python benchmarks/gatys_vs_pastiche.py --device cpu --size 256 --iterations 100
+
+bench-fast-cpu: $(STAMP)
+	$(BIN)/python benchmarks/fast_inference.py --device cpu
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
