@@ -27,23 +27,16 @@ import torch
 from PIL import Image, ImageDraw
 
 from restyle.api import as_tensor
+from restyle.cli import resolve_image
 from restyle.devices import resolve_device
 from restyle.engines.fast import FastStylizer
 from restyle.engines.fast_config import FastConfig
 from restyle.engines.gatys import GatysEngine
 from restyle.engines.gatys_config import GatysConfig
-from restyle.examples import example_path
-from restyle.imaging import resize_tensor, tensor_to_image
+from restyle.imaging import resize_tensor_to_long_side, tensor_to_image
 from restyle.metrics import StyleMetrics
 from restyle.models.checkpoint import save_transform_net
 from restyle.models.transform_net import TransformNet, size_config
-
-
-def _load_photo(path: Path, size: int) -> torch.Tensor:
-    photo = as_tensor(path)
-    h, w = photo.shape[-2:]
-    scale = size / max(h, w)
-    return resize_tensor(photo, (round(h * scale), round(w * scale)))
 
 
 def _model_path(spec: str, scratch: Path) -> Path:
@@ -68,12 +61,12 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = resolve_device(args.device)
-    painting_path = Path(args.painting)
-    if not painting_path.exists():
-        painting_path = example_path(args.painting) or painting_path
+    painting_path = resolve_image(args.painting)
     painting = as_tensor(painting_path)
     photos_paths = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    photos = [_load_photo(p, args.size) for p in photos_paths[: args.count]]
+    photos = [
+        resize_tensor_to_long_side(as_tensor(p), args.size) for p in photos_paths[: args.count]
+    ]
     metrics = StyleMetrics(device=device)
     scratch = Path("/tmp/restyle-fast-quality")
     scratch.mkdir(exist_ok=True)

@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 
 from restyle.api import as_tensor
+from restyle.cli import resolve_image
 from restyle.devices import resolve_device
 from restyle.engines.fast import FastStylizer
 from restyle.engines.fast_config import FastConfig
-from restyle.examples import example_path
-from restyle.imaging import resize_tensor
+from restyle.imaging import resize_tensor_to_long_side
 from restyle.metrics import StyleMetrics
 from restyle.models.transform_net import size_config
 from restyle.training.config import FastLossConfig, TrainConfig
@@ -78,9 +78,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = resolve_device(args.device)
-    painting_path = Path(args.painting)
-    if not painting_path.exists():
-        painting_path = example_path(args.painting) or painting_path
+    painting_path = resolve_image(args.painting)
     painting = as_tensor(painting_path)
     workers = args.workers if args.workers >= 0 else (8 if device.type == "cuda" else 0)
 
@@ -90,12 +88,7 @@ def main() -> None:
     print(f"data loader alone: {loader_rate:.0f} images/s ({workers} workers)")
 
     eval_files = sorted(args.eval_photos.glob("*.jpg"))[: args.eval_count]
-    photos = []
-    for path in eval_files:
-        photo = as_tensor(path)
-        h, w = photo.shape[-2:]
-        scale = args.eval_size / max(h, w)
-        photos.append(resize_tensor(photo, (round(h * scale), round(w * scale))))
+    photos = [resize_tensor_to_long_side(as_tensor(p), args.eval_size) for p in eval_files]
     metrics = StyleMetrics(device=device)
 
     task_args = {

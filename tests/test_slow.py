@@ -14,7 +14,7 @@ import torch
 
 from restyle.api import as_tensor, stylize_tensor
 from restyle.examples import example_names, example_path
-from restyle.imaging import resize_tensor
+from restyle.imaging import resize_tensor, resize_tensor_to_long_side
 from restyle.metrics import StyleMetrics
 
 pytestmark = pytest.mark.slow
@@ -73,9 +73,7 @@ def test_fast_network_trained_briefly_on_cpu_picks_up_the_style(tmp_path: Path) 
         steps=200, batch_size=4, image_size=96, sample_every=0, checkpoint_every=0, log_every=50
     )
     train(task, config, data=photos, out_dir=tmp_path / "run", device="cpu")
-    photo = as_tensor(example_path("parrots"))
-    h, w = photo.shape[-2:]
-    photo = resize_tensor(photo, (round(256 * h / max(h, w)), round(256 * w / max(h, w))))
+    photo = resize_tensor_to_long_side(as_tensor(example_path("parrots")), 256)
     out = FastStylizer(tmp_path / "run" / MODEL_FILE, device="cpu").stylize(photo)
     torch.manual_seed(0)  # the initial weights training started from
     untrained = TransformNet(SIZES["lite"]).eval()

@@ -198,34 +198,18 @@ def test_random_crop_handles_small_and_odd_images() -> None:
         assert crop.getpixel((5, 5)) == (10, 200, 30)
 
 
+def _tiny_train_args(data: Path, out: Path) -> list[str]:
+    """`restyle train fast` arguments for a 3-step lite run on 32 px crops."""
+    return [
+        "train", "fast", "--style", "starry_night", "--data", str(data), "--out", str(out),
+        "--steps", "3", "--image-size", "32", "--batch-size", "2", "--size", "lite",
+        "--device", "cpu", "--quiet", "--sample-every", "0",
+    ]  # fmt: skip
+
+
 def test_cli_trains_a_style_that_stylize_accepts(photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    code = main(
-        [
-            "train",
-            "fast",
-            "--style",
-            "starry_night",
-            "--data",
-            str(photo_dir),
-            "--out",
-            str(out),
-            "--steps",
-            "3",
-            "--image-size",
-            "32",
-            "--batch-size",
-            "2",
-            "--size",
-            "lite",
-            "--device",
-            "cpu",
-            "--quiet",
-            "--sample-every",
-            "0",
-        ]
-    )
-    assert code == 0
+    assert main(_tiny_train_args(photo_dir, out)) == 0
     info = read_metadata(out / MODEL_FILE)["info"]
     assert info["training"]["command"].startswith("restyle train fast --style starry_night")
     assert info["style"]["name"] == "starry_night" and len(info["style"]["sha256"]) == 64
@@ -287,27 +271,7 @@ def test_ddp_two_processes_on_cpu(photo_dir: Path, tmp_path: Path) -> None:
         str(_free_port()),
         "-m",
         "restyle.cli",
-        "train",
-        "fast",
-        "--style",
-        "starry_night",
-        "--data",
-        str(photo_dir),
-        "--out",
-        str(out),
-        "--steps",
-        "3",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "2",
-        "--size",
-        "lite",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--sample-every",
-        "0",
+        *_tiny_train_args(photo_dir, out),
         "--log-every",
         "1",
     ]

@@ -30,7 +30,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_IMAGE, EXIT_WEIGHTS, EXIT_DEVICE = 0, 1, 2
 EXIT_INTERRUPTED = 130
 
 
-def _defaults(config_class: type) -> dict[str, Any]:
+def config_defaults(config_class: type) -> dict[str, Any]:
     fields = dataclasses.fields(config_class)
     return {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
 
@@ -38,7 +38,7 @@ def _defaults(config_class: type) -> dict[str, Any]:
 def _engine_defaults() -> dict[str, Any]:
     from restyle.engines.gatys_config import GatysConfig
 
-    return _defaults(GatysConfig)
+    return config_defaults(GatysConfig)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_stylize(p: argparse.ArgumentParser) -> None:
-    d, post = _engine_defaults(), _defaults(PostprocessConfig)
+    d, post = _engine_defaults(), config_defaults(PostprocessConfig)
     s = argparse.SUPPRESS  # options left out fall back to the config's default, written once
     p.add_argument(
         "content",
@@ -129,11 +129,14 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
         help=f"style image size relative to the output ({d['style_scale']})",
     )
     p.add_argument(
-        "--content-layers", type=_layers, default=s, help="comma-separated VGG19 layers (relu4_2)"
+        "--content-layers",
+        type=parse_layers,
+        default=s,
+        help="comma-separated VGG19 layers (relu4_2)",
     )
     p.add_argument(
         "--style-layers",
-        type=_layers,
+        type=parse_layers,
         default=s,
         help="comma-separated VGG19 layers (relu1_1,...,relu5_1)",
     )
@@ -197,7 +200,7 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _layers(text: str) -> tuple[str, ...]:
+def parse_layers(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 

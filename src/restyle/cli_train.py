@@ -11,15 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from restyle.cli import ProgressBar, config_defaults, parse_layers, resolve_image
 from restyle.training.config import FastLossConfig, TrainConfig
 
 EXIT_OK = 0
-
-
-def _defaults(config_class: type) -> dict[str, Any]:
-    import dataclasses
-
-    return {f.name: f.default for f in dataclasses.fields(config_class)}
 
 
 def add_train_parser(commands: Any) -> None:
@@ -34,7 +29,7 @@ def add_train_parser(commands: Any) -> None:
             "OUT/train_state.safetensors (for --resume), OUT/train_log.jsonl and OUT/samples/."
         ),
     )
-    t, loss = _defaults(TrainConfig), _defaults(FastLossConfig)
+    t, loss = config_defaults(TrainConfig), config_defaults(FastLossConfig)
     s = argparse.SUPPRESS
     fast.add_argument("--style", required=True, help="painting (path or bundled example name)")
     fast.add_argument("--data", type=Path, required=True, help="folder of training photos")
@@ -64,8 +59,8 @@ def add_train_parser(commands: Any) -> None:
     fast.add_argument(
         "--style-size", type=int, default=s, help="painting long side px (0: the crop size)"
     )
-    fast.add_argument("--content-layers", type=_layers, default=s, help="(relu2_2)")
-    fast.add_argument("--style-layers", type=_layers, default=s, help="(relu1_1,...,relu4_1)")
+    fast.add_argument("--content-layers", type=parse_layers, default=s, help="(relu2_2)")
+    fast.add_argument("--style-layers", type=parse_layers, default=s, help="(relu1_1,...,relu4_1)")
     fast.add_argument("--resume", action="store_true", help="continue from OUT's training state")
     fast.add_argument("--device", default=None, help="cpu, cuda ... (auto)")
     fast.add_argument("--weights", dest="vgg_weights", default=None, help="VGG19 weights file")
@@ -82,22 +77,19 @@ def add_export_parser(commands: Any) -> None:
     onnx.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
 
 
-def _layers(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
 def run_train(args: argparse.Namespace) -> int:
     from restyle.api import as_tensor
-    from restyle.cli import ProgressBar, resolve_image
     from restyle.models.checkpoint import file_sha256
     from restyle.models.transform_net import size_config
     from restyle.training.fast_task import FastStyleTask
     from restyle.training.loop import train
 
     given = vars(args)
-    train_config = TrainConfig(**{k: v for k, v in given.items() if k in _defaults(TrainConfig)})
+    train_config = TrainConfig(
+        **{k: v for k, v in given.items() if k in config_defaults(TrainConfig)}
+    )
     loss_config = FastLossConfig(
-        **{k: v for k, v in given.items() if k in _defaults(FastLossConfig)}
+        **{k: v for k, v in given.items() if k in config_defaults(FastLossConfig)}
     )
     style_path = resolve_image(args.style)
     style = as_tensor(style_path)

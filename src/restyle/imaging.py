@@ -47,6 +47,7 @@ __all__ = [
     "image_to_tensor",
     "load_image",
     "resize_tensor",
+    "resize_tensor_to_long_side",
     "resize_to_area",
     "resize_to_long_side",
     "save_image",
@@ -257,6 +258,14 @@ def resize_tensor(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     work = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
     out = F.interpolate(work, size=size, mode="bicubic", align_corners=False, antialias=True)
     return out.clamp_(0, 1).to(t.dtype)
+
+
+def resize_tensor_to_long_side(t: torch.Tensor, size: int) -> torch.Tensor:
+    """`resize_tensor` to the (height, width) whose longer side is `size`, keeping the aspect."""
+    _check_positive_int("size", size)
+    height, width = t.shape[-2:]
+    scale = size / max(height, width)
+    return resize_tensor(t, (max(1, round(height * scale)), max(1, round(width * scale))))
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from restyle.devices import resolve_device
 from restyle.engines.fast_config import FastConfig
 from restyle.engines.tiling import run_tiled
 from restyle.errors import InvalidParameterError, RestyleError
-from restyle.imaging import resize_tensor
+from restyle.imaging import resize_tensor_to_long_side
 from restyle.models.checkpoint import file_sha256, load_transform_net
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
 from restyle.progress import Progress, ProgressCallback
@@ -86,12 +86,7 @@ class FastStylizer:
                 f"content: expected a (B, 3, H, W) tensor, got {tuple(content.shape)}"
             )
         if self.config.size:
-            scale = self.config.size / max(content.shape[-2:])
-            target = (
-                max(1, round(content.shape[-2] * scale)),
-                max(1, round(content.shape[-1] * scale)),
-            )
-            content = resize_tensor(content.float(), target)
+            content = resize_tensor_to_long_side(content.float(), self.config.size)
         height, width = content.shape[-2:]
         tiled = content.shape[0] == 1 and height * width > self.tile_size**2
         began = time.perf_counter()
@@ -158,10 +153,8 @@ class FastStylizer:
             path = cached_onnx_path(file_sha256(self.path))
             if not path.is_file():
                 try:
-                    export_onnx(self.net.cpu(), path)
+                    export_onnx(self.net, path)  # the ONNX runtime is CPU-only: so is the net
                 except OSError as exc:
                     raise RestyleError(f"cannot write the ONNX cache {str(path)!r}: {exc}") from exc
-                finally:
-                    self.net.to(self.device)
             self._onnx = OnnxTransformNet(path)
         return self._onnx

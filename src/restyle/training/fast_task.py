@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restyle.imaging import resize_tensor
+from restyle.imaging import resize_tensor_to_long_side
 from restyle.losses import gram, total_variation
 from restyle.models.checkpoint import save_transform_net
 from restyle.models.transform_net import TransformNet, TransformNetConfig
@@ -60,10 +60,7 @@ class FastStyleTask:
         if channels_last:
             vgg = vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.vgg = vgg
-        long_side = self.loss_config.style_size or image_size
-        h, w = self.style.shape[-2:]
-        scale = long_side / max(h, w)
-        style = resize_tensor(self.style, (max(1, round(h * scale)), max(1, round(w * scale))))
+        style = resize_tensor_to_long_side(self.style, self.loss_config.style_size or image_size)
         with torch.no_grad():
             features = vgg(style.to(device))
             self.target_grams = {
