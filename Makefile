@@ -23,8 +23,8 @@ run: $(STAMP)
 	$(BIN)/restyle demo --output-dir out
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks model-zoo
+	$(BIN)/ruff format --check src tests benchmarks model-zoo
 	$(BIN)/mypy
 
 test: lint

@@ -1,9 +1,13 @@
-"""Shared fixtures: small real images from the bundled examples."""
+"""Shared fixtures: small real images from the bundled examples, a folder of training photos."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from restyle.examples import example_path
 from restyle.imaging import image_to_tensor, load_image, resize_tensor
@@ -32,3 +36,19 @@ def small_style() -> torch.Tensor:
 def small_style_2() -> torch.Tensor:
     """The Great Wave, long side 48 px."""
     return _example("great_wave", 48)
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six synthetic 'photos' of different sizes and formats: smooth colour fields with edges."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate([(96, 72), (80, 80), (120, 64), (50, 70), (64, 96), (100, 90)]):
+        coarse = rng.random((4, 4, 3))
+        field = np.kron(coarse, np.ones((h // 4 + 1, w // 4 + 1, 1)))[:h, :w]
+        image = Image.fromarray((field * 255).astype(np.uint8))
+        suffix = ".png" if i % 2 else ".jpg"
+        (root / ("sub" if i > 3 else "")).mkdir(exist_ok=True)
+        image.save(root / ("sub" if i > 3 else "") / f"photo{i}{suffix}")
+    (root / "notes.txt").write_text("not an image")
+    return root

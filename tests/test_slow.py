@@ -7,12 +7,16 @@ content distance = |F(x) - F(photo)|² / |F(photo)|² at relu4_2.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
+from restyle import zoo
 from restyle.api import as_tensor, stylize_tensor
+from restyle.cli import main
 from restyle.examples import example_names, example_path
 from restyle.imaging import resize_tensor, resize_tensor_to_long_side
 from restyle.metrics import StyleMetrics
@@ -94,3 +98,28 @@ def test_fast_network_trained_briefly_on_cpu_picks_up_the_style(tmp_path: Path) 
     # ... and the photo is coming back: early in training the content is still largely
     # dissolved (distance near 1), but clearly less than the untrained network's output.
     assert after.content < 0.8 * before.content
+
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
+def test_a_shipped_style_is_reproduced_by_its_recorded_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-runs the recorded `restyle train fast` command of a shipped CPU-trained network."""
+    entry = zoo.find("starry-night")
+    assert entry is not None
+    variant = entry.default_variant
+    if variant.training["device"] != "cpu":
+        pytest.skip("the shipped network was trained on a GPU; this CPU cannot repeat it exactly")
+    argv = shlex.split(variant.training["command"])[1:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "run")
+    # The command's data paths are relative to the repository.
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert main(argv) == 0
+    shipped = load_file(variant.path)
+    again = load_file(tmp_path / "run" / "model.safetensors")
+    # Shipped weights are float16 copies; another CPU may round float32 sums differently.
+    for name, tensor in shipped.items():
+        torch.testing.assert_close(again[name].half(), tensor, atol=2e-3, rtol=1e-2)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -26,22 +25,6 @@ from restyle.training.fast_task import FastStyleTask
 from restyle.training.loop import LOG_FILE, MODEL_FILE, STATE_FILE, train
 
 TINY = TransformNetConfig(channels=(8, 16, 16), residual_blocks=1, outer_kernel=3)
-
-
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six synthetic 'photos' of different sizes and formats: smooth colour fields with edges."""
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for i, (w, h) in enumerate([(96, 72), (80, 80), (120, 64), (50, 70), (64, 96), (100, 90)]):
-        coarse = rng.random((4, 4, 3))
-        field = np.kron(coarse, np.ones((h // 4 + 1, w // 4 + 1, 1)))[:h, :w]
-        image = Image.fromarray((field * 255).astype(np.uint8))
-        suffix = ".png" if i % 2 else ".jpg"
-        (root / ("sub" if i > 3 else "")).mkdir(exist_ok=True)
-        image.save(root / ("sub" if i > 3 else "") / f"photo{i}{suffix}")
-    (root / "notes.txt").write_text("not an image")
-    return root
 
 
 def _task(style: torch.Tensor, **loss: float) -> FastStyleTask:

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import torch
 from PIL import Image
 
+from restyle import zoo
 from restyle.color import match_color_mean_cov, match_histogram
 from restyle.devices import resolve_device
 from restyle.engines.fast_config import FastConfig
@@ -27,6 +28,7 @@ ImageInput = str | os.PathLike[str] | bytes | BinaryIO | Image.Image | torch.Ten
 
 METHODS = ("gatys", "fast")
 """Engines available in this release (`arbitrary` follows)."""
+AUTO = "auto"
 
 _ENGINE_CONFIGS: dict[str, type[GatysConfig] | type[FastConfig]] = {
     "gatys": GatysConfig,
@@ -39,7 +41,7 @@ def stylize(
     content: ImageInput,
     style: ImageInput | Sequence[ImageInput],
     *,
-    method: str = "gatys",
+    method: str = AUTO,
     style_weights: Sequence[float] | None = None,
     init_image: ImageInput | None = None,
     device: str | torch.device | None = None,
@@ -50,8 +52,10 @@ def stylize(
     """Stylize `content` in the style of `style` (one image or several to blend).
 
     Images may be paths, bytes, binary streams, PIL images or (1, 3, H, W) tensors in [0, 1].
-    For `method="fast"` each style is a trained style's id or a checkpoint file instead of an
-    image, and several are blended by averaging their outputs with `style_weights`.
+    `method="auto"` picks `fast` when every style names a trained network (see
+    `choose_method`), else `gatys`. For `method="fast"` each style is a trained style's id or
+    a checkpoint file instead of an image, and several are blended by averaging their outputs
+    with `style_weights`.
     `options` are fields of the engine's config (gatys: `GatysConfig`, e.g. `size`,
     `iterations`, `style_weight`, `seed`; fast: `FastConfig`, e.g. `size`, `runtime`,
     `tile_size`) and of `PostprocessConfig` (`strength`, `preserve_color`, `color_space`,
@@ -76,7 +80,7 @@ def stylize_tensor(
     content: ImageInput,
     style: ImageInput | Sequence[ImageInput],
     *,
-    method: str = "gatys",
+    method: str = AUTO,
     style_weights: Sequence[float] | None = None,
     init_image: ImageInput | None = None,
     device: str | torch.device | None = None,
@@ -88,14 +92,16 @@ def stylize_tensor(
 
     Keeps full precision for 16-bit output.
     """
-    if method not in METHODS:
-        raise InvalidParameterError(
-            f"method: unknown engine {method!r}; available: {', '.join(METHODS)}"
-        )
-    engine_config, post_config = split_options(options, method=method)
     styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [style]  # type: ignore[list-item]
     if not styles:
         raise InvalidParameterError("style: at least one style is needed")
+    if method == AUTO:
+        method = choose_method(styles)
+    if method not in METHODS:
+        raise InvalidParameterError(
+            f"method: unknown engine {method!r}; available: {AUTO}, {', '.join(METHODS)}"
+        )
+    engine_config, post_config = split_options(options, method=method)
     content_t = as_tensor(content, limits=limits)
     if isinstance(engine_config, FastConfig):
         stylized = _run_fast(content_t, styles, style_weights, engine_config, device, progress)
@@ -114,6 +120,25 @@ def stylize_tensor(
     output_hw = (stylized.shape[-2], stylized.shape[-1])
     content_at_output = resize_tensor(content_t.to(stylized.device), output_hw)
     return postprocess(stylized, content_at_output, post_config).cpu()
+
+
+def choose_method(styles: Sequence[ImageInput]) -> str:
+    """`fast` when every style is a trained network (a zoo id or a .safetensors file), else `gatys`.
+
+    A painting's image always goes to `gatys`, which takes any style; a trained style only
+    exists for `fast`.
+    """
+
+    def trained(style: ImageInput) -> bool:
+        if isinstance(style, os.PathLike):
+            style = os.fspath(style)
+        if not isinstance(style, str):
+            return False
+        if style.endswith(".safetensors"):
+            return True
+        return not Path(style).exists() and zoo.find(zoo.split_spec(style)[0]) is not None
+
+    return "fast" if all(trained(s) for s in styles) else "gatys"
 
 
 def _run_gatys(

@@ -65,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", type=int, default=256, help="output long side (default 256)")
     demo.add_argument("--device", default=None)
     commands.add_parser("examples", help="list the bundled example images")
+    styles = commands.add_parser(
+        "styles",
+        help="list the trained styles shipped with restyle (the model zoo)",
+        description="List the zoo's trained styles; use an id with `restyle stylize --style ID`.",
+    )
+    styles.add_argument(
+        "--json", action="store_true", help="every field of every entry, with file paths"
+    )
     return parser
 
 
@@ -95,7 +103,10 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
         help="output file (.png, .jpg, .webp, .tif), or a folder for several photos",
     )
     p.add_argument(
-        "--method", default="gatys", choices=("gatys", "fast"), help="engine (default gatys)"
+        "--method",
+        default="auto",
+        choices=("auto", "gatys", "fast"),
+        help="engine (auto: fast for trained styles, gatys for images)",
     )
     p.add_argument(
         "--size",
@@ -228,7 +239,7 @@ def resolve_image(name: str) -> Path:
 
 
 def _run_stylize(args: argparse.Namespace) -> int:
-    from restyle.api import stylize_tensor
+    from restyle.api import choose_method, stylize_tensor
     from restyle.imaging import check_output_path, save_image
 
     outputs = _output_paths(args.content, args.output)
@@ -236,16 +247,15 @@ def _run_stylize(args: argparse.Namespace) -> int:
         check_output_path(output, bit_depth=args.bit_depth)
     options = {k: v for k, v in vars(args).items() if k not in _NOT_OPTIONS}
     styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
+    method = choose_method(styles) if args.method == "auto" else args.method
     # Gatys takes style images (bundled names allowed); fast takes trained styles or files.
-    style_inputs = [resolve_image(s) if args.method == "gatys" else s for s in styles]
+    style_inputs = [resolve_image(s) if method == "gatys" else s for s in styles]
     for content, output in zip(args.content, outputs, strict=True):
-        with ProgressBar(
-            disabled=args.quiet, unit="step" if args.method == "gatys" else "tile"
-        ) as bar:
+        with ProgressBar(disabled=args.quiet, unit="step" if method == "gatys" else "tile") as bar:
             result = stylize_tensor(
                 resolve_image(content),
                 style_inputs,
-                method=args.method,
+                method=method,
                 style_weights=list(weights),
                 init_image=args.init_image,
                 device=args.device,
@@ -311,6 +321,28 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_styles(args: argparse.Namespace) -> int:
+    import json
+
+    from restyle import zoo
+
+    entries = zoo.entries()
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not entries:
+        print("no trained styles installed", file=sys.stderr)
+        return EXIT_OK
+    width = max(len(e.id) for e in entries)
+    for entry in entries:
+        networks = ", ".join(
+            name + (" (provisional)" if v.provisional else "") for name, v in entry.variants.items()
+        )
+        year = f", {entry.year}" if entry.year else ""
+        print(f"{entry.id:<{width}}  {entry.title} ({entry.artist}{year})  [{networks}]")
+    return EXIT_OK
+
+
 def _run_examples(_: argparse.Namespace) -> int:
     for kind in ("photos", "styles"):
         print(f"{kind}: {', '.join(example_names(kind))}")
@@ -365,6 +397,7 @@ _COMMANDS = {
     "export": _run_export,
     "demo": _run_demo,
     "examples": _run_examples,
+    "styles": _run_styles,
 }
 
 

@@ -13,7 +13,7 @@ from restyle import zoo
 from restyle.devices import resolve_device
 from restyle.engines.fast_config import FastConfig
 from restyle.engines.tiling import run_tiled
-from restyle.errors import InvalidParameterError, RestyleError
+from restyle.errors import InvalidParameterError, RestyleError, WeightsError
 from restyle.imaging import resize_tensor_to_long_side
 from restyle.models.checkpoint import file_sha256, load_transform_net
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
@@ -21,17 +21,27 @@ from restyle.progress import Progress, ProgressCallback
 
 
 def resolve_model(style: str | os.PathLike[str]) -> Path:
-    """A checkpoint path as given, or the file of the zoo style with that id."""
+    """A checkpoint path as given, or the network of the zoo style with that id.
+
+    A zoo id may name a size: 'starry-night:lite'; without one the best shipped network is
+    used. Shipped files are checked against the registry's sha256 before use.
+    """
     path = Path(style)
     if path.is_file():
         return path
-    entry = zoo.find(str(style))
-    if entry is not None:
-        return entry.path
-    known = ", ".join(e.id for e in zoo.entries()) or "none installed"
-    raise InvalidParameterError(
-        f"style: {str(style)!r} is neither a checkpoint file nor a trained style (known: {known})"
-    )
+    variant = zoo.find_variant(str(style))
+    if variant is None:
+        known = ", ".join(e.id for e in zoo.entries()) or "none installed"
+        raise InvalidParameterError(
+            f"style: {str(style)!r} is neither a checkpoint file nor a trained style "
+            f"(known: {known}; `restyle styles` lists them)"
+        )
+    if not variant.path.is_file() or file_sha256(variant.path) != variant.sha256:
+        raise WeightsError(
+            f"style {str(style)!r}: {variant.path} is missing or damaged (sha256 differs from "
+            "the registry); reinstall restyle"
+        )
+    return variant.path
 
 
 class FastStylizer:

@@ -8,6 +8,7 @@ little), and batches travel as uint8 to cut the copy to the GPU by four.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from collections.abc import Iterator
@@ -43,6 +44,19 @@ def list_images(root: str | os.PathLike[str]) -> list[Path]:
                 f"data: {path} is not a readable image ({exc}); remove or replace it"
             ) from exc
     return files
+
+
+def data_digest(root: str | os.PathLike[str], files: list[Path]) -> str:
+    """sha256 over every file's relative path and bytes: names the exact data a run saw.
+
+    Two runs with the same digest, command and seed train the same weights, so a shipped
+    model can be checked against its recorded recipe.
+    """
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def random_crop(image: Image.Image, size: int, rng: random.Random) -> Image.Image:

@@ -26,7 +26,7 @@ from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import save_image
 from restyle.progress import Progress, ProgressCallback
 from restyle.training.config import TrainConfig, as_dict
-from restyle.training.data import list_images, photo_loader
+from restyle.training.data import data_digest, list_images, photo_loader
 from restyle.training.state import load_state, save_state
 
 MODEL_FILE = "model.safetensors"
@@ -124,6 +124,7 @@ class _Run:
         self.owns_process_group = False
         self.device = self._device(device)
         self.files = list_images(data)
+        self.data_sha256 = data_digest(data, self.files)
         self.steps = self._steps()
 
     def _device(self, device: str | torch.device | None) -> torch.device:
@@ -333,7 +334,11 @@ class _Run:
                 "steps": step,
                 "total_steps": self.steps,
                 "config": as_dict(self.config),
-                "data": {"directory": self.data.name, "images": len(self.files)},
+                "data": {
+                    "directory": self.data.name,
+                    "images": len(self.files),
+                    "sha256": self.data_sha256,
+                },
                 "processes": self.dist.world_size,
                 "device": self.device.type,
                 "losses": losses,

@@ -1,38 +1,147 @@
 """The registry of trained styles shipped inside the package.
 
-Each entry names its checkpoint file and says what it is; nothing parses file names. The
-registry file `registry.json` lists the entries; the trained weights sit beside it.
+`registry.json` lists every style: what the painting is (title, artist, year, licence, a
+thumbnail of at least 512 px for the gallery) and one trained network per size ("standard",
+"lite"), each with its architecture, the exact training command, data, steps, final losses and
+the sha256 of its weights. The files sit beside the registry; nothing parses file names.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from restyle.errors import InvalidParameterError, WeightsError
+
+REGISTRY_FORMAT = "restyle.zoo"
+REGISTRY_VERSION = 1
+# Preferred network when a style id names no size: the larger one, once it has been trained.
+VARIANT_ORDER = ("standard", "lite")
+
+
+def _package_file(name: str) -> Path:
+    return Path(str(resources.files(__name__).joinpath(name)))
+
 
 @dataclass(frozen=True)
-class StyleEntry:
-    id: str
-    title: str
+class Variant:
+    """One trained network of a style."""
+
+    name: str
     file: str
     sha256: str
-    info: dict[str, Any] = field(default_factory=dict)
+    bytes: int
+    provisional: bool
+    network: dict[str, Any]
+    training: dict[str, Any]
 
     @property
     def path(self) -> Path:
-        return Path(str(resources.files(__name__).joinpath(self.file)))
+        return _package_file(self.file)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "provisional": self.provisional,
+            "network": self.network,
+            "training": self.training,
+        }
 
 
+@dataclass(frozen=True)
+class StyleEntry:
+    """One style of the zoo: the painting and its trained networks."""
+
+    id: str
+    title: str
+    artist: str
+    year: str
+    licence: str
+    attribution: str
+    painting: dict[str, Any]
+    variants: dict[str, Variant]
+
+    @property
+    def painting_path(self) -> Path:
+        """The painting's image shipped for the gallery (at least 512 px on the long side)."""
+        return _package_file(self.painting["file"])
+
+    @property
+    def default_variant(self) -> Variant:
+        return next(self.variants[n] for n in VARIANT_ORDER if n in self.variants)
+
+    @property
+    def provisional(self) -> bool:
+        return self.default_variant.provisional
+
+    def variant(self, name: str | None = None) -> Variant:
+        if name is None:
+            return self.default_variant
+        if name not in self.variants:
+            raise InvalidParameterError(
+                f"style: {self.id!r} has no {name!r} network; available: {', '.join(self.variants)}"
+            )
+        return self.variants[name]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry with absolute paths to its files: what `restyle styles --json` prints."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "artist": self.artist,
+            "year": self.year,
+            "licence": self.licence,
+            "attribution": self.attribution,
+            "painting": {**self.painting, "path": str(self.painting_path)},
+            "default_variant": self.default_variant.name,
+            "provisional": self.provisional,
+            "variants": {name: v.as_dict() for name, v in self.variants.items()},
+        }
+
+
+def parse_registry(data: dict[str, Any]) -> list[StyleEntry]:
+    if data.get("format") != REGISTRY_FORMAT or data.get("version") != REGISTRY_VERSION:
+        raise WeightsError(
+            f"style registry: expected {REGISTRY_FORMAT} v{REGISTRY_VERSION}, got "
+            f"{data.get('format')!r} v{data.get('version')!r}; reinstall restyle"
+        )
+    result = []
+    for item in data["styles"]:
+        variants = {name: Variant(name=name, **fields) for name, fields in item["variants"].items()}
+        if not variants:
+            raise WeightsError(f"style registry: {item['id']!r} has no trained network")
+        result.append(StyleEntry(**{**item, "variants": variants}))
+    return result
+
+
+@cache
 def entries() -> list[StyleEntry]:
-    registry = resources.files(__name__).joinpath("registry.json")
+    """Every shipped style, in the registry's (gallery) order; [] when none is installed."""
+    registry = _package_file("registry.json")
     if not registry.is_file():
         return []
-    data = json.loads(registry.read_text(encoding="utf-8"))
-    return [StyleEntry(**item) for item in data.get("styles", [])]
+    return parse_registry(json.loads(registry.read_text(encoding="utf-8")))
 
 
 def find(style_id: str) -> StyleEntry | None:
     return next((e for e in entries() if e.id == style_id), None)
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """'starry-night' → ('starry-night', None); 'starry-night:lite' → ('starry-night', 'lite')."""
+    style_id, sep, variant = spec.partition(":")
+    return style_id, (variant if sep else None)
+
+
+def find_variant(spec: str) -> Variant | None:
+    """The network that a style id (optionally ':standard' or ':lite') names; None if unknown."""
+    style_id, variant = split_spec(spec)
+    entry = find(style_id)
+    return None if entry is None else entry.variant(variant)

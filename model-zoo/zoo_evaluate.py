@@ -1,0 +1,295 @@
+"""`build.py evaluate`: score every shipped style against Gatys and write docs/model-zoo.md.
+
+For a fixed set of evaluation photos (never trained on), each style's shipped network and the
+Gatys engine (same painting, same output size) stylize every photo; VGG19 content and style
+distances (`restyle.metrics`) of both are recorded in docs/model-zoo.json, and two images are
+drawn: the grid (photos × styles) and a fast-vs-Gatys sheet. Gatys results are cached under
+zoo-runs/eval/ so that re-running after new training only stylizes with the networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from typing import Any
+
+from PIL import Image, ImageDraw
+from recipes import ROOT, RUNS, load_recipes
+
+DOCS = ROOT / "docs"
+DEFAULT_PHOTOS = ("kodim04", "kodim13", "kodim23")
+EVAL_PHOTOS = ROOT / ".." / "shared" / "data" / "eval" / "photos"
+
+
+def add_evaluate_parser(commands: Any) -> None:
+    evaluate = commands.add_parser("evaluate", help="fast vs Gatys distances, grid, docs")
+    evaluate.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS), metavar="NAME")
+    evaluate.add_argument("--size", type=int, default=256, help="long side of every result")
+    evaluate.add_argument("--gatys-iterations", type=int, default=100)
+    evaluate.add_argument("--gatys-coarse-iterations", type=int, default=50)
+    evaluate.add_argument(
+        "--gatys-only", action="store_true", help="fill the Gatys cache, write no docs"
+    )
+    evaluate.add_argument("--only", nargs="+", metavar="ID", help="these styles only")
+    evaluate.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from restyle import zoo
+    from restyle.api import as_tensor, stylize_tensor
+    from restyle.imaging import resize_tensor_to_long_side, save_image
+    from restyle.metrics import StyleMetrics
+
+    torch.manual_seed(0)
+    recipes = load_recipes()
+    styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
+    photos = {
+        name: resize_tensor_to_long_side(as_tensor(EVAL_PHOTOS / f"{name}.jpg"), args.size)
+        for name in args.photos
+    }
+    gatys_options = {
+        "size": args.size,
+        "iterations": args.gatys_iterations,
+        "coarse_iterations": args.gatys_coarse_iterations,
+        "seed": 0,
+    }
+    cache = RUNS / "eval" / f"gatys-{args.size}-{args.gatys_iterations}"
+    metrics = None if args.gatys_only else StyleMetrics()
+    rows: list[dict[str, Any]] = []
+    images: dict[tuple[str, str, str], torch.Tensor] = {}
+    for style in styles:
+        painting = as_tensor(recipes.painting_path(style))
+        entry = zoo.find(style.id)
+        if entry is None and not args.gatys_only:
+            print(f"{style.id}: not packaged, skipped", file=sys.stderr)
+            continue
+        for name, photo in photos.items():
+            cached = cache / style.id / f"{name}.png"
+            if not cached.is_file():
+                began = time.perf_counter()
+                result = stylize_tensor(
+                    photo, recipes.painting_path(style), method="gatys", **gatys_options
+                )
+                save_image(result, cached)
+                seconds = time.perf_counter() - began
+                print(f"{style.id}/{name}: gatys {seconds:.0f} s", file=sys.stderr, flush=True)
+            if metrics is None or entry is None:
+                continue
+            gatys = as_tensor(cached)
+            fast = stylize_tensor(photo, style.id, method="fast", size=args.size)
+            images[style.id, name, "fast"], images[style.id, name, "gatys"] = fast, gatys
+            fast_d = metrics.distances(fast, photo, painting)
+            gatys_d = metrics.distances(gatys, photo, painting)
+            rows.append(
+                {
+                    "style": style.id,
+                    "photo": name,
+                    "network": entry.default_variant.name,
+                    "fast": {"content": fast_d.content, "style": fast_d.style},
+                    "gatys": {"content": gatys_d.content, "style": gatys_d.style},
+                }
+            )
+    if metrics is None:
+        return 0
+    settings = {
+        "photos": args.photos,
+        "size": args.size,
+        "gatys": gatys_options,
+        "machine": f"{platform.machine()} CPU, torch {torch.__version__}",
+    }
+    summary = _summarise(rows)
+    DOCS.joinpath("model-zoo.json").write_text(
+        json.dumps({"settings": settings, "summary": summary, "rows": rows}, indent=1) + "\n",
+        "utf-8",
+    )
+    ids = [s.id for s in styles if zoo.find(s.id) is not None]
+    _grid(ids, photos, images).save(DOCS / "images" / "model-zoo-grid.jpg", quality=85)
+    _fast_vs_gatys(ids, args.photos[0], photos, images).save(
+        DOCS / "images" / "model-zoo-fast-vs-gatys.jpg", quality=85
+    )
+    DOCS.joinpath("model-zoo.md").write_text(_markdown(ids, settings, summary), "utf-8")
+    print("wrote docs/model-zoo.md, docs/model-zoo.json and two images", file=sys.stderr)
+    return 0
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per style: median distances over the photos, and the fast/Gatys style-distance ratio."""
+    summary = {}
+    for style in dict.fromkeys(r["style"] for r in rows):
+        mine = [r for r in rows if r["style"] == style]
+        median = {
+            f"{engine}_{kind}": statistics.median(r[engine][kind] for r in mine)
+            for engine in ("fast", "gatys")
+            for kind in ("content", "style")
+        }
+        median["style_ratio"] = median["fast_style"] / median["gatys_style"]
+        median["content_ratio"] = median["fast_content"] / median["gatys_content"]
+        summary[style] = median
+    return summary
+
+
+def _tile(tensor: Any, cell: int) -> Image.Image:
+    from restyle.imaging import tensor_to_image
+
+    image = tensor_to_image(tensor)
+    image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (cell, cell), "white")
+    canvas.paste(image, ((cell - image.width) // 2, (cell - image.height) // 2))
+    return canvas
+
+
+def _sheet(cells: list[list[Any]], labels: list[str], cell: int) -> Image.Image:
+    """Rows of images (tensors, PIL images or None) under a header row of column labels."""
+    header = 18
+    columns = max(len(row) for row in cells)
+    sheet = Image.new("RGB", (columns * cell, header + len(cells) * cell), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, label in enumerate(labels):
+        draw.text((c * cell + 4, 3), label[: cell // 6], fill="black")
+    for r, row in enumerate(cells):
+        for c, item in enumerate(row):
+            if item is None:
+                continue
+            image = item if isinstance(item, Image.Image) else _tile(item, cell)
+            if image.size != (cell, cell):
+                image = image.copy()
+                image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+            sheet.paste(image, (c * cell, header + r * cell))
+    return sheet
+
+
+def _painting(style_id: str, cell: int) -> Image.Image:
+    from restyle import zoo
+
+    entry = zoo.find(style_id)
+    assert entry is not None
+    with Image.open(entry.painting_path) as image:
+        canvas = Image.new("RGB", (cell, cell), "white")
+        image = image.convert("RGB")
+        image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+        canvas.paste(image, ((cell - image.width) // 2, (cell - image.height) // 2))
+        return canvas
+
+
+def _grid(ids: list[str], photos: dict[str, Any], images: dict[Any, Any]) -> Image.Image:
+    """First row: the paintings; then one row per photo: the photo, then every style."""
+    cell = 192
+    cells: list[list[Any]] = [[None, *(_painting(i, cell) for i in ids)]]
+    for name, photo in photos.items():
+        cells.append([photo, *(images[i, name, "fast"] for i in ids)])
+    return _sheet(cells, ["photo", *ids], cell)
+
+
+def _fast_vs_gatys(
+    ids: list[str], name: str, photos: dict[str, Any], images: dict[Any, Any]
+) -> Image.Image:
+    """One photo: per style a column of painting, fast network, Gatys."""
+    cell = 192
+    cells = [
+        [None, *(_painting(i, cell) for i in ids)],
+        [photos[name], *(images[i, name, "fast"] for i in ids)],
+        [None, *(images[i, name, "gatys"] for i in ids)],
+    ]
+    return _sheet(cells, ["painting / fast / gatys", *ids], cell)
+
+
+def _markdown(ids: list[str], settings: dict[str, Any], summary: dict[str, Any]) -> str:
+    from restyle import zoo
+
+    entries = [e for e in (zoo.find(i) for i in ids) if e is not None]
+    provisional = any(e.provisional for e in entries)
+    lines = [
+        "# The model zoo",
+        "",
+        "<!-- Written by `python model-zoo/build.py evaluate`: edit that script instead -->",
+        "",
+        f"Restyle ships {len(entries)} trained styles, each a painting in the public domain "
+        "trained with `restyle train fast` on the photos of `../shared/data/photos`. "
+        "`restyle styles` lists them; `restyle stylize --style ID photo.jpg -o out.jpg` uses one.",
+        "",
+    ]
+    if provisional:
+        lines += [
+            "> **Provisional weights.** The networks shipped now are `lite` networks trained on "
+            "a 2-core CPU for a few hundred steps at 128 px (`lite-cpu` profile of "
+            "`model-zoo/recipes.toml`). The `standard` and `lite` GPU profiles have not been "
+            "run yet; `model-zoo/train_gpu.sh` trains them. Expect weaker style and softer "
+            "detail than a fully trained network.",
+            "",
+        ]
+    lines += [
+        "![every style on three evaluation photos](images/model-zoo-grid.jpg)",
+        "",
+        "## Styles",
+        "",
+        "| id | painting | network | steps | training command |",
+        "|---|---|---|---|---|",
+    ]
+    for e in entries:
+        v = e.default_variant
+        year = f", {e.year}" if e.year else ""
+        flag = " (provisional)" if v.provisional else ""
+        lines.append(
+            f"| `{e.id}` | {e.title} ({e.artist}{year}) | {v.name}{flag} | "
+            f"{v.training['steps']} | `{v.training['command']}` |"
+        )
+    photos = ", ".join(settings["photos"])
+    gatys = settings["gatys"]
+    lines += [
+        "",
+        "## Fast network against Gatys",
+        "",
+        f"Photos {photos} (Kodak, never trained on), every result at {settings['size']} px on "
+        f"the long side. Gatys: the same painting, {gatys['coarse_iterations']} L-BFGS steps at "
+        f"the coarse scale and {gatys['iterations']} at the final one, default weights. "
+        "Distances are `restyle.metrics` (VGG19; content at relu4_2, style over relu1_1..relu5_1, "
+        "both relative: 0 is the photo's content or the painting's texture); medians over the "
+        f"photos. Machine: {settings['machine']}.",
+        "",
+        "| style | fast content | fast style | Gatys content | Gatys style | "
+        "style fast/Gatys | content fast/Gatys |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for style_id in ids:
+        s = summary[style_id]
+        lines.append(
+            f"| `{style_id}` | {s['fast_content']:.2f} | {s['fast_style']:.3f} | "
+            f"{s['gatys_content']:.2f} | {s['gatys_style']:.3f} | {s['style_ratio']:.1f} | "
+            f"{s['content_ratio']:.2f} |"
+        )
+    ratios = [summary[i]["style_ratio"] for i in ids]
+    lines += [
+        "",
+        f"Median style ratio fast/Gatys: {statistics.median(ratios):.1f} "
+        "(1 would be Gatys's match of the painting's texture; lower content distance is closer "
+        "to the photo). Ratios compare at the content distance each engine lands on by default, "
+        "which is not the same: read both columns.",
+        "",
+        "![painting, fast network and Gatys for one photo](images/model-zoo-fast-vs-gatys.jpg)",
+        "",
+        "## Reproducing a network",
+        "",
+        "Every checkpoint records its exact command, seed and the sha256 of its training data "
+        "(`restyle styles --json`, under `variants.*.training`). From the repository root with "
+        "`../shared/data` beside it, that command trains the same weights again "
+        "(tests/test_zoo.py checks a short run bit for bit). To train and ship the whole zoo:",
+        "",
+        "```",
+        "python model-zoo/build.py train --profile standard --jobs 4   # on a GPU",
+        "python model-zoo/build.py package --profile standard",
+        "python model-zoo/build.py evaluate",
+        "```",
+        "",
+        "`model-zoo/train_gpu.sh` does the GPU part in calls of under ten minutes each.",
+        "",
+        "## Licences",
+        "",
+    ]
+    lines += [f"- `{e.id}`: {e.attribution}" for e in entries]
+    return "\n".join(lines) + "\n"

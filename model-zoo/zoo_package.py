@@ -1,0 +1,139 @@
+"""`build.py package`: copy finished training runs into the package as registry entries.
+
+For each style of recipes.toml and each profile given: the run's weights are saved in float16
+as src/restyle/zoo/ID.SIZE.safetensors, the painting is shipped as a ≥512 px thumbnail
+src/restyle/zoo/ID.jpg, and registry.json gets the entry. Entries of other sizes already in
+the registry are kept, so the standard and lite networks can be packaged separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from PIL import Image
+from recipes import ROOT, Recipes, Style, load_recipes
+
+ZOO_DIR = ROOT / "src" / "restyle" / "zoo"
+REGISTRY = ZOO_DIR / "registry.json"
+THUMBNAIL_LONG_SIDE = 640
+MIN_THUMBNAIL_LONG_SIDE = 512
+
+
+def add_package_parser(commands: Any) -> None:
+    package = commands.add_parser("package", help="copy finished runs into the package")
+    package.add_argument(
+        "--profile", action="append", required=True, help="profile(s) whose runs to ship"
+    )
+    package.add_argument("--only", nargs="+", metavar="ID", help="these styles only")
+    package.set_defaults(run=run_package)
+
+
+def run_package(args: argparse.Namespace) -> int:
+    import torch
+
+    from restyle import zoo
+    from restyle.models.checkpoint import file_sha256, load_transform_net, save_transform_net
+
+    recipes = load_recipes()
+    existing = _read_registry()
+    styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
+    for style in styles:
+        entry = existing.get(style.id) or _new_entry(recipes, style)
+        for profile in args.profile:
+            settings = recipes.settings(style, profile)
+            size = settings["size"]
+            run_model = recipes.run_dir(style, profile) / "model.safetensors"
+            net, info = load_transform_net(run_model)
+            training = info.get("training", {})
+            if training.get("steps") != training.get("total_steps"):
+                raise SystemExit(f"{style.id}/{profile}: {run_model} is not finished; train it")
+            expected = _recorded(recipes, style, profile)
+            if training.get("command") != expected:
+                raise SystemExit(
+                    f"{style.id}/{profile}: {run_model} was trained with a command that is not "
+                    f"the recipe's:\n  {training.get('command')}\n  {expected}"
+                )
+            shipped = ZOO_DIR / f"{style.id}.{size}.safetensors"
+            save_transform_net(shipped, net, info=info, dtype=torch.float16)
+            shipped.chmod(0o644)  # package data: readable by everyone who installs it
+            entry["variants"][size] = {
+                "file": shipped.name,
+                "sha256": file_sha256(shipped),
+                "bytes": shipped.stat().st_size,
+                "provisional": bool(settings.get("provisional", False)),
+                "network": info["network"],
+                "training": {
+                    "profile": profile,
+                    "command": training["command"],
+                    "steps": training["steps"],
+                    "seed": training["config"]["seed"],
+                    "data": training["data"],
+                    "loss": info["loss"],
+                    "losses": training["losses"],
+                    "config": training["config"],
+                    "device": training["device"],
+                    "seconds": training["seconds_this_run"],
+                    "torch": training["torch"],
+                    "painting_sha256": info["style"]["sha256"],
+                },
+            }
+            print(f"{style.id}: {size} from {profile} -> {shipped.name}", file=sys.stderr)
+        # Standard first: the order in which `restyle` prefers them.
+        entry["variants"] = {
+            n: entry["variants"][n] for n in zoo.VARIANT_ORDER if n in entry["variants"]
+        }
+        existing[style.id] = entry
+    ordered = [existing[s.id] for s in recipes.styles if s.id in existing]
+    registry = {"format": zoo.REGISTRY_FORMAT, "version": zoo.REGISTRY_VERSION, "styles": ordered}
+    zoo.parse_registry(registry)  # what the package will read back must parse
+    REGISTRY.write_text(json.dumps(registry, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    print(f"wrote {REGISTRY.relative_to(ROOT)} ({len(ordered)} styles)", file=sys.stderr)
+    return 0
+
+
+def _recorded(recipes: Recipes, style: Style, profile: str) -> str:
+    """The command as `restyle train` records it: the recipe's, plus the runner's --quiet."""
+    from recipes import shell_command
+
+    return shell_command([*recipes.command(style, profile), "--quiet"])
+
+
+def _read_registry() -> dict[str, dict[str, Any]]:
+    if not REGISTRY.is_file():
+        return {}
+    return {s["id"]: s for s in json.loads(REGISTRY.read_text("utf-8"))["styles"]}
+
+
+def _new_entry(recipes: Recipes, style: Style) -> dict[str, Any]:
+    row = recipes.manifest_row(style)
+    painting = recipes.painting_path(style)
+    thumbnail = ZOO_DIR / f"{style.id}.jpg"
+    with Image.open(painting) as image:
+        image = image.convert("RGB")
+        if max(image.size) < MIN_THUMBNAIL_LONG_SIDE:
+            raise SystemExit(f"{style.id}: {painting} is under {MIN_THUMBNAIL_LONG_SIDE} px")
+        image.thumbnail((THUMBNAIL_LONG_SIDE, THUMBNAIL_LONG_SIDE), Image.Resampling.LANCZOS)
+        image.save(thumbnail, quality=90, optimize=True)
+        width, height = image.size
+    year = f" ({style.year})" if style.year else ""
+    return {
+        "id": style.id,
+        "title": style.title,
+        "artist": style.artist,
+        "year": style.year,
+        "licence": "public domain",
+        "attribution": (
+            f"{style.artist}, {style.title}{year}. Public domain; image from "
+            f"{row['source']} ({row['original_path']})."
+        ),
+        "painting": {
+            "file": thumbnail.name,
+            "width": width,
+            "height": height,
+            "source_file": style.painting,
+        },
+        "variants": {},
+    }

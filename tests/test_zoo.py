@@ -1,0 +1,178 @@
+"""The model zoo: the shipped registry, `restyle styles`, style ids, reproducible training."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from restyle import zoo
+from restyle.api import choose_method
+from restyle.cli import main
+from restyle.engines.fast import resolve_model
+from restyle.errors import InvalidParameterError, WeightsError
+from restyle.examples import example_path
+from restyle.models.checkpoint import file_sha256, load_transform_net, read_metadata
+from restyle.training.data import data_digest, list_images
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO / "model-zoo"))
+from recipes import load_recipes  # noqa: E402
+
+ENTRIES = zoo.entries()
+
+
+def test_the_zoo_ships_at_least_ten_styles() -> None:
+    assert len(ENTRIES) >= 10
+    assert len({e.id for e in ENTRIES}) == len(ENTRIES)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
+def test_every_entry_is_complete_and_its_files_match(entry: zoo.StyleEntry) -> None:
+    assert entry.title and entry.artist and entry.licence == "public domain"
+    assert entry.artist in entry.attribution
+    with Image.open(entry.painting_path) as painting:
+        assert max(painting.size) >= 512
+        assert painting.size == (entry.painting["width"], entry.painting["height"])
+    for name, variant in entry.variants.items():
+        assert file_sha256(variant.path) == variant.sha256
+        assert variant.path.stat().st_size == variant.bytes
+        net, info = load_transform_net(variant.path)
+        assert net.config.to_dict() == variant.network
+        assert info["style"]["network_size"] == name
+        training = variant.training
+        assert training["command"] == info["training"]["command"]
+        assert training["command"].startswith("restyle train fast ")
+        assert training["steps"] == info["training"]["total_steps"] > 0
+        assert len(training["data"]["sha256"]) == 64 and training["data"]["images"] > 100
+        assert {"content", "style", "tv"} <= set(training["losses"])
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
+def test_every_entry_was_trained_by_its_recipe(entry: zoo.StyleEntry) -> None:
+    recipes = load_recipes()
+    style = recipes.style(entry.id)
+    assert (style.title, style.artist, style.year) == (entry.title, entry.artist, entry.year)
+    for variant in entry.variants.values():
+        profile = variant.training["profile"]
+        assert variant.provisional == bool(recipes.profile(profile).get("provisional", False))
+        recorded = shlex.split(variant.training["command"])
+        assert recorded == [*recipes.command(style, profile), "--quiet"]
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
+def test_recipes_name_public_domain_paintings_and_the_recorded_data() -> None:
+    recipes = load_recipes()
+    assert len(recipes.styles) >= 10
+    for style in recipes.styles:
+        assert recipes.manifest_row(style)["license_notes"].startswith("PD |")
+        entry = zoo.find(style.id)
+        assert entry is not None, f"{style.id} is in the recipes but not shipped"
+        painting_sha = file_sha256(recipes.painting_path(style))
+        assert entry.default_variant.training["painting_sha256"] == painting_sha
+    data = REPO / recipes.data
+    recorded = ENTRIES[0].default_variant.training["data"]["sha256"]
+    assert data_digest(data, list_images(data)) == recorded
+
+
+def test_restyle_styles_lists_every_id(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["styles"]) == 0
+    out = capsys.readouterr().out
+    for entry in ENTRIES:
+        assert entry.id in out and entry.title in out
+
+
+def test_restyle_styles_json_has_every_field_and_real_paths(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["styles", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [item["id"] for item in listed] == [e.id for e in ENTRIES]
+    for item in listed:
+        assert Path(item["painting"]["path"]).is_file()
+        for variant in item["variants"].values():
+            assert Path(variant["path"]).is_file()
+            assert {"command", "steps", "data", "losses", "seed"} <= set(variant["training"])
+        assert {"title", "artist", "year", "licence", "attribution", "provisional"} <= set(item)
+
+
+def test_stylize_with_a_style_id_needs_no_method(tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    assert main(["stylize", "--style", "starry-night", "parrots", "-o", str(out), "--quiet"]) == 0
+    photo = np.asarray(Image.open(example_path("parrots")).convert("RGB"), dtype=np.float32)
+    with Image.open(out) as result:
+        stylized = np.asarray(result.convert("RGB"), dtype=np.float32)
+    assert stylized.shape == photo.shape
+    assert np.abs(stylized - photo).mean() > 10  # stylized, not the photo
+
+
+def test_a_style_id_may_name_its_network_size(tmp_path: Path) -> None:
+    entry = zoo.find("starry-night")
+    assert entry is not None
+    assert resolve_model("starry-night:lite") == entry.variants["lite"].path
+    assert resolve_model("starry-night") == entry.default_variant.path
+    with pytest.raises(InvalidParameterError, match="no 'huge' network"):
+        resolve_model("starry-night:huge")
+    code = main(["stylize", "-s", "starry-night:huge", "parrots", "-o", str(tmp_path / "x.png")])
+    assert code == 2
+
+
+def test_unknown_style_id_names_the_known_ones() -> None:
+    with pytest.raises(InvalidParameterError, match="starry-night"):
+        resolve_model("no-such-style")
+
+
+def test_a_damaged_shipped_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = zoo.find_variant("starry-night")
+    assert real is not None
+    damaged = zoo.Variant(**{**real.__dict__, "sha256": "0" * 64})
+    monkeypatch.setattr(zoo, "find_variant", lambda spec: damaged)
+    with pytest.raises(WeightsError, match="damaged"):
+        resolve_model("starry-night")
+
+
+def test_auto_method_picks_fast_for_trained_styles_and_gatys_for_images(tmp_path: Path) -> None:
+    assert choose_method(["starry-night"]) == "fast"
+    assert choose_method(["starry-night:lite", "the-scream"]) == "fast"
+    assert choose_method([tmp_path / "model.safetensors"]) == "fast"
+    assert choose_method(["starry_night"]) == "gatys"  # a bundled painting's name
+    assert choose_method([str(example_path("starry_night"))]) == "gatys"
+    assert choose_method(["starry-night", str(example_path("great_wave"))]) == "gatys"
+    assert choose_method([torch.rand(1, 3, 8, 8)]) == "gatys"
+
+
+def test_a_recorded_training_command_trains_the_same_weights(
+    photo_dir: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    args = [
+        "train", "fast", "--style", "starry_night", "--data", str(photo_dir),
+        "--out", str(first), "--steps", "3", "--image-size", "32", "--batch-size", "2",
+        "--size", "lite", "--device", "cpu", "--quiet", "--sample-every", "0", "--seed", "7",
+    ]  # fmt: skip
+    assert main(args) == 0
+    info = read_metadata(first / "model.safetensors")["info"]
+    assert info["training"]["data"]["sha256"] == data_digest(photo_dir, list_images(photo_dir))
+    recorded = shlex.split(info["training"]["command"])
+    assert recorded[0] == "restyle"
+    second = tmp_path / "second"
+    recorded[recorded.index("--out") + 1] = str(second)
+    assert main(recorded[1:]) == 0
+    a, b = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # And another seed does not: the test can fail.
+    third = tmp_path / "third"
+    recorded[recorded.index("--out") + 1] = str(third)
+    recorded[recorded.index("--seed") + 1] = "8"
+    assert main(recorded[1:]) == 0
+    c = load_file(third / "model.safetensors")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
