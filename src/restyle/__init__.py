@@ -1,4 +1,7 @@
-"""Restyle: neural style transfer. `restyle.stylize(content, style, ...)` is the front door."""
+"""Restyle: neural style transfer. `restyle.stylize(content, style, ...)` is the front door.
+
+`restyle.styles()` lists the trained styles shipped with the package (the model zoo).
+"""
 
 from restyle.api import stylize, stylize_tensor
 from restyle.errors import (
@@ -10,6 +13,8 @@ from restyle.errors import (
     WeightsError,
 )
 from restyle.progress import Progress
+from restyle.zoo import StyleEntry
+from restyle.zoo import entries as styles
 
 __version__ = "0.1.0"
 
@@ -20,7 +25,9 @@ __all__ = [
     "InvalidParameterError",
     "Progress",
     "RestyleError",
+    "StyleEntry",
     "WeightsError",
+    "styles",
     "stylize",
     "stylize_tensor",
 ]

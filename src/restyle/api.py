@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 from collections.abc import Sequence
@@ -170,8 +171,6 @@ def _run_fast(
     device: str | torch.device | None,
     progress: ProgressCallback | None,
 ) -> torch.Tensor:
-    from restyle.engines.fast import FastStylizer
-
     for s in styles:
         if not isinstance(s, str | os.PathLike):
             raise InvalidParameterError(
@@ -183,11 +182,30 @@ def _run_fast(
     for s, weight in zip(styles, weights, strict=True):
         if weight == 0:
             continue
-        stylizer = FastStylizer(s, config=config, device=device)  # type: ignore[arg-type]
+        stylizer = _fast_stylizer(s, config, device)  # type: ignore[arg-type]
         part = stylizer.stylize(content, callback=progress) * weight
         stylized = part if stylized is None else stylized + part
     assert stylized is not None
     return stylized
+
+
+def _fast_stylizer(
+    style: str | os.PathLike[str], config: FastConfig, device: str | torch.device | None
+) -> Any:
+    """A loaded FastStylizer, reused across calls: a batch of photos loads each style once."""
+    from restyle.engines.fast import resolve_model
+
+    path = resolve_model(style).resolve()
+    # Keyed on the file's identity (a retrained file at the same path is reloaded).
+    key = (str(path), path.stat().st_mtime_ns, config, str(resolve_device(device)))
+    return _load_fast_stylizer(*key)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_fast_stylizer(path: str, _mtime_ns: int, config: FastConfig, device: str) -> Any:
+    from restyle.engines.fast import FastStylizer
+
+    return FastStylizer(path, config=config, device=device)
 
 
 def _blend_weights(weights: Sequence[float] | None, count: int) -> list[float]:
