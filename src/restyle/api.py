@@ -16,6 +16,7 @@ from PIL import Image
 from restyle import zoo
 from restyle.color import match_color_mean_cov, match_histogram
 from restyle.devices import resolve_device
+from restyle.engines.arbitrary_config import ArbitraryConfig
 from restyle.engines.fast_config import FastConfig
 from restyle.engines.gatys import GatysEngine
 from restyle.engines.gatys_config import GatysConfig
@@ -27,13 +28,14 @@ from restyle.progress import ProgressCallback
 
 ImageInput = str | os.PathLike[str] | bytes | BinaryIO | Image.Image | torch.Tensor
 
-METHODS = ("gatys", "fast")
-"""Engines available in this release (`arbitrary` follows)."""
+METHODS = ("gatys", "fast", "arbitrary")
+"""The engines: `gatys` (optimisation), `fast` (a trained network per style), `arbitrary`."""
 AUTO = "auto"
 
 _ENGINE_CONFIGS: dict[str, type[GatysConfig] | type[FastConfig]] = {
     "gatys": GatysConfig,
     "fast": FastConfig,
+    "arbitrary": ArbitraryConfig,
 }
 _POSTPROCESS_FIELDS = {f.name for f in dataclasses.fields(PostprocessConfig)}
 
@@ -56,10 +58,12 @@ def stylize(
     `method="auto"` picks `fast` when every style names a trained network (see
     `choose_method`), else `gatys`. For `method="fast"` each style is a trained style's id or
     a checkpoint file instead of an image, and several are blended by averaging their outputs
-    with `style_weights`.
+    with `style_weights`. `method="arbitrary"` takes any painting (several are blended in the
+    generated networks' weights).
     `options` are fields of the engine's config (gatys: `GatysConfig`, e.g. `size`,
     `iterations`, `style_weight`, `seed`; fast: `FastConfig`, e.g. `size`, `runtime`,
-    `tile_size`) and of `PostprocessConfig` (`strength`, `preserve_color`, `color_space`,
+    `tile_size`; arbitrary: `ArbitraryConfig`, the fast options plus `model`, `style_size`) and of
+    `PostprocessConfig` (`strength`, `preserve_color`, `color_space`,
     `output_size`). Returns an 8-bit RGB image.
     """
     return _tensor_to_image(
@@ -104,7 +108,11 @@ def stylize_tensor(
         )
     engine_config, post_config = split_options(options, method=method)
     content_t = as_tensor(content, limits=limits)
-    if isinstance(engine_config, FastConfig):
+    if isinstance(engine_config, ArbitraryConfig):
+        stylizer = _arbitrary_stylizer(engine_config, device)
+        stylizer.set_style(styles, weights=_blend_weights(style_weights, len(styles)))
+        stylized = stylizer.stylize(content_t, callback=progress)
+    elif isinstance(engine_config, FastConfig):
         stylized = _run_fast(content_t, styles, style_weights, engine_config, device, progress)
     else:
         stylized = _run_gatys(
@@ -206,6 +214,14 @@ def _load_fast_stylizer(path: str, _mtime_ns: int, config: FastConfig, device: s
     from restyle.engines.fast import FastStylizer
 
     return FastStylizer(path, config=config, device=device)
+
+
+@functools.lru_cache(maxsize=2)
+def _arbitrary_stylizer(config: ArbitraryConfig, device: str | torch.device | None) -> Any:
+    """One loaded MetaNet per (settings, device): it caches the networks it writes."""
+    from restyle.engines.arbitrary import ArbitraryStylizer
+
+    return ArbitraryStylizer(config=config, device=device)
 
 
 def _blend_weights(weights: Sequence[float] | None, count: int) -> list[float]:

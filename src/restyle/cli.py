@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize(
         commands.add_parser(
             "stylize",
-            help="stylize photos (gatys: any painting; fast: a trained style)",
+            help="stylize photos (gatys or arbitrary: any painting; fast: a trained style)",
             description=(
                 "Stylize CONTENT in the style of one or more STYLE images (paths, or the names of "
                 f"bundled paintings: {', '.join(example_names('styles'))})."
@@ -105,8 +105,9 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
         default="auto",
-        choices=("auto", "gatys", "fast"),
-        help="engine (auto: fast for trained styles, gatys for images)",
+        choices=("auto", "gatys", "fast", "arbitrary"),
+        help="engine (auto: fast for trained styles, gatys for images; arbitrary: any image, "
+        "one pass)",
     )
     p.add_argument(
         "--size",
@@ -175,6 +176,18 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--tile-size", type=int, default=s, help="fast engine: tile side for large images (auto)"
+    )
+    p.add_argument(
+        "--model",
+        default=s,
+        help="arbitrary engine: MetaNet checkpoint (default: the one shipped with restyle)",
+    )
+    p.add_argument(
+        "--style-size",
+        type=int,
+        default=s,
+        help="arbitrary engine: painting short side when analysed (as trained; smaller: larger "
+        "strokes)",
     )
     p.add_argument(
         "--tile-overlap",
@@ -248,8 +261,8 @@ def _run_stylize(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in _NOT_OPTIONS}
     styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
     method = choose_method(styles) if args.method == "auto" else args.method
-    # Gatys takes style images (bundled names allowed); fast takes trained styles or files.
-    style_inputs = [resolve_image(s) if method == "gatys" else s for s in styles]
+    # Gatys and arbitrary take style images (bundled names allowed); fast takes trained styles.
+    style_inputs = [resolve_image(s) if method != "fast" else s for s in styles]
     for content, output in zip(args.content, outputs, strict=True):
         with ProgressBar(disabled=args.quiet, unit="step" if method == "gatys" else "tile") as bar:
             result = stylize_tensor(

@@ -18,7 +18,9 @@ EXIT_OK = 0
 
 
 def add_train_parser(commands: Any) -> None:
-    train = commands.add_parser("train", help="train a network (fast: one style)")
+    train = commands.add_parser(
+        "train", help="train a network (fast: one painting; arbitrary: any painting)"
+    )
     engines = train.add_subparsers(dest="engine", required=True)
     fast = engines.add_parser(
         "fast",
@@ -29,42 +31,60 @@ def add_train_parser(commands: Any) -> None:
             "OUT/train_state.safetensors (for --resume), OUT/train_log.jsonl and OUT/samples/."
         ),
     )
-    t, loss = config_defaults(TrainConfig), config_defaults(FastLossConfig)
-    s = argparse.SUPPRESS
     fast.add_argument("--style", required=True, help="painting (path or bundled example name)")
-    fast.add_argument("--data", type=Path, required=True, help="folder of training photos")
-    fast.add_argument("--out", type=Path, required=True, help="output folder")
     fast.add_argument(
         "--size", dest="network_size", default="standard", help="network size: standard or lite"
     )
-    fast.add_argument("--steps", type=int, default=s, help=f"optimiser steps ({t['steps']})")
-    fast.add_argument(
-        "--epochs", type=float, default=s, help="passes over DATA (overrides --steps)"
+    _add_common_options(fast)
+    arbitrary = engines.add_parser(
+        "arbitrary",
+        help="train a MetaNet that writes a network for any painting",
+        description=(
+            "Train the arbitrary engine's MetaNet on the paintings under STYLES and the photos "
+            "under DATA. A seeded fraction of the paintings (--holdout) is never trained on; "
+            "the checkpoint lists them. Writes the same files as `train fast`."
+        ),
     )
-    fast.add_argument("--batch-size", type=int, default=s, help=f"({t['batch_size']})")
-    fast.add_argument("--image-size", type=int, default=s, help=f"crop side px ({t['image_size']})")
-    fast.add_argument(
-        "--learning-rate", "--lr", type=float, default=s, help=f"({t['learning_rate']})"
+    arbitrary.add_argument("--styles", type=Path, required=True, help="folder of paintings")
+    arbitrary.add_argument(
+        "--holdout", type=float, default=0.1, help="fraction of paintings kept out (0.1)"
     )
-    fast.add_argument("--lr-decay-to", type=float, default=s, help="final fraction of the lr (1)")
-    fast.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=s)
-    fast.add_argument("--workers", type=int, default=s, help="data-loader processes (-1: auto)")
-    fast.add_argument("--log-every", type=int, default=s, help=f"({t['log_every']})")
-    fast.add_argument("--sample-every", type=int, default=s, help=f"({t['sample_every']})")
-    fast.add_argument("--checkpoint-every", type=int, default=s, help=f"({t['checkpoint_every']})")
-    fast.add_argument("--seed", type=int, default=s, help=f"({t['seed']})")
-    fast.add_argument("--content-weight", type=float, default=s, help=f"({loss['content_weight']})")
-    fast.add_argument("--style-weight", type=float, default=s, help=f"({loss['style_weight']})")
-    fast.add_argument("--tv-weight", type=float, default=s, help=f"({loss['tv_weight']})")
-    fast.add_argument(
+    arbitrary.add_argument(
+        "--hidden", type=int, default=64, help="MetaNet hidden units per generated layer (64)"
+    )
+    _add_common_options(arbitrary)
+
+
+def _add_common_options(p: argparse.ArgumentParser) -> None:
+    """The training loop's and the loss's options, shared by every engine."""
+    t, loss = config_defaults(TrainConfig), config_defaults(FastLossConfig)
+    s = argparse.SUPPRESS
+    p.add_argument("--data", type=Path, required=True, help="folder of training photos")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--steps", type=int, default=s, help=f"optimiser steps ({t['steps']})")
+    p.add_argument("--epochs", type=float, default=s, help="passes over DATA (overrides --steps)")
+    p.add_argument("--batch-size", type=int, default=s, help=f"({t['batch_size']})")
+    p.add_argument("--image-size", type=int, default=s, help=f"crop side px ({t['image_size']})")
+    p.add_argument("--learning-rate", "--lr", type=float, default=s, help=f"({t['learning_rate']})")
+    p.add_argument("--lr-decay-to", type=float, default=s, help="final fraction of the lr (1)")
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=s)
+    p.add_argument("--workers", type=int, default=s, help="data-loader processes (-1: auto)")
+    p.add_argument("--log-every", type=int, default=s, help=f"({t['log_every']})")
+    p.add_argument("--sample-every", type=int, default=s, help=f"({t['sample_every']})")
+    p.add_argument("--checkpoint-every", type=int, default=s, help=f"({t['checkpoint_every']})")
+    p.add_argument("--seed", type=int, default=s, help=f"({t['seed']})")
+    p.add_argument("--content-weight", type=float, default=s, help=f"({loss['content_weight']})")
+    p.add_argument("--style-weight", type=float, default=s, help=f"({loss['style_weight']})")
+    p.add_argument("--tv-weight", type=float, default=s, help=f"({loss['tv_weight']})")
+    p.add_argument(
         "--style-size", type=int, default=s, help="painting long side px (0: the crop size)"
     )
-    fast.add_argument("--content-layers", type=parse_layers, default=s, help="(relu2_2)")
-    fast.add_argument("--style-layers", type=parse_layers, default=s, help="(relu1_1,...,relu4_1)")
-    fast.add_argument("--resume", action="store_true", help="continue from OUT's training state")
-    fast.add_argument("--device", default=None, help="cpu, cuda ... (auto)")
-    fast.add_argument("--weights", dest="vgg_weights", default=None, help="VGG19 weights file")
-    fast.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--content-layers", type=parse_layers, default=s, help="(relu2_2)")
+    p.add_argument("--style-layers", type=parse_layers, default=s, help="(relu1_1,...,relu4_1)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's training state")
+    p.add_argument("--device", default=None, help="cpu, cuda ... (auto)")
+    p.add_argument("--weights", dest="vgg_weights", default=None, help="VGG19 weights file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_export_parser(commands: Any) -> None:
@@ -73,15 +93,22 @@ def add_export_parser(commands: Any) -> None:
     onnx = formats.add_parser(
         "onnx", help="ONNX model with dynamic height and width, for onnxruntime or a browser"
     )
-    onnx.add_argument("--style", required=True, help="trained style id or checkpoint file")
+    onnx.add_argument(
+        "--style",
+        required=True,
+        help="trained style id or checkpoint file; with --method arbitrary, any painting",
+    )
+    onnx.add_argument(
+        "--method",
+        choices=("fast", "arbitrary"),
+        default="fast",
+        help="arbitrary: export the network the MetaNet writes for the painting STYLE",
+    )
+    onnx.add_argument("--model", default="", help="arbitrary: MetaNet checkpoint (shipped)")
     onnx.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from restyle.api import as_tensor
-    from restyle.models.checkpoint import file_sha256
-    from restyle.models.transform_net import size_config
-    from restyle.training.fast_task import FastStyleTask
     from restyle.training.loop import train
 
     given = vars(args)
@@ -91,19 +118,10 @@ def run_train(args: argparse.Namespace) -> int:
     loss_config = FastLossConfig(
         **{k: v for k, v in given.items() if k in config_defaults(FastLossConfig)}
     )
-    style_path = resolve_image(args.style)
-    style = as_tensor(style_path)
-    task = FastStyleTask(
-        style,
-        network=size_config(args.network_size),
-        loss=loss_config,
-        style_info={
-            "name": style_path.stem,
-            "file": style_path.name,
-            "sha256": file_sha256(style_path),
-            "network_size": args.network_size,
-        },
-        vgg_weights=args.vgg_weights,
+    task = (
+        _fast_task(args, loss_config)
+        if args.engine == "fast"
+        else _arbitrary_task(args, loss_config, train_config)
     )
     with ProgressBar(disabled=args.quiet, unit="step") as bar:
         result = train(
@@ -126,6 +144,43 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fast_task(args: argparse.Namespace, loss_config: FastLossConfig) -> Any:
+    from restyle.api import as_tensor
+    from restyle.models.checkpoint import file_sha256
+    from restyle.models.transform_net import size_config
+    from restyle.training.fast_task import FastStyleTask
+
+    style_path = resolve_image(args.style)
+    return FastStyleTask(
+        as_tensor(style_path),
+        network=size_config(args.network_size),
+        loss=loss_config,
+        style_info={
+            "name": style_path.stem,
+            "file": style_path.name,
+            "sha256": file_sha256(style_path),
+            "network_size": args.network_size,
+        },
+        vgg_weights=args.vgg_weights,
+    )
+
+
+def _arbitrary_task(
+    args: argparse.Namespace, loss_config: FastLossConfig, train_config: TrainConfig
+) -> Any:
+    from restyle.models.meta_net import MetaNetConfig
+    from restyle.training.arbitrary_task import ArbitraryStyleTask
+
+    return ArbitraryStyleTask(
+        args.styles,
+        meta=MetaNetConfig(hidden=args.hidden),
+        loss=loss_config,
+        holdout=args.holdout,
+        seed=train_config.seed,
+        vgg_weights=args.vgg_weights,
+    )
+
+
 def run_export(args: argparse.Namespace) -> int:
     import torch
 
@@ -133,7 +188,14 @@ def run_export(args: argparse.Namespace) -> int:
     from restyle.models.checkpoint import load_transform_net
     from restyle.onnx_export import OnnxTransformNet, export_onnx
 
-    net, _ = load_transform_net(resolve_model(args.style))
+    if args.method == "arbitrary":
+        from restyle.engines.arbitrary import ArbitraryStylizer
+        from restyle.engines.arbitrary_config import ArbitraryConfig
+
+        stylizer = ArbitraryStylizer(config=ArbitraryConfig(model=args.model), device="cpu")
+        _, net = stylizer.network(resolve_image(args.style))
+    else:
+        net, _ = load_transform_net(resolve_model(args.style))
     written = export_onnx(net, args.output)
     # Check the file before calling it done: same output as PyTorch on an odd-sized image.
     probe = torch.rand(1, 3, 67, 93, generator=torch.Generator().manual_seed(0))

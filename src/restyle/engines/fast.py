@@ -6,6 +6,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -16,6 +17,7 @@ from restyle.engines.tiling import run_tiled
 from restyle.errors import InvalidParameterError, RestyleError, WeightsError
 from restyle.imaging import resize_tensor_to_long_side
 from restyle.models.checkpoint import file_sha256, load_transform_net
+from restyle.models.transform_net import TransformNet
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
 from restyle.progress import Progress, ProgressCallback
 
@@ -58,13 +60,43 @@ class FastStylizer:
         config: FastConfig | None = None,
         device: str | torch.device | None = None,
     ) -> None:
+        path = resolve_model(style)
+        net, info = load_transform_net(path)
+        self._setup(net, info, cache_key=file_sha256(path), config=config, device=device)
+
+    @classmethod
+    def from_network(
+        cls,
+        net: TransformNet,
+        *,
+        cache_key: str,
+        info: dict[str, Any] | None = None,
+        config: FastConfig | None = None,
+        device: str | torch.device | None = None,
+    ) -> FastStylizer:
+        """A stylizer for a network built in memory (the arbitrary engine's generated ones).
+
+        `cache_key` names the network's weights (a hex digest) for the ONNX export cache.
+        """
+        stylizer = cls.__new__(cls)
+        stylizer._setup(net, info or {}, cache_key=cache_key, config=config, device=device)
+        return stylizer
+
+    def _setup(
+        self,
+        net: TransformNet,
+        info: dict[str, Any],
+        *,
+        cache_key: str,
+        config: FastConfig | None,
+        device: str | torch.device | None,
+    ) -> None:
         self.config = config or FastConfig()
         self.device = resolve_device(device)
-        self.path = resolve_model(style)
-        self.net, self.info = load_transform_net(self.path, device=self.device)
+        self.info, self.cache_key = info, cache_key
         # Half-precision weights rather than autocast: no per-layer casts, half the traffic.
         self.dtype = self._compute_dtype()
-        self.net = self.net.to(self.dtype)
+        self.net = net.eval().requires_grad_(False).to(self.device, self.dtype)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._onnx: OnnxTransformNet | None = None
@@ -160,7 +192,7 @@ class FastStylizer:
 
     def _onnx_net(self) -> OnnxTransformNet:
         if self._onnx is None:
-            path = cached_onnx_path(file_sha256(self.path))
+            path = cached_onnx_path(self.cache_key)
             if not path.is_file():
                 try:
                     export_onnx(self.net, path)  # the ONNX runtime is CPU-only: so is the net

@@ -1,9 +1,10 @@
-"""Transform-network checkpoints: safetensors weights plus the config and facts needed to use them.
+"""Network checkpoints: safetensors weights plus the config and facts needed to use them.
 
-A checkpoint is one `.safetensors` file. Its header metadata (strings only, by the format's
-rules) carries `format` and `format_version`, the network's config as JSON and free-form JSON
-`info` (style, training command, losses). Loading never unpickles anything, so a file from an
-untrusted user can at worst fail to load.
+Two kinds: a fast engine's `TransformNet` ("restyle.transform_net") and the arbitrary engine's
+`MetaNet` ("restyle.meta_net"). A checkpoint is one `.safetensors` file. Its header metadata
+(strings only, by the format's rules) carries `format` and `format_version`, the network's
+config as JSON and free-form JSON `info` (style, training command, losses). Loading never
+unpickles anything, so a file from an untrusted user can at worst fail to load.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from restyle.errors import WeightsError
+from restyle.models.meta_net import MetaNet, MetaNetConfig
 from restyle.models.transform_net import TransformNet, TransformNetConfig
 
 FORMAT = "restyle.transform_net"
+META_FORMAT = "restyle.meta_net"
 FORMAT_VERSION = 1
+_Module = TypeVar("_Module", bound=torch.nn.Module)
+_KIND = {FORMAT: "transform network", META_FORMAT: "MetaNet (arbitrary engine)"}
 
 
 def save_transform_net(
@@ -33,13 +38,35 @@ def save_transform_net(
     dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write `net` to `path` atomically; `dtype=torch.float16` halves the file for shipping."""
+    return _save(path, net, net.config.to_dict(), FORMAT, info, dtype)
+
+
+def save_meta_net(
+    path: str | os.PathLike[str],
+    net: MetaNet,
+    *,
+    info: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write a MetaNet (with its shared layers) to `path` atomically."""
+    return _save(path, net, net.config.to_dict(), META_FORMAT, info, dtype)
+
+
+def _save(
+    path: str | os.PathLike[str],
+    net: torch.nn.Module,
+    config: dict[str, Any],
+    kind: str,
+    info: dict[str, Any] | None,
+    dtype: torch.dtype,
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     metadata = {
-        "format": FORMAT,
+        "format": kind,
         "format_version": str(FORMAT_VERSION),
-        "config": json.dumps(net.config.to_dict()),
+        "config": json.dumps(config),
         "info": json.dumps(info or {}),
     }
     partial = path.with_name(f".{path.name}.partial")
@@ -48,7 +75,7 @@ def save_transform_net(
     return path
 
 
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_metadata(path: str | os.PathLike[str], *, kind: str = FORMAT) -> dict[str, Any]:
     """The checkpoint's config and info without loading its weights."""
     path = Path(path)
     try:
@@ -58,10 +85,9 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise WeightsError(
             f"checkpoint {str(path)!r}: not a readable safetensors file ({exc})"
         ) from exc
-    if raw.get("format") != FORMAT:
+    if raw.get("format") != kind:
         raise WeightsError(
-            f"checkpoint {str(path)!r}: not a Restyle transform network "
-            f"(format {raw.get('format')!r})"
+            f"checkpoint {str(path)!r}: not a Restyle {_KIND[kind]} (format {raw.get('format')!r})"
         )
     version = raw.get("format_version", "")
     if not version.isdigit() or int(version) > FORMAT_VERSION:
@@ -79,22 +105,42 @@ def load_transform_net(
     path: str | os.PathLike[str], *, device: torch.device | str = "cpu"
 ) -> tuple[TransformNet, dict[str, Any]]:
     """The network stored at `path` (float32, eval mode, on `device`) and its info dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"checkpoint {str(path)!r}: no such file")
-    metadata = read_metadata(path)
+    metadata = _metadata_of_file(path, FORMAT)
     try:
         config = TransformNetConfig.from_dict(metadata["config"])
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"checkpoint {str(path)!r}: bad network config ({exc})") from exc
-    net = TransformNet(config)
+    net = _load_weights(path, TransformNet(config))
+    return net.eval().requires_grad_(False).to(device), metadata["info"]
+
+
+def load_meta_net(
+    path: str | os.PathLike[str], *, device: torch.device | str = "cpu"
+) -> tuple[MetaNet, dict[str, Any]]:
+    """The MetaNet stored at `path` (float32, eval mode, on `device`) and its info dict."""
+    metadata = _metadata_of_file(path, META_FORMAT)
+    try:
+        config = MetaNetConfig.from_dict(metadata["config"])
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"checkpoint {str(path)!r}: bad MetaNet config ({exc})") from exc
+    net = _load_weights(path, MetaNet(config))
+    return net.eval().requires_grad_(False).to(device), metadata["info"]
+
+
+def _metadata_of_file(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise WeightsError(f"checkpoint {str(path)!r}: no such file")
+    return read_metadata(path, kind=kind)
+
+
+def _load_weights(path: str | os.PathLike[str], net: _Module) -> _Module:
     try:
         with safe_open(str(path), framework="pt") as handle:
             state = {k: handle.get_tensor(k).float() for k in handle.keys()}  # noqa: SIM118
         net.load_state_dict(state, strict=True)
     except (OSError, SafetensorError, RuntimeError, ValueError) as exc:
         raise WeightsError(f"checkpoint {str(path)!r}: weights do not load ({exc})") from exc
-    return net.eval().requires_grad_(False).to(device), metadata["info"]
+    return net
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

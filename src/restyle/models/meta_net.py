@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from restyle.errors import InvalidParameterError
 from restyle.models.transform_net import TransformNet, TransformNetConfig
@@ -116,7 +117,16 @@ class MetaNet(nn.Module):
             if not name.startswith(SHARED_PREFIXES):
                 param.requires_grad_(False)  # overwritten per style; never trained
 
-    def forward(self, statistics: torch.Tensor) -> torch.Tensor:
+    def forward(self, photos: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
+        """Stylize `photos` (B, 3, H, W) with the network generated for one style (1, 1920).
+
+        Used in training (it keeps DDP's gradient hooks in the forward pass); inference builds a
+        standalone network once with `transform_net`.
+        """
+        out: torch.Tensor = functional_call(self.template, self.generate(statistics), (photos,))
+        return out
+
+    def heads(self, statistics: torch.Tensor) -> torch.Tensor:
         """(B, 1920) → (layers, B, widest): every generated layer's parameters, flat."""
         count, hidden = len(self.layers), self.config.hidden
         # log1p: feature statistics span several orders of magnitude across layers.
@@ -135,7 +145,7 @@ class MetaNet(nn.Module):
                 f"statistics: expected (1, {style_statistics_size()}), got "
                 f"{tuple(statistics.shape)}"
             )
-        flat = self(statistics)[:, 0]  # (layers, widest)
+        flat = self.heads(statistics)[:, 0]  # (layers, widest)
         params: dict[str, torch.Tensor] = {
             name: p
             for name, p in self.template.named_parameters()

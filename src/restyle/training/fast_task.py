@@ -68,39 +68,57 @@ class FastStyleTask:
             }
 
     def loss(
-        self, model: nn.Module, photos: torch.Tensor
+        self, model: nn.Module, photos: torch.Tensor, *, step: int = 0, rank: int = 0
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted loss of `model` on a batch of photos (B, 3, S, S) in [0, 1], and its terms."""
         assert self.vgg is not None, "setup() first"
-        config = self.loss_config
-        stylized = model(photos)
-        with torch.no_grad():
-            photo_features = self.vgg(photos)
-        features = self.vgg(stylized)
-        content = sum(
-            (
-                F.mse_loss(features[layer].float(), photo_features[layer].float())
-                for layer in config.content_layers
-            ),
-            start=stylized.new_zeros((), dtype=torch.float32),
-        )
-        style = sum(
-            (
-                F.mse_loss(gram(features[layer].float()), target.expand(photos.shape[0], -1, -1))
-                for layer, target in self.target_grams.items()
-            ),
-            start=stylized.new_zeros((), dtype=torch.float32),
-        )
-        tv = total_variation(stylized.float())
-        terms = {
-            "content": config.content_weight * content,
-            "style": config.style_weight * style,
-            "tv": config.tv_weight * tv,
-        }
-        return terms["content"] + terms["style"] + terms["tv"], terms
+        return johnson_loss(self.vgg, model(photos), photos, self.target_grams, self.loss_config)
+
+    def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = model(photos)
+        return out
 
     def save_model(
         self, path: str | os.PathLike[str], model: nn.Module, info: dict[str, Any]
     ) -> Path:
         assert isinstance(model, TransformNet)
         return save_transform_net(path, model, info={**self.describe(), **info})
+
+
+def johnson_loss(
+    vgg: VGG19Features,
+    stylized: torch.Tensor,
+    photos: torch.Tensor,
+    target_grams: dict[str, torch.Tensor],
+    config: FastLossConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Johnson et al.'s perceptual loss of a stylized batch, and its weighted terms.
+
+    Content: MSE of `config.content_layers` features against the photos'; style: MSE of Grams
+    against `target_grams` (each (1, C, C)); total variation of the output.
+    """
+    with torch.no_grad():
+        photo_features = vgg(photos)
+    features = vgg(stylized)
+    zero = stylized.new_zeros((), dtype=torch.float32)
+    content = sum(
+        (
+            F.mse_loss(features[layer].float(), photo_features[layer].float())
+            for layer in config.content_layers
+        ),
+        start=zero,
+    )
+    style = sum(
+        (
+            F.mse_loss(gram(features[layer].float()), target.expand(photos.shape[0], -1, -1))
+            for layer, target in target_grams.items()
+        ),
+        start=zero,
+    )
+    tv = total_variation(stylized.float())
+    terms = {
+        "content": config.content_weight * content,
+        "style": config.style_weight * style,
+        "tv": config.tv_weight * tv,
+    }
+    return terms["content"] + terms["style"] + terms["tv"], terms

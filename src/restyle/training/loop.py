@@ -45,8 +45,10 @@ class TrainingTask(Protocol):
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None: ...
 
     def loss(
-        self, model: nn.Module, photos: torch.Tensor
+        self, model: nn.Module, photos: torch.Tensor, *, step: int, rank: int
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+    def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor: ...
 
     def save_model(
         self, path: str | os.PathLike[str], model: nn.Module, info: dict[str, Any]
@@ -204,7 +206,7 @@ class _Run:
                     else contextlib.nullcontext()
                 )
                 with context:
-                    loss, terms = self.task.loss(trained, photos)
+                    loss, terms = self.task.loss(trained, photos, step=step, rank=self.dist.rank)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
@@ -367,7 +369,7 @@ class _Run:
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            stylized = model(photos).float().clamp(0, 1)
+            stylized = self.task.sample(model, photos).float().clamp(0, 1)
         model.train(was_training)
         # One row of photos over one row of their stylizations.
         grid = torch.cat([torch.cat(list(photos.float()), -1), torch.cat(list(stylized), -1)], -2)

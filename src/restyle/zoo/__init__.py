@@ -122,12 +122,24 @@ def parse_registry(data: dict[str, Any]) -> list[StyleEntry]:
 
 
 @cache
-def entries() -> list[StyleEntry]:
-    """Every shipped style, in the registry's (gallery) order; [] when none is installed."""
+def _registry() -> dict[str, Any]:
     registry = _package_file("registry.json")
     if not registry.is_file():
-        return []
-    return parse_registry(json.loads(registry.read_text(encoding="utf-8")))
+        return {"format": REGISTRY_FORMAT, "version": REGISTRY_VERSION, "styles": []}
+    data: dict[str, Any] = json.loads(registry.read_text(encoding="utf-8"))
+    return data
+
+
+@cache
+def entries() -> list[StyleEntry]:
+    """Every shipped style, in the registry's (gallery) order; [] when none is installed."""
+    return parse_registry(_registry())
+
+
+def arbitrary_model() -> Path | None:
+    """The shipped MetaNet of the arbitrary engine, if this installation has one."""
+    model = _registry().get("arbitrary")
+    return None if model is None else _package_file(model["file"])
 
 
 def find(style_id: str) -> StyleEntry | None:
