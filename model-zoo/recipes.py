@@ -32,6 +32,7 @@ class Recipes:
     styles_dir: str
     profiles: dict[str, dict[str, Any]]
     styles: list[Style]
+    arbitrary_profiles: dict[str, dict[str, Any]]
 
     def style(self, style_id: str) -> Style:
         for style in self.styles:
@@ -67,6 +68,22 @@ class Recipes:
                 argv += [f"--{key}", str(value)]
         return argv
 
+    def arbitrary_command(self, profile: str) -> list[str]:
+        """The `restyle train arbitrary` argv of an [arbitrary.NAME] profile."""
+        if profile not in self.arbitrary_profiles:
+            known = ", ".join(self.arbitrary_profiles)
+            raise SystemExit(f"unknown arbitrary profile {profile!r}; known: {known}")
+        argv = [
+            "restyle", "train", "arbitrary",
+            "--styles", self.styles_dir,
+            "--data", self.data,
+            "--out", (RUNS / f"arbitrary-{profile}").relative_to(ROOT).as_posix(),
+        ]  # fmt: skip
+        for key, value in self.arbitrary_profiles[profile].items():
+            if key not in NOT_OPTIONS:
+                argv += [f"--{key}", str(value)]
+        return argv
+
     def painting_path(self, style: Style) -> Path:
         return ROOT / self.styles_dir / style.painting
 
@@ -95,7 +112,7 @@ def load_recipes(path: Path = RECIPES) -> Recipes:
         )
         for s in raw["style"]
     ]
-    return Recipes(raw["data"], raw["styles_dir"], raw["profile"], styles)
+    return Recipes(raw["data"], raw["styles_dir"], raw["profile"], styles, raw.get("arbitrary", {}))
 
 
 def shell_command(argv: list[str]) -> str:

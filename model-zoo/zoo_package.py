@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from PIL import Image
-from recipes import ROOT, Recipes, Style, load_recipes
+from recipes import ROOT, Recipes, Style, load_recipes, shell_command
 
 ZOO_DIR = ROOT / "src" / "restyle" / "zoo"
 REGISTRY = ZOO_DIR / "registry.json"
@@ -24,8 +24,9 @@ MIN_THUMBNAIL_LONG_SIDE = 512
 
 def add_package_parser(commands: Any) -> None:
     package = commands.add_parser("package", help="copy finished runs into the package")
+    package.add_argument("--profile", action="append", default=[], help="profile(s) to ship")
     package.add_argument(
-        "--profile", action="append", required=True, help="profile(s) whose runs to ship"
+        "--arbitrary", metavar="PROFILE", help="also ship the MetaNet of this [arbitrary.*] run"
     )
     package.add_argument("--only", nargs="+", metavar="ID", help="these styles only")
     package.set_defaults(run=run_package)
@@ -40,6 +41,8 @@ def run_package(args: argparse.Namespace) -> int:
     recipes = load_recipes()
     existing = _read_registry()
     styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
+    if not args.profile:
+        styles = []
     for style in styles:
         entry = existing.get(style.id) or _new_entry(recipes, style)
         for profile in args.profile:
@@ -87,7 +90,14 @@ def run_package(args: argparse.Namespace) -> int:
         }
         existing[style.id] = entry
     ordered = [existing[s.id] for s in recipes.styles if s.id in existing]
-    registry = {"format": zoo.REGISTRY_FORMAT, "version": zoo.REGISTRY_VERSION, "styles": ordered}
+    registry: dict[str, Any] = {
+        "format": zoo.REGISTRY_FORMAT,
+        "version": zoo.REGISTRY_VERSION,
+        "styles": ordered,
+    }
+    arbitrary = _package_arbitrary(recipes, args.arbitrary) if args.arbitrary else _old_arbitrary()
+    if arbitrary is not None:
+        registry["arbitrary"] = arbitrary
     zoo.parse_registry(registry)  # what the package will read back must parse
     REGISTRY.write_text(json.dumps(registry, indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(f"wrote {REGISTRY.relative_to(ROOT)} ({len(ordered)} styles)", file=sys.stderr)
@@ -96,9 +106,53 @@ def run_package(args: argparse.Namespace) -> int:
 
 def _recorded(recipes: Recipes, style: Style, profile: str) -> str:
     """The command as `restyle train` records it: the recipe's, plus the runner's --quiet."""
-    from recipes import shell_command
-
     return shell_command([*recipes.command(style, profile), "--quiet"])
+
+
+def _package_arbitrary(recipes: Recipes, profile: str) -> dict[str, Any]:
+    import torch
+
+    from restyle.models.checkpoint import file_sha256, load_meta_net, save_meta_net
+
+    argv = recipes.arbitrary_command(profile)
+    run_model = ROOT / argv[argv.index("--out") + 1] / "model.safetensors"
+    meta, info = load_meta_net(run_model)
+    training = info["training"]
+    if training["steps"] != training["total_steps"]:
+        raise SystemExit(f"arbitrary/{profile}: {run_model} is not finished")
+    if training["command"] != shell_command([*argv, "--quiet"]):
+        raise SystemExit(f"arbitrary/{profile}: trained with another command than the recipe's")
+    shipped = save_meta_net(ZOO_DIR / "arbitrary.safetensors", meta, info=info, dtype=torch.float16)
+    shipped.chmod(0o644)
+    print(f"arbitrary: MetaNet from {profile} -> {shipped.name}", file=sys.stderr)
+    return {
+        "file": shipped.name,
+        "sha256": file_sha256(shipped),
+        "bytes": shipped.stat().st_size,
+        "provisional": bool(recipes.arbitrary_profiles[profile].get("provisional", False)),
+        "meta": info["meta"],
+        "styles": info["styles"],
+        "training": {
+            "profile": profile,
+            "command": training["command"],
+            "steps": training["steps"],
+            "seed": training["config"]["seed"],
+            "data": training["data"],
+            "loss": info["loss"],
+            "losses": training["losses"],
+            "config": training["config"],
+            "device": training["device"],
+            "seconds": training["seconds_this_run"],
+            "torch": training["torch"],
+        },
+    }
+
+
+def _old_arbitrary() -> dict[str, Any] | None:
+    if not REGISTRY.is_file():
+        return None
+    found: dict[str, Any] | None = json.loads(REGISTRY.read_text("utf-8")).get("arbitrary")
+    return found
 
 
 def _read_registry() -> dict[str, dict[str, Any]]:

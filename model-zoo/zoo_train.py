@@ -24,6 +24,20 @@ def add_train_parser(commands: Any) -> None:
         "--skip-done", action="store_true", help="skip styles whose run already finished"
     )
     train.set_defaults(run=run_train)
+    arbitrary = commands.add_parser(
+        "train-arbitrary", help="train the arbitrary engine's MetaNet for one profile"
+    )
+    arbitrary.add_argument("--profile", required=True, help="an [arbitrary.NAME] of recipes.toml")
+    arbitrary.add_argument("--dry-run", action="store_true", help="print the command only")
+    arbitrary.set_defaults(run=run_train_arbitrary)
+
+
+def run_train_arbitrary(args: argparse.Namespace) -> int:
+    argv = load_recipes().arbitrary_command(args.profile)
+    if args.dry_run:
+        print(shell_command(argv))
+        return 0
+    return _run_all([("arbitrary", argv)], jobs=1)
 
 
 def run_train(args: argparse.Namespace) -> int:

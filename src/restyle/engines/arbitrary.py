@@ -41,11 +41,16 @@ def resolve_meta_model(model: str | os.PathLike[str] = "") -> Path:
         if not path.is_file():
             raise InvalidParameterError(f"model: {str(model)!r} is not a file")
         return path
-    shipped = zoo.arbitrary_model()
-    if shipped is None:
+    shipped, record = zoo.arbitrary_model(), zoo.arbitrary_info()
+    if shipped is None or record is None:
         raise WeightsError(
             "the arbitrary engine's model is not installed; train one with "
             "`restyle train arbitrary` and pass it with --model"
+        )
+    if not shipped.is_file() or file_sha256(shipped) != record["sha256"]:
+        raise WeightsError(
+            f"the arbitrary engine's model {shipped} is missing or damaged (sha256 differs from "
+            "the registry); reinstall restyle"
         )
     return shipped
 

@@ -136,9 +136,15 @@ def entries() -> list[StyleEntry]:
     return parse_registry(_registry())
 
 
+def arbitrary_info() -> dict[str, Any] | None:
+    """The registry's record of the shipped MetaNet (file, sha256, training), if any."""
+    model: dict[str, Any] | None = _registry().get("arbitrary")
+    return model
+
+
 def arbitrary_model() -> Path | None:
     """The shipped MetaNet of the arbitrary engine, if this installation has one."""
-    model = _registry().get("arbitrary")
+    model = arbitrary_info()
     return None if model is None else _package_file(model["file"])
 
 
