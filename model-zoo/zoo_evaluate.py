@@ -14,15 +14,14 @@ import json
 import platform
 import statistics
 import sys
-import time
 from typing import Any
 
-from PIL import Image, ImageDraw
-from recipes import ROOT, RUNS, load_recipes
+from evaluation import eval_photos, gatys_cache, gatys_result, sheet
+from PIL import Image
+from recipes import ROOT, load_recipes
 
 DOCS = ROOT / "docs"
 DEFAULT_PHOTOS = ("kodim04", "kodim13", "kodim23")
-EVAL_PHOTOS = ROOT / ".." / "shared" / "data" / "eval" / "photos"
 
 
 def add_evaluate_parser(commands: Any) -> None:
@@ -43,23 +42,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from restyle import zoo
     from restyle.api import as_tensor, stylize_tensor
-    from restyle.imaging import resize_tensor_to_long_side, save_image
     from restyle.metrics import StyleMetrics
 
     torch.manual_seed(0)
     recipes = load_recipes()
     styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
-    photos = {
-        name: resize_tensor_to_long_side(as_tensor(EVAL_PHOTOS / f"{name}.jpg"), args.size)
-        for name in args.photos
-    }
+    photos = eval_photos(args.photos, args.size)
     gatys_options = {
         "size": args.size,
         "iterations": args.gatys_iterations,
         "coarse_iterations": args.gatys_coarse_iterations,
         "seed": 0,
     }
-    cache = RUNS / "eval" / f"gatys-{args.size}-{args.gatys_iterations}"
+    cache = gatys_cache(args.size, args.gatys_iterations)
     metrics = None if args.gatys_only else StyleMetrics()
     rows: list[dict[str, Any]] = []
     images: dict[tuple[str, str, str], torch.Tensor] = {}
@@ -70,18 +65,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(f"{style.id}: not packaged, skipped", file=sys.stderr)
             continue
         for name, photo in photos.items():
-            cached = cache / style.id / f"{name}.png"
-            if not cached.is_file():
-                began = time.perf_counter()
-                result = stylize_tensor(
-                    photo, recipes.painting_path(style), method="gatys", **gatys_options
-                )
-                save_image(result, cached)
-                seconds = time.perf_counter() - began
-                print(f"{style.id}/{name}: gatys {seconds:.0f} s", file=sys.stderr, flush=True)
+            gatys = gatys_result(
+                cache / style.id / f"{name}.png", photo, recipes.painting_path(style), gatys_options
+            )
             if metrics is None or entry is None:
                 continue
-            gatys = as_tensor(cached)
             fast = stylize_tensor(photo, style.id, method="fast", size=args.size)
             images[style.id, name, "fast"], images[style.id, name, "gatys"] = fast, gatys
             fast_d = metrics.distances(fast, photo, painting)
@@ -134,36 +122,6 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def _tile(tensor: Any, cell: int) -> Image.Image:
-    from restyle.imaging import tensor_to_image
-
-    image = tensor_to_image(tensor)
-    image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
-    canvas = Image.new("RGB", (cell, cell), "white")
-    canvas.paste(image, ((cell - image.width) // 2, (cell - image.height) // 2))
-    return canvas
-
-
-def _sheet(cells: list[list[Any]], labels: list[str], cell: int) -> Image.Image:
-    """Rows of images (tensors, PIL images or None) under a header row of column labels."""
-    header = 18
-    columns = max(len(row) for row in cells)
-    sheet = Image.new("RGB", (columns * cell, header + len(cells) * cell), "white")
-    draw = ImageDraw.Draw(sheet)
-    for c, label in enumerate(labels):
-        draw.text((c * cell + 4, 3), label[: cell // 6], fill="black")
-    for r, row in enumerate(cells):
-        for c, item in enumerate(row):
-            if item is None:
-                continue
-            image = item if isinstance(item, Image.Image) else _tile(item, cell)
-            if image.size != (cell, cell):
-                image = image.copy()
-                image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
-            sheet.paste(image, (c * cell, header + r * cell))
-    return sheet
-
-
 def _painting(style_id: str, cell: int) -> Image.Image:
     from restyle import zoo
 
@@ -183,7 +141,7 @@ def _grid(ids: list[str], photos: dict[str, Any], images: dict[Any, Any]) -> Ima
     cells: list[list[Any]] = [[None, *(_painting(i, cell) for i in ids)]]
     for name, photo in photos.items():
         cells.append([photo, *(images[i, name, "fast"] for i in ids)])
-    return _sheet(cells, ["photo", *ids], cell)
+    return sheet(cells, ["photo", *ids], cell)
 
 
 def _fast_vs_gatys(
@@ -196,7 +154,7 @@ def _fast_vs_gatys(
         [photos[name], *(images[i, name, "fast"] for i in ids)],
         [None, *(images[i, name, "gatys"] for i in ids)],
     ]
-    return _sheet(cells, ["painting / fast / gatys", *ids], cell)
+    return sheet(cells, ["painting / fast / gatys", *ids], cell)
 
 
 def _markdown(ids: list[str], settings: dict[str, Any], summary: dict[str, Any]) -> str:

@@ -1,0 +1,71 @@
+"""Shared by the zoo and arbitrary evaluations: photos, cached Gatys results, contact sheets."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+from recipes import ROOT, RUNS
+
+EVAL_PHOTOS = ROOT / ".." / "shared" / "data" / "eval" / "photos"
+
+
+def eval_photos(names: list[str], size: int) -> dict[str, Any]:
+    """Evaluation photos (never trained on) at `size` px on the long side, by name."""
+    from restyle.api import as_tensor
+    from restyle.imaging import resize_tensor_to_long_side
+
+    return {
+        name: resize_tensor_to_long_side(as_tensor(EVAL_PHOTOS / f"{name}.jpg"), size)
+        for name in names
+    }
+
+
+def gatys_cache(size: int, iterations: int) -> Path:
+    return RUNS / "eval" / f"gatys-{size}-{iterations}"
+
+
+def gatys_result(cached: Path, photo: Any, painting: Path, options: dict[str, Any]) -> Any:
+    """Gatys's result for (photo, painting), computed once and kept as a PNG at `cached`."""
+    from restyle.api import as_tensor, stylize_tensor
+    from restyle.imaging import save_image
+
+    if not cached.is_file():
+        began = time.perf_counter()
+        save_image(stylize_tensor(photo, painting, method="gatys", **options), cached)
+        seconds = time.perf_counter() - began
+        print(f"{cached.parent.name}/{cached.stem}: gatys {seconds:.0f} s", file=sys.stderr)
+    return as_tensor(cached)
+
+
+def tile(tensor: Any, cell: int) -> Image.Image:
+    from restyle.imaging import tensor_to_image
+
+    image = tensor_to_image(tensor)
+    image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (cell, cell), "white")
+    canvas.paste(image, ((cell - image.width) // 2, (cell - image.height) // 2))
+    return canvas
+
+
+def sheet(cells: list[list[Any]], labels: list[str], cell: int) -> Image.Image:
+    """Rows of images (tensors, PIL images or None) under a header row of column labels."""
+    header = 18
+    columns = max(len(row) for row in cells)
+    sheet = Image.new("RGB", (columns * cell, header + len(cells) * cell), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, label in enumerate(labels):
+        draw.text((c * cell + 4, 3), label[: cell // 6], fill="black")
+    for r, row in enumerate(cells):
+        for c, item in enumerate(row):
+            if item is None:
+                continue
+            image = item if isinstance(item, Image.Image) else tile(item, cell)
+            if image.size != (cell, cell):
+                image = image.copy()
+                image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+            sheet.paste(image, (c * cell, header + r * cell))
+    return sheet
