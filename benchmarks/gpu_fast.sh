@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fast engine's GPU measurements in one go, for a machine with a CUDA GPU:
+# The fast and arbitrary engines' GPU measurements in one go, for a machine with a CUDA GPU:
 # the GPU checks, inference timings (docs/benchmarks.md) and training throughput / plateau.
 #   DATA=../shared/data OUT=docs bash benchmarks/gpu_fast.sh
 set -euo pipefail
@@ -12,3 +12,4 @@ python benchmarks/fast_inference.py --device cuda --json "$OUT/benchmarks-fast-g
 python benchmarks/fast_training.py --device cuda --data "$DATA/photos" \
     --painting "$DATA/styles/the_scream.jpg" --eval-photos "$DATA/eval/photos" \
     --checkpoints 250,500,1000,2000,3000 --json "$OUT/benchmarks-fast-training-gpu.json"
+python benchmarks/arbitrary_speed.py --device cuda --json "$OUT/benchmarks-arbitrary-gpu.json"

@@ -121,3 +121,23 @@ def test_fast_training_step_in_bf16_on_cuda(tmp_path, small_style) -> None:  # t
     log = [json.loads(x) for x in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["loss"] < 0.5 * log[0]["loss"]
     assert result.images_per_second > 0
+
+
+def test_arbitrary_on_cuda_matches_cpu(tmp_path, small_content, small_style) -> None:  # type: ignore[no-untyped-def]
+    from restyle.engines.arbitrary import ArbitraryStylizer
+    from restyle.engines.arbitrary_config import ArbitraryConfig
+    from restyle.models.checkpoint import save_meta_net
+    from restyle.models.meta_net import MetaNet
+
+    torch.manual_seed(0)
+    meta = MetaNet()
+    with torch.no_grad():
+        meta.head_weight.normal_(0, 0.01)
+    path = save_meta_net(tmp_path / "meta.safetensors", meta)
+    outputs = {}
+    for device in ("cpu", "cuda"):
+        config = ArbitraryConfig(model=str(path), runtime="torch")
+        stylizer = ArbitraryStylizer(small_style, config=config, device=device)
+        outputs[device] = stylizer.stylize(small_content)
+    # float16 weights and activations on CUDA against float32 on the CPU.
+    assert (outputs["cpu"] - outputs["cuda"]).abs().mean() < 0.01
