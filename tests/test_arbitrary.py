@@ -331,3 +331,17 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
         ArbitraryStylizer(config=ArbitraryConfig(model=str(tmp_path / "nope.safetensors")))
     with pytest.raises(InvalidParameterError, match="style_size"):
         ArbitraryConfig(style_size=10)
+
+
+def test_without_a_shipped_metanet_the_error_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from restyle import zoo
+
+    monkeypatch.setattr(zoo, "arbitrary_info", lambda: None)
+    monkeypatch.setattr(zoo, "arbitrary_model", lambda: None)
+    with pytest.raises(WeightsError, match="restyle train arbitrary"):
+        ArbitraryStylizer()
+    out = str(tmp_path / "x.png")
+    code = main(["stylize", "--method", "arbitrary", "-s", "starry_night", "parrots", "-o", out])
+    assert code == 4

@@ -19,7 +19,12 @@ from restyle.cli import main
 from restyle.engines.fast import resolve_model
 from restyle.errors import InvalidParameterError, WeightsError
 from restyle.examples import example_path
-from restyle.models.checkpoint import file_sha256, load_transform_net, read_metadata
+from restyle.models.checkpoint import (
+    file_sha256,
+    load_meta_net,
+    load_transform_net,
+    read_metadata,
+)
 from restyle.training.data import data_digest, list_images
 
 REPO = Path(__file__).resolve().parent.parent
@@ -197,3 +202,23 @@ def test_a_style_is_loaded_once_for_many_photos(tmp_path: Path) -> None:
     assert len(list(out.iterdir())) == 3
     info = api._load_fast_stylizer.cache_info()
     assert (info.misses, info.hits) == (1, 2)
+
+
+@pytest.mark.skipif(zoo.arbitrary_info() is None, reason="no MetaNet shipped yet")
+def test_the_arbitrary_engine_ships_a_metanet_trained_by_its_recipe() -> None:
+    record = zoo.arbitrary_info()
+    assert record is not None
+    path = zoo.arbitrary_model()
+    assert path is not None and file_sha256(path) == record["sha256"]
+    assert path.stat().st_size == record["bytes"] < 20_000_000
+    meta, info = load_meta_net(path)
+    assert meta.config.to_dict() == record["meta"]
+    recipes = load_recipes()
+    profile = record["training"]["profile"]
+    assert shlex.split(record["training"]["command"]) == [
+        *recipes.arbitrary_command(profile),
+        "--quiet",
+    ]
+    assert record["provisional"] == bool(recipes.arbitrary_profiles[profile].get("provisional"))
+    held_out = record["styles"]["held_out"]
+    assert held_out and held_out == info["styles"]["held_out"]
