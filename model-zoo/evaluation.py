@@ -34,6 +34,7 @@ def gatys_result(cached: Path, photo: Any, painting: Path, options: dict[str, An
     from restyle.imaging import save_image
 
     if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
         began = time.perf_counter()
         save_image(stylize_tensor(photo, painting, method="gatys", **options), cached)
         seconds = time.perf_counter() - began

@@ -22,11 +22,19 @@ from recipes import ROOT, load_recipes
 
 DOCS = ROOT / "docs"
 DEFAULT_PHOTOS = ("kodim04", "kodim13", "kodim23")
+DEFAULT_GATYS_PHOTOS = ("kodim04", "kodim23")
 
 
 def add_evaluate_parser(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="fast vs Gatys distances, grid, docs")
     evaluate.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS), metavar="NAME")
+    evaluate.add_argument(
+        "--gatys-photos",
+        nargs="+",
+        default=list(DEFAULT_GATYS_PHOTOS),
+        metavar="NAME",
+        help="the photos scored against Gatys (a subset of --photos: Gatys is slow on a CPU)",
+    )
     evaluate.add_argument("--size", type=int, default=256, help="long side of every result")
     evaluate.add_argument("--gatys-iterations", type=int, default=100)
     evaluate.add_argument("--gatys-coarse-iterations", type=int, default=50)
@@ -65,28 +73,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(f"{style.id}: not packaged, skipped", file=sys.stderr)
             continue
         for name, photo in photos.items():
-            gatys = gatys_result(
-                cache / style.id / f"{name}.png", photo, recipes.painting_path(style), gatys_options
-            )
+            gatys = None
+            if name in args.gatys_photos:
+                cached = cache / style.id / f"{name}.png"
+                gatys = gatys_result(cached, photo, recipes.painting_path(style), gatys_options)
             if metrics is None or entry is None:
                 continue
             fast = stylize_tensor(photo, style.id, method="fast", size=args.size)
-            images[style.id, name, "fast"], images[style.id, name, "gatys"] = fast, gatys
+            images[style.id, name, "fast"] = fast
             fast_d = metrics.distances(fast, photo, painting)
-            gatys_d = metrics.distances(gatys, photo, painting)
-            rows.append(
-                {
-                    "style": style.id,
-                    "photo": name,
-                    "network": entry.default_variant.name,
-                    "fast": {"content": fast_d.content, "style": fast_d.style},
-                    "gatys": {"content": gatys_d.content, "style": gatys_d.style},
-                }
-            )
+            row = {
+                "style": style.id,
+                "photo": name,
+                "network": entry.default_variant.name,
+                "fast": {"content": fast_d.content, "style": fast_d.style},
+            }
+            if gatys is not None:
+                images[style.id, name, "gatys"] = gatys
+                gatys_d = metrics.distances(gatys, photo, painting)
+                row["gatys"] = {"content": gatys_d.content, "style": gatys_d.style}
+            rows.append(row)
     if metrics is None:
         return 0
     settings = {
         "photos": args.photos,
+        "gatys_photos": args.gatys_photos,
         "size": args.size,
         "gatys": gatys_options,
         "machine": f"{platform.machine()} CPU, torch {torch.__version__}",
@@ -98,7 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     ids = [s.id for s in styles if zoo.find(s.id) is not None]
     _grid(ids, photos, images).save(DOCS / "images" / "model-zoo-grid.jpg", quality=85)
-    _fast_vs_gatys(ids, args.photos[0], photos, images).save(
+    _fast_vs_gatys(ids, args.gatys_photos[0], photos, images).save(
         DOCS / "images" / "model-zoo-fast-vs-gatys.jpg", quality=85
     )
     DOCS.joinpath("model-zoo.md").write_text(_markdown(ids, settings, summary), "utf-8")
@@ -110,7 +121,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per style: median distances over the photos, and the fast/Gatys style-distance ratio."""
     summary = {}
     for style in dict.fromkeys(r["style"] for r in rows):
-        mine = [r for r in rows if r["style"] == style]
+        mine = [r for r in rows if r["style"] == style and "gatys" in r]
         median = {
             f"{engine}_{kind}": statistics.median(r[engine][kind] for r in mine)
             for engine in ("fast", "gatys")
@@ -197,7 +208,7 @@ def _markdown(ids: list[str], settings: dict[str, Any], summary: dict[str, Any])
             f"| `{e.id}` | {e.title} ({e.artist}{year}) | {v.name}{flag} | "
             f"{v.training['steps']} | `{v.training['command']}` |"
         )
-    photos = ", ".join(settings["photos"])
+    photos = ", ".join(settings["gatys_photos"])
     gatys = settings["gatys"]
     lines += [
         "",
