@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evaluation import eval_photos, gatys_cache, gatys_result, sheet
+from evaluation import eval_photos, gatys_result, gatys_settings, sheet
 from PIL import Image
 from recipes import ROOT, load_recipes
 
@@ -48,13 +48,7 @@ def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
     recipes = load_recipes()
     stylizer = ArbitraryStylizer(config=ArbitraryConfig(model=args.model), device="cpu")
     photos = eval_photos(args.photos, args.size)
-    options = {
-        "size": args.size,
-        "iterations": args.gatys_iterations,
-        "coarse_iterations": args.gatys_coarse_iterations,
-        "seed": 0,
-    }
-    cache = gatys_cache(args.size, args.gatys_iterations)
+    options, cache = gatys_settings(args.size, args.gatys_coarse_iterations, args.gatys_iterations)
     metrics = StyleMetrics()
     unseen = sorted(EVAL_STYLES.glob("*.jpg")) + _public_domain_held_out(
         stylizer.info, ROOT / recipes.styles_dir, args.held_out

@@ -24,8 +24,17 @@ def eval_photos(names: list[str], size: int) -> dict[str, Any]:
     }
 
 
-def gatys_cache(size: int, iterations: int) -> Path:
-    return RUNS / "eval" / f"gatys-{size}-{iterations}"
+def gatys_settings(
+    size: int, coarse_iterations: int, iterations: int
+) -> tuple[dict[str, Any], Path]:
+    """Gatys's options for an evaluation, and the cache folder of results made with them."""
+    options = {
+        "size": size,
+        "iterations": iterations,
+        "coarse_iterations": coarse_iterations,
+        "seed": 0,
+    }
+    return options, RUNS / "eval" / f"gatys-{size}-{coarse_iterations}-{iterations}"
 
 
 def gatys_result(cached: Path, photo: Any, painting: Path, options: dict[str, Any]) -> Any:

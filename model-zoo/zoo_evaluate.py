@@ -16,7 +16,7 @@ import statistics
 import sys
 from typing import Any
 
-from evaluation import eval_photos, gatys_cache, gatys_result, sheet
+from evaluation import eval_photos, gatys_result, gatys_settings, sheet
 from PIL import Image
 from recipes import ROOT, load_recipes
 
@@ -56,13 +56,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     recipes = load_recipes()
     styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
     photos = eval_photos(args.photos, args.size)
-    gatys_options = {
-        "size": args.size,
-        "iterations": args.gatys_iterations,
-        "coarse_iterations": args.gatys_coarse_iterations,
-        "seed": 0,
-    }
-    cache = gatys_cache(args.size, args.gatys_iterations)
+    gatys_options, cache = gatys_settings(
+        args.size, args.gatys_coarse_iterations, args.gatys_iterations
+    )
     metrics = None if args.gatys_only else StyleMetrics()
     rows: list[dict[str, Any]] = []
     images: dict[tuple[str, str, str], torch.Tensor] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -36,10 +37,11 @@ def run_package(args: argparse.Namespace) -> int:
     import torch
 
     from restyle import zoo
-    from restyle.models.checkpoint import file_sha256, load_transform_net, save_transform_net
+    from restyle.models.checkpoint import load_transform_net, save_transform_net
 
     recipes = load_recipes()
-    existing = _read_registry()
+    previous = _read_registry()
+    existing = {s["id"]: s for s in previous["styles"]}
     styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
     if not args.profile:
         styles = []
@@ -63,23 +65,11 @@ def run_package(args: argparse.Namespace) -> int:
             save_transform_net(shipped, net, info=info, dtype=torch.float16)
             shipped.chmod(0o644)  # package data: readable by everyone who installs it
             entry["variants"][size] = {
-                "file": shipped.name,
-                "sha256": file_sha256(shipped),
-                "bytes": shipped.stat().st_size,
+                **_file_record(shipped),
                 "provisional": bool(settings.get("provisional", False)),
                 "network": info["network"],
                 "training": {
-                    "profile": profile,
-                    "command": training["command"],
-                    "steps": training["steps"],
-                    "seed": training["config"]["seed"],
-                    "data": training["data"],
-                    "loss": info["loss"],
-                    "losses": training["losses"],
-                    "config": training["config"],
-                    "device": training["device"],
-                    "seconds": training["seconds_this_run"],
-                    "torch": training["torch"],
+                    **_training_record(profile, info),
                     "painting_sha256": info["style"]["sha256"],
                 },
             }
@@ -95,7 +85,9 @@ def run_package(args: argparse.Namespace) -> int:
         "version": zoo.REGISTRY_VERSION,
         "styles": ordered,
     }
-    arbitrary = _package_arbitrary(recipes, args.arbitrary) if args.arbitrary else _old_arbitrary()
+    arbitrary = (
+        _package_arbitrary(recipes, args.arbitrary) if args.arbitrary else previous.get("arbitrary")
+    )
     if arbitrary is not None:
         registry["arbitrary"] = arbitrary
     zoo.parse_registry(registry)  # what the package will read back must parse
@@ -112,7 +104,7 @@ def _recorded(recipes: Recipes, style: Style, profile: str) -> str:
 def _package_arbitrary(recipes: Recipes, profile: str) -> dict[str, Any]:
     import torch
 
-    from restyle.models.checkpoint import file_sha256, load_meta_net, save_meta_net
+    from restyle.models.checkpoint import load_meta_net, save_meta_net
 
     argv = recipes.arbitrary_command(profile)
     run_model = ROOT / argv[argv.index("--out") + 1] / "model.safetensors"
@@ -126,39 +118,44 @@ def _package_arbitrary(recipes: Recipes, profile: str) -> dict[str, Any]:
     shipped.chmod(0o644)
     print(f"arbitrary: MetaNet from {profile} -> {shipped.name}", file=sys.stderr)
     return {
-        "file": shipped.name,
-        "sha256": file_sha256(shipped),
-        "bytes": shipped.stat().st_size,
+        **_file_record(shipped),
         "provisional": bool(recipes.arbitrary_profiles[profile].get("provisional", False)),
         "meta": info["meta"],
         "styles": info["styles"],
-        "training": {
-            "profile": profile,
-            "command": training["command"],
-            "steps": training["steps"],
-            "seed": training["config"]["seed"],
-            "data": training["data"],
-            "loss": info["loss"],
-            "losses": training["losses"],
-            "config": training["config"],
-            "device": training["device"],
-            "seconds": training["seconds_this_run"],
-            "torch": training["torch"],
-        },
+        "training": _training_record(profile, info),
     }
 
 
-def _old_arbitrary() -> dict[str, Any] | None:
-    if not REGISTRY.is_file():
-        return None
-    found: dict[str, Any] | None = json.loads(REGISTRY.read_text("utf-8")).get("arbitrary")
-    return found
+def _file_record(shipped: Path) -> dict[str, Any]:
+    from restyle.models.checkpoint import file_sha256
+
+    return {"file": shipped.name, "sha256": file_sha256(shipped), "bytes": shipped.stat().st_size}
 
 
-def _read_registry() -> dict[str, dict[str, Any]]:
+def _training_record(profile: str, info: dict[str, Any]) -> dict[str, Any]:
+    """What the registry keeps of a checkpoint's training record."""
+    training = info["training"]
+    return {
+        "profile": profile,
+        "command": training["command"],
+        "steps": training["steps"],
+        "seed": training["config"]["seed"],
+        "data": training["data"],
+        "loss": info["loss"],
+        "losses": training["losses"],
+        "config": training["config"],
+        "device": training["device"],
+        "seconds": training["seconds_this_run"],
+        "torch": training["torch"],
+    }
+
+
+def _read_registry() -> dict[str, Any]:
+    """The registry as it stands (entries of other sizes and the MetaNet are kept)."""
     if not REGISTRY.is_file():
-        return {}
-    return {s["id"]: s for s in json.loads(REGISTRY.read_text("utf-8"))["styles"]}
+        return {"styles": []}
+    registry: dict[str, Any] = json.loads(REGISTRY.read_text("utf-8"))
+    return registry
 
 
 def _new_entry(recipes: Recipes, style: Style) -> dict[str, Any]:

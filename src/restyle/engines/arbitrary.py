@@ -88,7 +88,10 @@ class ArbitraryStylizer:
 
     def style_key(self, painting: torch.Tensor) -> str:
         """Digest of the painting as analysed (after resizing) and of the MetaNet."""
-        pixels = (self._analysed(painting).clamp(0, 1) * 255).round().to(torch.uint8)
+        return self._digest(self._analysed(painting))
+
+    def _digest(self, analysed: torch.Tensor) -> str:
+        pixels = (analysed.clamp(0, 1) * 255).round().to(torch.uint8)
         digest = hashlib.sha256(self.model_sha256.encode())
         digest.update(str(tuple(pixels.shape)).encode())
         digest.update(pixels.cpu().numpy().tobytes())
@@ -96,13 +99,13 @@ class ArbitraryStylizer:
 
     def network(self, style: Any) -> tuple[str, TransformNet]:
         """The generated network for a painting (any image input) and its cache key."""
-        painting = _as_painting(style)
-        key = self.style_key(painting)
+        analysed = self._analysed(_as_painting(style))
+        key = self._digest(analysed)
         if key in self._networks:
             self._networks.move_to_end(key)
             return key, self._networks[key]
         with torch.no_grad():
-            features = self.vgg(self._analysed(painting).to(self.device))
+            features = self.vgg(analysed.to(self.device))
             net = self.meta.transform_net(style_statistics(features))
         self._remember(self._networks, key, net)
         return key, net
