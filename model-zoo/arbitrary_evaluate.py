@@ -3,7 +3,8 @@
 Unseen paintings: the two of ../shared/data/eval/styles and the public-domain paintings of the
 run's own held-out split (`--held-out` of them). Seen paintings: the zoo's, where the fast
 engine's trained networks are the comparison. Every result is at `--size` px on the long side
-on the zoo's evaluation photos; distances are `restyle.metrics`, medians over the photos.
+on the zoo's evaluation photos; distances are `restyle.metrics`, medians over the photos (Gatys,
+slow on a CPU, is scored on `--gatys-photos` only).
 Writes docs/arbitrary.json and docs/images/arbitrary-grid.jpg, and prints the tables.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 from evaluation import eval_photos, gatys_result, gatys_settings, sheet
 from PIL import Image
 from recipes import ROOT, load_recipes
+from zoo_evaluate import DEFAULT_GATYS_PHOTOS
 
 DOCS = ROOT / "docs"
 EVAL_STYLES = ROOT / ".." / "shared" / "data" / "eval" / "styles"
@@ -31,6 +33,13 @@ def add_evaluate_arbitrary_parser(commands: Any) -> None:
     )
     evaluate.add_argument("--model", default="", help="MetaNet checkpoint (default: shipped)")
     evaluate.add_argument("--photos", nargs="+", default=["kodim04", "kodim13", "kodim23"])
+    evaluate.add_argument(
+        "--gatys-photos",
+        nargs="+",
+        default=list(DEFAULT_GATYS_PHOTOS),
+        metavar="NAME",
+        help="the photos scored against Gatys (a subset of --photos: Gatys is slow on a CPU)",
+    )
     evaluate.add_argument("--size", type=int, default=256)
     evaluate.add_argument("--held-out", type=int, default=2, help="PD held-out paintings used")
     evaluate.add_argument("--gatys-iterations", type=int, default=100)
@@ -57,30 +66,29 @@ def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
     cells: dict[tuple[str, str, str], Any] = {}
     for painting_path in unseen:
         painting, key = as_tensor(painting_path), painting_path.stem
+        stylizer.set_style(painting)
         for name, photo in photos.items():
-            gatys = gatys_result(
-                cache / f"unseen-{key}" / f"{name}.png", photo, painting_path, options
-            )
-            stylizer.set_style(painting)
-            mine = stylizer.stylize(photo)
-            cells[key, name, "arbitrary"], cells[key, name, "gatys"] = mine, gatys
-            rows.append(
-                _row("unseen", key, name, metrics, painting, photo, arbitrary=mine, gatys=gatys)
-            )
+            results = {"arbitrary": stylizer.stylize(photo)}
+            if name in args.gatys_photos:
+                cached = cache / f"unseen-{key}" / f"{name}.png"
+                results["gatys"] = gatys_result(cached, photo, painting_path, options)
+            for engine, image in results.items():
+                cells[key, name, engine] = image
+            rows.append(_row("unseen", key, name, metrics, painting, photo, **results))
     for entry in zoo.entries():
         style = recipes.style(entry.id)
         painting_path = recipes.painting_path(style)
         painting = as_tensor(painting_path)
+        stylizer.set_style(painting)
         for name, photo in photos.items():
-            gatys = gatys_result(cache / style.id / f"{name}.png", photo, painting_path, options)
-            stylizer.set_style(painting)
-            fast = stylize_tensor(photo, entry.id, method="fast", size=args.size)
-            rows.append(
-                _row(
-                    "seen", entry.id, name, metrics, painting, photo,
-                    arbitrary=stylizer.stylize(photo), gatys=gatys, fast=fast,
-                )
-            )  # fmt: skip
+            results = {
+                "arbitrary": stylizer.stylize(photo),
+                "fast": stylize_tensor(photo, entry.id, method="fast", size=args.size),
+            }
+            if name in args.gatys_photos:
+                cached = cache / style.id / f"{name}.png"
+                results["gatys"] = gatys_result(cached, photo, painting_path, options)
+            rows.append(_row("seen", entry.id, name, metrics, painting, photo, **results))
     summary = _summarise(rows)
     record = {"settings": {**vars(args), "run": None}, "summary": summary, "rows": rows}
     DOCS.joinpath("arbitrary.json").write_text(json.dumps(record, indent=1) + "\n", "utf-8")
@@ -89,7 +97,7 @@ def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
         [
             [None, *(_thumbnail(p) for p in unseen)],
             *([photos[n], *(cells[k, n, "arbitrary"] for k in keys)] for n in photos),
-            [None, *(cells[k, args.photos[0], "gatys"] for k in keys)],
+            [None, *(cells[k, args.gatys_photos[0], "gatys"] for k in keys)],
         ],
         ["photo", *keys],
         192,
@@ -136,9 +144,9 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for key in dict.fromkeys(r["painting"] for r in rows):
         mine = [r for r in rows if r["painting"] == key]
-        engines = [e for e in ("arbitrary", "fast", "gatys") if e in mine[0]]
+        engines = [e for e in ("arbitrary", "fast", "gatys") if any(e in r for r in mine)]
         summary[key] = {"group": mine[0]["group"]} | {
-            f"{e}_{kind}": statistics.median(r[e][kind] for r in mine)
+            f"{e}_{kind}": statistics.median(r[e][kind] for r in mine if e in r)
             for e in engines
             for kind in ("content", "style")
         }

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(commands)
     add_export_parser(commands)
+    from restyle.cli_service import add_service_parsers
+
+    add_service_parsers(commands)
     demo = commands.add_parser("demo", help="stylize the bundled example photos")
     demo.add_argument("--output-dir", type=Path, default=Path("out"))
     demo.add_argument("--size", type=int, default=256, help="output long side (default 256)")
@@ -404,6 +407,14 @@ def _run_export(args: argparse.Namespace) -> int:
     return run_export(args)
 
 
+def _service(args: argparse.Namespace) -> int:
+    # Imported on use: the service's dependencies cost start-up time the other commands skip.
+    from restyle import cli_service
+
+    run = cli_service.run_serve if args.command == "serve" else cli_service.run_worker
+    return run(args)
+
+
 _COMMANDS = {
     "stylize": _run_stylize,
     "train": _run_train,
@@ -411,6 +422,8 @@ _COMMANDS = {
     "demo": _run_demo,
     "examples": _run_examples,
     "styles": _run_styles,
+    "serve": _service,
+    "worker": _service,
 }
 
 

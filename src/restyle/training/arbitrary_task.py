@@ -5,10 +5,17 @@ the set is small, a few hundred images), and trains the MetaNet and the shared l
 the network it writes for that painting stylizes the batch of photos well under Johnson et al.'s
 loss. The painting of a step is a pure function of (seed, rank, step), like the photo crops,
 so runs repeat and resume exactly.
+
+The Gram loss of a painting scales with its contrast: across the style set it spans two orders
+of magnitude, so unnormalised a few high-contrast paintings dominate the gradient and the MetaNet
+learns one average style for all. Each painting's style loss per layer is therefore divided by
+its own Gram energy (mean square) and multiplied by the training set's geometric mean of that
+energy: every painting weighs alike, and `style_weight` means what it means for the fast engine.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from pathlib import Path
@@ -75,6 +82,7 @@ class ArbitraryStyleTask:
         self.paintings: list[torch.Tensor] = []
         self.device = torch.device("cpu")
         self.crop = 0
+        self.reference_energy: dict[str, float] = {}
 
     def describe(self) -> dict[str, Any]:
         """What defines this task; a resumed run must match it."""
@@ -89,6 +97,7 @@ class ArbitraryStyleTask:
                 "holdout": self.holdout,
                 "held_out": [p.relative_to(self.styles_dir).as_posix() for p in self.held_out],
             },
+            "style_normalization": "per painting, to the training set's geometric mean energy",
         }
 
     def build_model(self) -> nn.Module:
@@ -115,6 +124,17 @@ class ArbitraryStyleTask:
                 image = image.resize(size, Image.Resampling.LANCZOS)
             pixels = np.asarray(image, dtype=np.uint8).copy()
             self.paintings.append(torch.from_numpy(pixels).permute(2, 0, 1))
+        self.reference_energy = self._reference_energy()
+
+    def _reference_energy(self) -> dict[str, float]:
+        """Per style layer, the geometric mean over training paintings of their Gram energy."""
+        logs: dict[str, float] = dict.fromkeys(self.loss_config.style_layers, 0.0)
+        for painting in self.paintings:
+            side = min(painting.shape[-2:])
+            _, grams = self.targets(self._square(painting, 0, 0, side, flip=False))
+            for layer, energy in _energies(grams).items():
+                logs[layer] += math.log(energy)
+        return {layer: math.exp(total / len(self.paintings)) for layer, total in logs.items()}
 
     def style_of_step(self, step: int, rank: int) -> torch.Tensor:
         """The augmented painting (1, 3, crop, crop) in [0, 1] that step `step` trains on."""
@@ -125,11 +145,17 @@ class ArbitraryStyleTask:
         # Zoom: crop a square of side/zoom, then resize it to the crop size.
         window = max(8, round(side / rng.uniform(1.0, _MAX_ZOOM)))
         top, left = rng.randint(0, height - window), rng.randint(0, width - window)
+        return self._square(painting, top, left, window, flip=rng.random() < 0.5)
+
+    def _square(
+        self, painting: torch.Tensor, top: int, left: int, window: int, *, flip: bool
+    ) -> torch.Tensor:
+        """A square of the (3, H, W) uint8 painting, resized to the crop: (1, 3, crop, crop)."""
         patch = painting[:, top : top + window, left : left + window].float().div(255)
         patch = nn.functional.interpolate(
             patch.unsqueeze(0), size=(self.crop, self.crop), mode="bilinear", antialias=True
         )
-        if rng.random() < 0.5:
+        if flip:
             patch = patch.flip(-1)
         return patch.clamp(0, 1)
 
@@ -148,8 +174,12 @@ class ArbitraryStyleTask:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         assert self.vgg is not None, "setup() first"
         statistics, grams = self.targets(self.style_of_step(step, rank))
+        scales = {
+            layer: self.reference_energy[layer] / energy
+            for layer, energy in _energies(grams).items()
+        }
         stylized = model(photos, statistics)
-        return johnson_loss(self.vgg, stylized, photos, grams, self.loss_config)
+        return johnson_loss(self.vgg, stylized, photos, grams, self.loss_config, scales)
 
     def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor:
         """Photo i in the style of training painting i (whole, not augmented)."""
@@ -165,3 +195,8 @@ class ArbitraryStyleTask:
     ) -> Path:
         assert isinstance(model, MetaNet)
         return save_meta_net(path, model, info={**self.describe(), **info})
+
+
+def _energies(grams: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean square of each Gram (floored: a flat black painting has none)."""
+    return {layer: max(float(g.square().mean()), 1e-12) for layer, g in grams.items()}

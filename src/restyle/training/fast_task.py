@@ -91,12 +91,15 @@ def johnson_loss(
     photos: torch.Tensor,
     target_grams: dict[str, torch.Tensor],
     config: FastLossConfig,
+    style_scales: dict[str, float] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Johnson et al.'s perceptual loss of a stylized batch, and its weighted terms.
 
     Content: MSE of `config.content_layers` features against the photos'; style: MSE of Grams
-    against `target_grams` (each (1, C, C)); total variation of the output.
+    against `target_grams` (each (1, C, C)), each layer's times `style_scales[layer]` if given;
+    total variation of the output.
     """
+    scales = style_scales or {}
     with torch.no_grad():
         photo_features = vgg(photos)
     features = vgg(stylized)
@@ -111,6 +114,7 @@ def johnson_loss(
     style = sum(
         (
             F.mse_loss(gram(features[layer].float()), target.expand(photos.shape[0], -1, -1))
+            * scales.get(layer, 1.0)
             for layer, target in target_grams.items()
         ),
         start=zero,

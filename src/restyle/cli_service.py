@@ -1,0 +1,67 @@
+"""`restyle serve` and `restyle worker`: the HTTP service and its scale-out workers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+
+def add_service_parsers(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP API (embedded queue and workers unless RESTYLE_REDIS_URL is set)",
+        description=(
+            "Run the HTTP API with OpenAPI docs at /docs. Settings come from RESTYLE_* "
+            "environment variables (see restyle.service.settings); data under "
+            "RESTYLE_DATA_DIR (default ./restyle-data)."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--redis", default=None, help="Redis URL: scale-out mode (no local workers)")
+    serve.add_argument("--data-dir", default=None, help="overrides RESTYLE_DATA_DIR")
+    serve.add_argument("--workers", type=int, default=None, help="embedded jobs at once")
+    worker = commands.add_parser(
+        "worker",
+        help="pull jobs from Redis and run them (scale-out mode, e.g. on a GPU machine)",
+    )
+    worker.add_argument("--redis", default=None, help="Redis URL (default RESTYLE_REDIS_URL)")
+    worker.add_argument("--device", default=None, help="compute device (default: auto)")
+    worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+    worker.add_argument("--name", default=None, help="worker name (default host-pid)")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from restyle.service.settings import ServiceSettings
+
+    overrides = {
+        "redis_url": args.redis,
+        "data_dir": getattr(args, "data_dir", None),
+        "workers": getattr(args, "workers", None),
+        "device": getattr(args, "device", None),
+    }
+    return ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from restyle.service.app import create_app
+
+    settings = _settings(args)
+    mode = f"Redis at {settings.redis_url}" if settings.redis_url else "embedded"
+    print(
+        f"restyle: serving on http://{args.host}:{args.port} ({mode}; API docs at /docs, "
+        f"data in {os.path.abspath(settings.data_dir)})",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from restyle.service.worker import work
+
+    work(_settings(args), burst=args.burst, name=args.name)
+    return 0

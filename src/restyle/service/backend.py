@@ -1,0 +1,105 @@
+"""One interface over the two ways jobs are stored and run.
+
+- `EmbeddedBackend` (`restyle serve` alone): records in SQLite, files on local disk, a pool of
+  worker threads in the API process. Nothing else to start; survives a restart.
+- `RedisBackend` (`RESTYLE_REDIS_URL`): records and files in Redis, jobs dispatched with RQ to
+  `restyle worker` processes that connect out to Redis from anywhere.
+
+The API, the runner and the sweeper only ever speak to `Backend`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from typing import Any
+
+from restyle.service.jobs import JobRecord, JobStatus
+
+# Job statistics kept by every backend and exported at /metrics.
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+
+
+class Backend(abc.ABC):
+    """Records, blobs (inputs, preview, result), the queue and job statistics."""
+
+    mode: str
+
+    # Records ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def submit(self, record: JobRecord, blobs: dict[str, bytes]) -> None:
+        """Store a new job with its input files and queue it."""
+
+    @abc.abstractmethod
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    @abc.abstractmethod
+    def update(self, job_id: str, **fields: Any) -> JobRecord | None:
+        """Set some fields of a record (atomically w.r.t. other updates); None if it is gone."""
+
+    @abc.abstractmethod
+    def delete(self, job_id: str) -> None:
+        """Forget a job: record and files."""
+
+    @abc.abstractmethod
+    def requeue(self, job_id: str) -> None:
+        """Queue an existing record again (its worker was lost)."""
+
+    @abc.abstractmethod
+    def running(self) -> list[JobRecord]: ...
+
+    @abc.abstractmethod
+    def finished_before(self, timestamp: float) -> list[str]:
+        """Ids of jobs that finished before `timestamp` (for the result TTL)."""
+
+    @abc.abstractmethod
+    def active_count(self, client: str) -> int:
+        """Queued or running asynchronous jobs of one client."""
+
+    @abc.abstractmethod
+    def queue_depth(self) -> int: ...
+
+    # Blobs -----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_blob(self, job_id: str, name: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def get_blob(self, job_id: str, name: str) -> bytes | None: ...
+
+    # Statistics ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:
+        """Add a finished job to the statistics (its run time, when it ran)."""
+
+    @abc.abstractmethod
+    def statistics(self) -> dict[str, float]:
+        """Counters: `finished:<status>`, `errors:<code>`, `duration_bucket:<le>`, sum, count."""
+
+    # Lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:  # noqa: B027 - only the embedded backend has workers to start
+        """Start in-process workers, if this backend has any."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop workers and close connections."""
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Can jobs be accepted now (store reachable)?"""
+
+    async def wait_finished(self, job_id: str, timeout: float) -> JobRecord | None:
+        """Wait until the job has finished (or `timeout` passed); its latest record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = await asyncio.to_thread(self.get, job_id)
+            if record is None or record.status.finished or time.monotonic() >= deadline:
+                return record
+            await asyncio.sleep(0.05)
+
+
+def bucket_keys(seconds: float) -> list[str]:
+    """The cumulative histogram buckets a duration falls in (Prometheus `le` semantics)."""
+    return [f"duration_bucket:{le}" for le in DURATION_BUCKETS if seconds <= le] + [
+        "duration_bucket:+Inf"
+    ]

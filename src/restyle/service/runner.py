@@ -1,0 +1,241 @@
+"""Run one job: read its inputs from the backend, stylize, write the result and the status.
+
+Shared by the embedded worker threads and `restyle worker` (RQ). Models stay loaded between jobs
+(the library's caches live in the worker process). While a job runs, a heartbeat thread marks
+it alive, so the sweeper can tell a slow job from a worker that was killed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from typing import Any
+
+from PIL import Image
+
+from restyle import zoo
+from restyle.errors import (
+    DeviceError,
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidParameterError,
+    NumericalError,
+    RestyleError,
+    WeightsError,
+)
+from restyle.imaging import ImageLimits
+from restyle.progress import Progress
+from restyle.service.backend import Backend
+from restyle.service.jobs import JobError, JobRecord, JobStatus
+from restyle.service.settings import ServiceSettings
+
+log = logging.getLogger("restyle.service")
+
+_PROGRESS_EVERY_S = 0.5
+_PREVIEW_SIDE = 384
+_ERROR_CODES: list[tuple[type[Exception], str]] = [
+    (ImageTooLargeError, "image_too_large"),
+    (InvalidImageError, "invalid_image"),
+    (InvalidParameterError, "invalid_parameter"),
+    (WeightsError, "weights_error"),
+    (DeviceError, "device_error"),
+    (NumericalError, "diverged"),
+]
+FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "webp": ("WEBP", "image/webp"),
+}
+
+
+class JobStopped(Exception):
+    """Raised inside the engine's progress callback to stop a job (cancelled or timed out)."""
+
+    def __init__(self, status: JobStatus, error: JobError | None) -> None:
+        super().__init__(status.value)
+        self.status, self.error = status, error
+
+
+def claim(backend: Backend, job_id: str) -> JobRecord | None:
+    """Mark a queued job running (one more attempt); None when it should not run."""
+    record = backend.get(job_id)
+    if record is None or record.status != JobStatus.QUEUED:
+        return None
+    if record.cancel_requested:
+        _finish(backend, record, JobStatus.CANCELLED, None)
+        return None
+    now = time.time()
+    return backend.update(
+        job_id,
+        status=JobStatus.RUNNING,
+        attempts=record.attempts + 1,
+        started_at=now,
+        heartbeat_at=now,
+        message="started",
+    )
+
+
+def execute(backend: Backend, record: JobRecord, settings: ServiceSettings) -> JobRecord | None:
+    """Run a claimed job to its end; returns its final record."""
+    stop_heartbeat = threading.Event()
+    heartbeat = threading.Thread(
+        target=_beat, args=(backend, record, settings, stop_heartbeat), daemon=True
+    )
+    heartbeat.start()
+    try:
+        result = _stylize(backend, record, settings)
+        kind, mime = FORMATS[record.options.format]
+        backend.put_blob(record.id, "result", _encode(result, kind))
+        return _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=mime)
+    except JobStopped as stopped:
+        return _finish(backend, record, stopped.status, stopped.error)
+    except Exception as exc:  # every failure must end as a status the client can read
+        error = _error_of(exc)
+        if error.code == "internal_error":
+            log.exception("job %s failed", record.id)
+        return _finish(backend, record, JobStatus.FAILED, error)
+    finally:
+        stop_heartbeat.set()
+        heartbeat.join()
+
+
+def run(backend: Backend, job_id: str, settings: ServiceSettings) -> None:
+    """Claim and execute one job (what a worker does with a job id from the queue)."""
+    record = claim(backend, job_id)
+    if record is not None:
+        execute(backend, record, settings)
+
+
+def _stylize(backend: Backend, record: JobRecord, settings: ServiceSettings) -> Image.Image:
+    from restyle.api import stylize
+
+    content = backend.get_blob(record.id, "content")
+    if content is None:
+        raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
+    options = record.options
+    style: Any
+    if record.style_upload:
+        style = backend.get_blob(record.id, "style")
+        if style is None:
+            raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
+    else:
+        assert options.style is not None
+        entry = zoo.find(zoo.split_spec(options.style)[0])
+        if entry is None:
+            raise InvalidParameterError(f"style: unknown style id {options.style!r}")
+        # The fast engine takes the trained network; the others read the painting itself.
+        style = options.style if options.method == "fast" else entry.painting_path
+    engine_options = options.engine_options()
+    if options.method == "gatys":
+        iterations = options.iterations or 300
+        engine_options["preview_every"] = max(1, iterations // 8)
+    limits = ImageLimits(
+        max_bytes=max(settings.max_upload_bytes, settings.max_style_upload_bytes),
+        max_pixels=settings.max_upload_pixels,
+    )
+    return stylize(
+        content,
+        style,
+        method=options.method,
+        device=settings.device or None,
+        progress=_Reporter(backend, record, settings),
+        limits=limits,
+        **engine_options,
+    )
+
+
+class _Reporter:
+    """The engine's progress callback: throttled progress, previews, cancellation, timeout."""
+
+    def __init__(self, backend: Backend, record: JobRecord, settings: ServiceSettings) -> None:
+        self.backend, self.record, self.settings = backend, record, settings
+        self.last = 0.0
+        self.previews = 0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        final = progress.step >= progress.total
+        if progress.preview is not None:
+            self.previews += 1
+            self.backend.put_blob(self.record.id, "preview", _preview(progress.preview))
+        elif not final and now - self.last < _PROGRESS_EVERY_S:
+            return
+        self.last = now
+        fields: dict[str, Any] = {
+            "progress": min(1.0, progress.step / max(progress.total, 1)),
+            "message": f"step {progress.step}/{progress.total}",
+        }
+        if progress.preview is not None:
+            fields["preview_version"] = self.previews
+        current = self.backend.update(self.record.id, **fields)
+        if current is None or current.cancel_requested:
+            raise JobStopped(JobStatus.CANCELLED, None)
+        if current.attempts != self.record.attempts:
+            raise JobStopped(JobStatus.FAILED, None)  # a newer attempt owns the job now
+        started = self.record.started_at or time.time()
+        if time.time() - started > self.settings.job_timeout_s:
+            message = f"the job ran longer than {self.settings.job_timeout_s:g} s"
+            raise JobStopped(JobStatus.FAILED, JobError(code="timeout", message=message))
+
+
+def _beat(
+    backend: Backend, record: JobRecord, settings: ServiceSettings, stop: threading.Event
+) -> None:
+    while not stop.wait(settings.heartbeat_s):
+        try:
+            backend.update(record.id, heartbeat_at=time.time())
+        except Exception:  # a store hiccup must not kill the job; the next beat retries
+            log.warning("heartbeat of job %s failed", record.id, exc_info=True)
+
+
+def _finish(
+    backend: Backend,
+    record: JobRecord,
+    status: JobStatus,
+    error: JobError | None,
+    **fields: Any,
+) -> JobRecord | None:
+    current = backend.get(record.id)
+    if current is None or current.status.finished or current.attempts != record.attempts:
+        return current  # deleted, already ended by the sweeper, or retried elsewhere
+    now = time.time()
+    final = backend.update(
+        record.id,
+        status=status,
+        error=error,
+        finished_at=now,
+        progress=1.0 if status == JobStatus.SUCCEEDED else current.progress,
+        message=status.value,
+        **fields,
+    )
+    seconds = now - record.started_at if record.started_at else None
+    backend.count_finished(status, seconds, error.code if error else "")
+    return final
+
+
+def _error_of(exc: Exception) -> JobError:
+    for kind, code in _ERROR_CODES:
+        if isinstance(exc, kind):
+            return JobError(code=code, message=str(exc))
+    if isinstance(exc, RestyleError):
+        return JobError(code="stylize_error", message=str(exc))
+    if isinstance(exc, MemoryError):
+        return JobError(code="out_of_memory", message="the worker ran out of memory")
+    return JobError(code="internal_error", message=f"{type(exc).__name__}: {exc}")
+
+
+def _encode(image: Image.Image, kind: str) -> bytes:
+    buffer = io.BytesIO()
+    options: dict[str, Any] = {"quality": 92} if kind in ("JPEG", "WEBP") else {}
+    image.save(buffer, format=kind, **options)
+    return buffer.getvalue()
+
+
+def _preview(tensor: Any) -> bytes:
+    from restyle.imaging import tensor_to_image
+
+    image = tensor_to_image(tensor)
+    image.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
+    return _encode(image, "JPEG")

@@ -1,0 +1,39 @@
+"""The service's named settings: environment variables with the prefix `RESTYLE_`.
+
+Every limit a client could push against is here, with a default that keeps a laptop responsive:
+e.g. `RESTYLE_MAX_UPLOAD_BYTES=20000000`, `RESTYLE_REDIS_URL=redis://gpu-queue:6379/0`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """How `restyle serve` and `restyle worker` run (see the module docstring)."""
+
+    model_config = SettingsConfigDict(env_prefix="RESTYLE_", frozen=True)
+
+    data_dir: Path = Field(Path("restyle-data"), description="job store, uploads and results")
+    redis_url: str = Field("", description="empty: embedded mode; else the Redis of the queue")
+    device: str = Field("", description="compute device of the embedded workers (empty: auto)")
+    workers: int = Field(1, ge=1, le=64, description="embedded mode: jobs run at once")
+
+    max_upload_bytes: int = Field(20_000_000, ge=1024, description="a photo upload")
+    max_style_upload_bytes: int = Field(10_000_000, ge=1024, description="a painting upload")
+    max_upload_pixels: int = Field(40_000_000, ge=64 * 64, description="width × height")
+    max_size: int = Field(4096, ge=64, le=16384, description="output long side (fast, arbitrary)")
+    max_gatys_size: int = Field(1024, ge=64, le=16384, description="output long side (gatys)")
+    max_iterations: int = Field(2000, ge=1, le=100_000, description="gatys iterations")
+    max_jobs_per_client: int = Field(4, ge=1, description="queued or running jobs per client")
+    max_queued_jobs: int = Field(1000, ge=1, description="queued jobs in all")
+    job_timeout_s: float = Field(1800, gt=0, description="a job running longer fails")
+    sync_timeout_s: float = Field(120, gt=0, description="POST /api/stylize waits this long")
+    result_ttl_s: float = Field(86400, gt=0, description="finished jobs are deleted after this")
+    cleanup_interval_s: float = Field(30, gt=0, description="how often expired jobs are swept")
+    heartbeat_s: float = Field(2, gt=0, description="a running job's liveness signal period")
+    heartbeat_timeout_s: float = Field(30, gt=0, description="silent this long: worker is lost")
+    max_attempts: int = Field(2, ge=1, le=10, description="runs of a job whose worker was lost")

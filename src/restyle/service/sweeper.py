@@ -1,0 +1,82 @@
+"""Housekeeping run by the API: lost workers, overrunning jobs, expired results.
+
+A worker killed mid-job (`kill -9`, a lost GPU machine) stops sending heartbeats; after
+`heartbeat_timeout_s` its job is queued again, up to `max_attempts` runs, then failed with
+`worker_lost`. Finished jobs are deleted `result_ttl_s` after they ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from restyle.service.backend import Backend
+from restyle.service.jobs import JobError, JobStatus
+from restyle.service.settings import ServiceSettings
+
+log = logging.getLogger("restyle.service")
+
+
+def sweep(
+    backend: Backend, settings: ServiceSettings, *, now: float | None = None, all_lost: bool = False
+) -> dict[str, int]:
+    """One pass; `all_lost`: every running job is known to have no worker (start-up)."""
+    now = time.time() if now is None else now
+    counts = {"retried": 0, "lost": 0, "timed_out": 0, "expired": 0}
+    for record in backend.running():
+        beat = record.heartbeat_at or record.started_at or record.created_at
+        if all_lost or now - beat > settings.heartbeat_timeout_s:
+            if record.attempts < settings.max_attempts:
+                log.warning("job %s: worker lost, queued again", record.id)
+                backend.requeue(record.id)
+                counts["retried"] += 1
+            else:
+                message = f"the worker stopped responding ({record.attempts} attempts)"
+                _fail(backend, record.id, "worker_lost", message, now)
+                counts["lost"] += 1
+        elif record.started_at and now - record.started_at > settings.job_timeout_s + 60:
+            message = f"the job ran longer than {settings.job_timeout_s:g} s"
+            _fail(backend, record.id, "timeout", message, now)
+            counts["timed_out"] += 1
+    for job_id in backend.finished_before(now - settings.result_ttl_s):
+        backend.delete(job_id)
+        counts["expired"] += 1
+    return counts
+
+
+def _fail(backend: Backend, job_id: str, code: str, message: str, now: float) -> None:
+    record = backend.update(
+        job_id,
+        status=JobStatus.FAILED,
+        error=JobError(code=code, message=message),
+        finished_at=now,
+        cancel_requested=True,  # should the worker be alive after all, it stops
+        message="failed",
+    )
+    if record is not None:
+        backend.count_finished(JobStatus.FAILED, None, code)
+
+
+class Sweeper:
+    """Runs `sweep` every `cleanup_interval_s` on a daemon thread."""
+
+    def __init__(self, backend: Backend, settings: ServiceSettings) -> None:
+        self.backend, self.settings = backend, settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="restyle-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        interval = min(self.settings.cleanup_interval_s, self.settings.heartbeat_timeout_s / 2)
+        while not self._stop.wait(interval):
+            try:
+                sweep(self.backend, self.settings)
+            except Exception:  # a store outage must not end housekeeping for good
+                log.warning("sweep failed", exc_info=True)
