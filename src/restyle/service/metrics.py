@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -18,6 +18,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from restyle.service.backend import DURATION_BUCKETS, Backend
+
+
+# `*_created` timestamps double every counter's lines and say nothing a scraper needs here.
+disable_created_metrics()
 
 
 class _JobCollector(Collector):
