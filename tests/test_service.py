@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from tests.service_processes import Service
 
 from restyle.examples import example_path
-from tests.service_processes import Service
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -19,7 +19,6 @@ from prometheus_client.registry import Collector
 
 from restyle.service.backend import DURATION_BUCKETS, Backend
 
-
 # `*_created` timestamps double every counter's lines and say nothing a scraper needs here.
 disable_created_metrics()
 
