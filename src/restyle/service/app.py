@@ -280,11 +280,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 def _forget(backend: Backend, job_id: str) -> None:
+    """Drop a synchronous request's job once answered (or abandoned on timeout)."""
     record = backend.get(job_id)
-    if record is not None and not record.status.finished:
-        backend.update(job_id, cancel_requested=True)  # its worker stops and cleans up later
-        return
-    backend.delete(job_id)
+    if record is not None and record.status == JobStatus.RUNNING:
+        # Its worker drops the job when it next looks: at a progress report, or at the end.
+        updated = backend.update(job_id, cancel_requested=True)
+        if updated is None or not updated.status.finished:
+            return
+    backend.delete(job_id)  # a queued job that is deleted is skipped by the worker
 
 
 def _blobs(parsed: Any) -> dict[str, bytes]:

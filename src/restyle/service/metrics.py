@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from restyle.service.backend import DURATION_BUCKETS, Backend
 
 # `*_created` timestamps double every counter's lines and say nothing a scraper needs here.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class _JobCollector(Collector):

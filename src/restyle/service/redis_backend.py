@@ -72,7 +72,7 @@ class RedisBackend(Backend):
         queue.enqueue_call(
             RUN_JOB,
             args=(record.id,),
-            job_id=f"{record.id}.{record.attempts}",
+            job_id=f"{record.id}_{record.attempts}",
             timeout=int(self.settings.job_timeout_s) + 60,
             result_ttl=0,
             failure_ttl=int(self.settings.result_ttl_s),

@@ -86,6 +86,10 @@ def execute(backend: Backend, record: JobRecord, settings: ServiceSettings) -> J
     heartbeat.start()
     try:
         result = _stylize(backend, record, settings)
+        current = backend.get(record.id)
+        if current is None or current.cancel_requested:
+            # Abandoned while it ran (a fast job has no progress callback to stop it earlier).
+            raise JobStopped(JobStatus.CANCELLED, None)
         kind, mime = FORMATS[record.options.format]
         backend.put_blob(record.id, "result", _encode(result, kind))
         return _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=mime)
@@ -212,6 +216,10 @@ def _finish(
     )
     seconds = now - record.started_at if record.started_at else None
     backend.count_finished(status, seconds, error.code if error else "")
+    if record.priority > 0 and status == JobStatus.CANCELLED:
+        # A synchronous request nobody waits for any more: nothing to keep.
+        backend.delete(record.id)
+        return None
     return final
 
 
