@@ -1,6 +1,8 @@
 # The two commands a fresh machine needs (see README):
-#   make run   - set up .venv and run the demo on the bundled example images
-#   make test  - set up .venv with the dev tools, lint, and run the default test suite
+#   make run   - set up .venv and start `restyle serve` (embedded mode) on http://127.0.0.1:8000
+#   make test  - install redis-server if missing, set up .venv with the dev tools, lint, and run
+#                the default test suite
+# `make demo` stylizes the bundled example photos into ./out/.
 # `make test-slow` adds the tests that run the real VGG19 at 256 px (minutes on a CPU).
 
 PYTHON ?= python3
@@ -8,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-slow lint bench-cpu bench-fast-cpu clean
+.PHONY: run demo test test-slow lint system-deps bench-cpu bench-fast-cpu bench-service clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,15 +21,29 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: $(STAMP)
+	$(BIN)/restyle serve --host $(HOST) --port $(PORT)
+
+demo: $(STAMP)
 	$(BIN)/restyle demo --output-dir out
+
+# The service tests run a real redis-server (Debian package), installed here when missing.
+system-deps:
+	@command -v redis-server >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q redis-server >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server >/dev/null; }; }
+	@command -v redis-server >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks model-zoo
 	$(BIN)/ruff format --check src tests benchmarks model-zoo
 	$(BIN)/mypy
 
-test: lint
+test: lint system-deps
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)
@@ -38,6 +54,9 @@ bench-cpu: $(STAMP)
 
 bench-fast-cpu: $(STAMP)
 	$(BIN)/python benchmarks/fast_inference.py --device cpu
+
+bench-service: $(STAMP)
+	$(BIN)/python benchmarks/service_load.py --clients 32 --seconds 60 --json docs/benchmarks-service-cpu.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

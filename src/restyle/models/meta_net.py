@@ -113,9 +113,25 @@ class MetaNet(nn.Module):
             flat = torch.cat([state[n].flatten() for n in layer.names])
             initial[i, : flat.numel()] = flat
         self.head_bias = nn.Parameter(initial)
+        # The MetaNet's input is standardised with the training paintings' statistics (set by
+        # training, saved with the weights): raw log-statistics share one large common profile,
+        # and without this the hidden layer sees nearly the same vector for every painting.
+        size = style_statistics_size()
+        self.input_mean: torch.Tensor
+        self.input_scale: torch.Tensor
+        self.register_buffer("input_mean", torch.zeros(size))
+        self.register_buffer("input_scale", torch.ones(size))
         for name, param in self.template.named_parameters():
             if not name.startswith(SHARED_PREFIXES):
                 param.requires_grad_(False)  # overwritten per style; never trained
+
+    @torch.no_grad()
+    def standardise_inputs(self, statistics: torch.Tensor) -> None:
+        """Set the input standardisation from many paintings' statistics (N, 1920)."""
+        logs = torch.log1p(statistics.float().clamp_min(0))
+        self.input_mean.copy_(logs.mean(dim=0))
+        # Channels that are dead for every painting have no spread: keep them at zero.
+        self.input_scale.copy_(logs.std(dim=0).clamp_min(1e-2))
 
     def forward(self, photos: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
         """Stylize `photos` (B, 3, H, W) with the network generated for one style (1, 1920).
@@ -130,7 +146,8 @@ class MetaNet(nn.Module):
         """(B, 1920) → (layers, B, widest): every generated layer's parameters, flat."""
         count, hidden = len(self.layers), self.config.hidden
         # log1p: feature statistics span several orders of magnitude across layers.
-        h = torch.relu(self.hidden(torch.log1p(statistics.clamp_min(0))))
+        standard = (torch.log1p(statistics.clamp_min(0)) - self.input_mean) / self.input_scale
+        h = torch.relu(self.hidden(standard))
         h = h.view(-1, count, hidden).transpose(0, 1)  # (layers, B, hidden)
         return torch.baddbmm(self.head_bias.unsqueeze(1), h, self.head_weight)
 

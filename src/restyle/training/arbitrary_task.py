@@ -83,6 +83,7 @@ class ArbitraryStyleTask:
         self.device = torch.device("cpu")
         self.crop = 0
         self.reference_energy: dict[str, float] = {}
+        self.painting_statistics: torch.Tensor | None = None
 
     def describe(self) -> dict[str, Any]:
         """What defines this task; a resumed run must match it."""
@@ -101,7 +102,11 @@ class ArbitraryStyleTask:
         }
 
     def build_model(self) -> nn.Module:
-        return MetaNet(self.meta_config)
+        """A new MetaNet, its input standardised on the training paintings (setup() first)."""
+        model = MetaNet(self.meta_config)
+        if self.painting_statistics is not None:
+            model.standardise_inputs(self.painting_statistics.cpu())
+        return model
 
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None:
         """Load VGG19 on `device` and decode the training paintings once (uint8, on the CPU)."""
@@ -127,13 +132,21 @@ class ArbitraryStyleTask:
         self.reference_energy = self._reference_energy()
 
     def _reference_energy(self) -> dict[str, float]:
-        """Per style layer, the geometric mean over training paintings of their Gram energy."""
+        """Per style layer, the geometric mean over training paintings of their Gram energy.
+
+        Also keeps every training painting's statistics, which standardise a new MetaNet's input.
+        """
         logs: dict[str, float] = dict.fromkeys(self.loss_config.style_layers, 0.0)
+        statistics = []
         for painting in self.paintings:
             side = min(painting.shape[-2:])
-            _, grams = self.targets(self._square(painting, 0, 0, side, flip=False))
+            painting_statistics, grams = self.targets(
+                self._square(painting, 0, 0, side, flip=False)
+            )
+            statistics.append(painting_statistics)
             for layer, energy in _energies(grams).items():
                 logs[layer] += math.log(energy)
+        self.painting_statistics = torch.cat(statistics)
         return {layer: math.exp(total / len(self.paintings)) for layer, total in logs.items()}
 
     def style_of_step(self, step: int, rank: int) -> torch.Tensor:

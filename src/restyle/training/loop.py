@@ -162,11 +162,12 @@ class _Run:
             else None
         )
         channels_last = cuda
+        # Setup first: a task may initialise its model from its data (the MetaNet's input scale).
+        self.task.setup(device, image_size=config.image_size, channels_last=channels_last)
         torch.manual_seed(config.seed)
         model = self.task.build_model().to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.task.setup(device, image_size=config.image_size, channels_last=channels_last)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)

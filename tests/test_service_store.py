@@ -1,0 +1,111 @@
+"""The embedded store and the sweeper, in process: retries of lost jobs, expiry, safety."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from restyle.service import runner
+from restyle.service.embedded import EmbeddedBackend
+from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id, new_token
+from restyle.service.settings import ServiceSettings
+from restyle.service.sweeper import sweep
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> ServiceSettings:
+    return ServiceSettings(
+        data_dir=tmp_path, heartbeat_timeout_s=5, max_attempts=2, result_ttl_s=60
+    )
+
+
+@pytest.fixture()
+def backend(settings: ServiceSettings) -> EmbeddedBackend:
+    store = EmbeddedBackend(settings)
+    yield store
+    store.stop()
+
+
+def new_job(backend: EmbeddedBackend) -> JobRecord:
+    _, token_sha256 = new_token()
+    record = JobRecord(
+        id=new_job_id(), token_sha256=token_sha256, client="c", options=JobOptions(style="x")
+    )
+    backend.submit(record, {"content": b"photo bytes"})
+    return record
+
+
+def test_a_lost_job_is_retried_then_failed_as_worker_lost(
+    backend: EmbeddedBackend, settings: ServiceSettings
+) -> None:
+    job = new_job(backend)
+    assert runner.claim(backend, job.id) is not None  # a worker took it, then died
+    now = time.time()
+    assert sweep(backend, settings, now=now + 1)["retried"] == 0  # heartbeat still fresh
+    assert sweep(backend, settings, now=now + 10) == {
+        "retried": 1, "lost": 0, "timed_out": 0, "expired": 0
+    }  # fmt: skip
+    assert backend.get(job.id).status == JobStatus.QUEUED
+    assert runner.claim(backend, job.id).attempts == 2  # the second worker dies too
+    assert sweep(backend, settings, now=time.time() + 10)["lost"] == 1
+    failed = backend.get(job.id)
+    assert failed.status == JobStatus.FAILED and failed.error.code == "worker_lost"
+    assert backend.statistics()["errors:worker_lost"] == 1
+
+
+def test_finished_jobs_expire_with_their_files(
+    backend: EmbeddedBackend, settings: ServiceSettings
+) -> None:
+    job = new_job(backend)
+    backend.update(job.id, status=JobStatus.SUCCEEDED, finished_at=time.time())
+    backend.put_blob(job.id, "result", b"png")
+    assert sweep(backend, settings, now=time.time() + 30)["expired"] == 0
+    assert sweep(backend, settings, now=time.time() + 61)["expired"] == 1
+    assert backend.get(job.id) is None
+    assert not (settings.data_dir / "jobs" / job.id).exists()
+
+
+def test_a_job_cancelled_while_queued_never_runs(backend: EmbeddedBackend) -> None:
+    job = new_job(backend)
+    backend.update(job.id, status=JobStatus.CANCELLED, cancel_requested=True)
+    assert runner.claim(backend, job.id) is None
+    assert backend.get(job.id).attempts == 0
+
+
+def test_the_store_survives_reopening(settings: ServiceSettings) -> None:
+    first = EmbeddedBackend(settings)
+    job = new_job(first)
+    first.stop()
+    second = EmbeddedBackend(settings)
+    try:
+        assert second.get(job.id) == job
+        assert second.get_blob(job.id, "content") == b"photo bytes"
+        assert second.queue_depth() == 1 and second.active_count("c") == 1
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize("job_id", ["../../etc", "a/b", "..", "x" * 200, ""])
+def test_file_paths_are_only_built_from_job_ids(backend: EmbeddedBackend, job_id: str) -> None:
+    with pytest.raises(ValueError, match="not a job id"):
+        backend.get_blob(job_id, "content")
+
+
+def test_blob_names_are_a_closed_set(backend: EmbeddedBackend) -> None:
+    job = new_job(backend)
+    with pytest.raises(ValueError, match="not a job file"):
+        backend.put_blob(job.id, "../../escape", b"x")
+
+
+def test_settings_come_from_restyle_environment_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RESTYLE_MAX_UPLOAD_BYTES", "123456")
+    monkeypatch.setenv("RESTYLE_DATA_DIR", str(tmp_path))
+    settings = ServiceSettings()
+    assert settings.max_upload_bytes == 123456 and settings.data_dir == tmp_path
+    monkeypatch.setenv("RESTYLE_WORKERS", "0")
+    with pytest.raises(ValueError, match="workers"):
+        ServiceSettings()
