@@ -224,3 +224,16 @@ def test_limits_per_client_and_a_restart_keeps_the_store(tmp_path: Path) -> None
             assert submit(c, size="64")["status"] == "queued"
     finally:
         server.stop()
+
+
+def test_live_mode_gets_a_style_network_as_onnx(client: httpx.Client) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    response = client.get("/api/styles/starry-night/model.onnx")
+    assert response.status_code == 200, response.text
+    session = ort.InferenceSession(response.content, providers=["CPUExecutionProvider"])
+    frame = np.random.default_rng(0).random((1, 3, 48, 64), dtype=np.float32)
+    (out,) = session.run(None, {"image": frame})
+    assert out.shape == frame.shape and np.abs(out - frame).mean() > 0.01
+    assert client.get("/api/styles/mona-lisa/model.onnx").status_code == 404

@@ -33,7 +33,12 @@ from restyle.service.jobs import (
     token_matches,
 )
 from restyle.service.metrics import ServiceMetrics
-from restyle.service.requests import BodyLimitMiddleware, body_limit, read_stylize_request
+from restyle.service.requests import (
+    BodyLimitMiddleware,
+    body_limit,
+    read_painting,
+    read_stylize_request,
+)
 from restyle.service.settings import ServiceSettings
 from restyle.service.sweeper import Sweeper, sweep
 
@@ -141,6 +146,30 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         if entry is None:
             raise ApiError(404, "unknown_style", f"no style {style_id!r}")
         return FileResponse(entry.painting_path, media_type="image/jpeg")
+
+    # Live mode: the browser runs these networks on camera frames --------------------------
+    onnx_cache = settings.data_dir / "onnx"
+
+    @app.get("/api/styles/{style_id}/model.onnx", tags=["live"])
+    async def style_onnx(style_id: Annotated[str, Path(pattern=STYLE_ID_PATTERN)]) -> FileResponse:
+        """The style's `lite` network as ONNX: input `image` (1, 3, H, W) in [0, 1]."""
+        from restyle.service.live_models import zoo_style_onnx
+
+        if zoo.find(style_id) is None:
+            raise ApiError(404, "unknown_style", f"no style {style_id!r}")
+        path = await asyncio.to_thread(zoo_style_onnx, style_id, onnx_cache)
+        return FileResponse(path, media_type="application/octet-stream")
+
+    @app.post("/api/live/model.onnx", tags=["live"])
+    async def painting_onnx_model(request: Request) -> FileResponse:
+        """The network the MetaNet writes for an uploaded painting (`style_image`), as ONNX."""
+        from restyle.service.live_models import painting_onnx
+
+        if zoo.arbitrary_model() is None:
+            raise ApiError(400, "method_unavailable", "live mode with a painting needs the MetaNet")
+        painting = await read_painting(request, settings)
+        path = await asyncio.to_thread(painting_onnx, painting, onnx_cache, device="cpu")
+        return FileResponse(path, media_type="application/octet-stream")
 
     # Jobs ------------------------------------------------------------------------------------
     @app.post("/api/jobs", status_code=202, tags=["jobs"])

@@ -72,6 +72,26 @@ async def read_stylize_request(request: Request, settings: ServiceSettings) -> S
         await form.close()
 
 
+async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
+    """A form with one file, `style_image` (the live mode's painting), checked like any upload."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", "expected a multipart/form-data body")
+    try:
+        form = await request.form(max_files=1, max_fields=1, max_part_size=4096)
+    except _BodyTooLarge as exc:
+        raise ApiError(413, "too_large", "the request body is over the upload limits") from exc
+    except Exception as exc:
+        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
+    try:
+        upload = form.get("style_image")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(400, "missing_style_image", "field 'style_image': a painting file")
+        return await _read_image(upload, "style_image", settings.max_style_upload_bytes, settings)
+    finally:
+        await form.close()
+
+
 async def _parse(form: FormData, settings: ServiceSettings) -> StylizeRequest:
     unknown = set(form.keys()) - FORM_FIELDS
     if unknown:
