@@ -109,3 +109,38 @@ def test_settings_come_from_restyle_environment_variables(
     monkeypatch.setenv("RESTYLE_WORKERS", "0")
     with pytest.raises(ValueError, match="workers"):
         ServiceSettings()
+
+
+def test_queued_fast_jobs_alike_run_as_one_batch_with_the_results_of_single_runs(
+    backend: EmbeddedBackend, settings: ServiceSettings
+) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from restyle.api import stylize
+    from restyle.examples import example_path
+
+    photos = {}
+    for name in ("cat", "parrots", "lighthouse"):
+        buffer = io.BytesIO()
+        Image.open(example_path(name)).convert("RGB").resize((80, 60)).save(buffer, "PNG")
+        photos[name] = buffer.getvalue()
+    options = JobOptions(style="starry-night", size=64, strength=0.8)
+
+    def submit(photo: bytes, job_options: JobOptions) -> JobRecord:
+        record = JobRecord(id=new_job_id(), token_sha256="", client="c", options=job_options)
+        backend.submit(record, {"content": photo})
+        return record
+
+    jobs = [submit(photo, options) for photo in photos.values()]
+    other = submit(photos["cat"], options.model_copy(update={"size": 48}))
+    runner.run(backend, jobs[0].id, settings)
+    assert [backend.get(j.id).status for j in jobs] == [JobStatus.SUCCEEDED] * 3
+    assert backend.get(other.id).status == JobStatus.QUEUED  # other options: not in the batch
+    for job, photo in zip(jobs, photos.values(), strict=True):
+        batched = np.asarray(Image.open(io.BytesIO(backend.get_blob(job.id, "result"))))
+        single = np.asarray(stylize(photo, "starry-night", method="fast", size=64, strength=0.8))
+        assert batched.shape == single.shape == (48, 64, 3)
+        assert np.abs(batched.astype(int) - single.astype(int)).max() <= 1

@@ -21,7 +21,14 @@ from restyle.engines.fast_config import FastConfig
 from restyle.engines.gatys import GatysEngine
 from restyle.engines.gatys_config import GatysConfig
 from restyle.errors import InvalidParameterError
-from restyle.imaging import DEFAULT_LIMITS, ImageLimits, image_to_tensor, load_image, resize_tensor
+from restyle.imaging import (
+    DEFAULT_LIMITS,
+    ImageLimits,
+    image_to_tensor,
+    load_image,
+    resize_tensor,
+    resize_tensor_to_long_side,
+)
 from restyle.imaging import tensor_to_image as _tensor_to_image
 from restyle.postprocess import PostprocessConfig, postprocess
 from restyle.progress import ProgressCallback
@@ -129,6 +136,43 @@ def stylize_tensor(
     output_hw = (stylized.shape[-2], stylized.shape[-1])
     content_at_output = resize_tensor(content_t.to(stylized.device), output_hw)
     return postprocess(stylized, content_at_output, post_config).cpu()
+
+
+def stylize_batch(
+    contents: Sequence[ImageInput],
+    style: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = None,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    **options: Any,
+) -> list[torch.Tensor]:
+    """Several photos in one trained style (the fast engine), as few forward passes as possible.
+
+    Photos whose resized shapes are equal run as one batch (what a GPU worker does with
+    concurrent requests); each result equals `stylize_tensor(photo, style, method="fast",
+    **options)`. Images too large to run whole are tiled one by one.
+    """
+    engine_config, post_config = split_options(options, method="fast")
+    assert isinstance(engine_config, FastConfig)
+    # Resized here, once, so that equal shapes can be stacked; the stylizer then keeps them.
+    stylizer = _fast_stylizer(style, dataclasses.replace(engine_config, size=0), device)
+    originals = [as_tensor(c, limits=limits) for c in contents]
+    inputs = [
+        resize_tensor_to_long_side(t, engine_config.size) if engine_config.size else t
+        for t in originals
+    ]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, tensor in enumerate(inputs):
+        whole = tensor.shape[-2] * tensor.shape[-1] <= stylizer.tile_size**2
+        groups.setdefault(tuple(tensor.shape) if whole else (i,), []).append(i)
+    results: list[torch.Tensor] = [torch.empty(0)] * len(inputs)
+    for members in groups.values():
+        stylized = stylizer.stylize(torch.cat([inputs[i] for i in members]))
+        for row, i in enumerate(members):
+            out = stylized[row : row + 1]
+            content_at_output = resize_tensor(originals[i], (out.shape[-2], out.shape[-1]))
+            results[i] = postprocess(out, content_at_output, post_config).cpu()
+    return results
 
 
 def choose_method(styles: Sequence[ImageInput]) -> str:

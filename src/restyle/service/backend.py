@@ -35,6 +35,15 @@ class Backend(abc.ABC):
     def get(self, job_id: str) -> JobRecord | None: ...
 
     @abc.abstractmethod
+    def claim(self, job_id: str, now: float) -> JobRecord | None:
+        """Atomically turn a queued job into a running one (one more attempt); None if it was
+        not queued (taken by another worker, cancelled, deleted)."""
+
+    @abc.abstractmethod
+    def queued(self, limit: int) -> list[JobRecord]:
+        """The next `limit` queued jobs, in the order workers take them."""
+
+    @abc.abstractmethod
     def update(self, job_id: str, **fields: Any) -> JobRecord | None:
         """Set some fields of a record (atomically w.r.t. other updates); None if it is gone."""
 

@@ -87,16 +87,44 @@ class EmbeddedBackend(Backend):
         row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return JobRecord.model_validate_json(row[0]) if row else None
 
+    def claim(self, job_id: str, now: float) -> JobRecord | None:
+        with self._lock:
+            record = self._get(job_id)
+            if record is None or record.status != JobStatus.QUEUED:
+                return None
+            return self._write(
+                record,
+                status=JobStatus.RUNNING,
+                attempts=record.attempts + 1,
+                started_at=now,
+                heartbeat_at=now,
+                message="started",
+            )
+
+    def queued(self, limit: int) -> list[JobRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM jobs WHERE status = ? "
+                "ORDER BY priority DESC, created_at LIMIT ?",
+                (JobStatus.QUEUED.value, limit),
+            ).fetchall()
+        return [JobRecord.model_validate_json(r[0]) for r in rows]
+
+    def _write(self, record: JobRecord, **fields: Any) -> JobRecord:
+        """Store `record` with `fields` changed (the lock held)."""
+        record = JobRecord.model_validate({**record.model_dump(), **fields})
+        self._db.execute(
+            "UPDATE jobs SET record = ?, status = ?, finished_at = ? WHERE id = ?",
+            (record.model_dump_json(), record.status.value, record.finished_at, record.id),
+        )
+        return record
+
     def update(self, job_id: str, **fields: Any) -> JobRecord | None:
         with self._lock:
             record = self._get(job_id)
             if record is None:
                 return None
-            record = JobRecord.model_validate({**record.model_dump(), **fields})
-            self._db.execute(
-                "UPDATE jobs SET record = ?, status = ?, finished_at = ? WHERE id = ?",
-                (record.model_dump_json(), record.status.value, record.finished_at, job_id),
-            )
+            record = self._write(record, **fields)
         if record.status.finished:
             self._wake_waiters(job_id)
         return record

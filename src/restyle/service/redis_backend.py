@@ -37,6 +37,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
+# Queued → running, one more attempt, only if still queued: two workers never run one job.
+_CLAIM = """
+if redis.call('HGET', KEYS[1], 'status') ~= '"queued"' then return 0 end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) + 1
+redis.call('HSET', KEYS[1], 'status', '"running"', 'attempts', tostring(attempts),
+           'started_at', ARGV[1], 'heartbeat_at', ARGV[1], 'message', '"started"')
+return 1
+"""
 
 
 class RedisBackend(Backend):
@@ -54,6 +62,7 @@ class RedisBackend(Backend):
             Queue(name, connection=self.redis, serializer=JSONSerializer) for name in QUEUE_NAMES
         ]
         self._update = self.redis.register_script(_UPDATE_IF_EXISTS)
+        self._claim = self.redis.register_script(_CLAIM)
         self.blob_ttl = int(settings.result_ttl_s + settings.job_timeout_s + 3600)
 
     # Records ---------------------------------------------------------------------------------
@@ -83,6 +92,23 @@ class RedisBackend(Backend):
         if not data:
             return None
         return JobRecord.model_validate(_decode(data))
+
+    def claim(self, job_id: str, now: float) -> JobRecord | None:
+        if not self._claim(keys=[_job(job_id)], args=[json.dumps(now)]):
+            return None
+        record = self.get(job_id)
+        if record is not None:
+            self._track(record)
+        return record
+
+    def queued(self, limit: int) -> list[JobRecord]:
+        records = []
+        for queue in self.queues:
+            for rq_id in queue.get_job_ids(0, limit - 1):
+                record = self.get(rq_id.rsplit("_", 1)[0])
+                if record is not None and record.status == JobStatus.QUEUED:
+                    records.append(record)
+        return records[:limit]
 
     def update(self, job_id: str, **fields: Any) -> JobRecord | None:
         values = JobRecord.model_validate({**_placeholder(job_id), **fields}).model_dump(

@@ -60,21 +60,11 @@ class JobStopped(Exception):
 
 def claim(backend: Backend, job_id: str) -> JobRecord | None:
     """Mark a queued job running (one more attempt); None when it should not run."""
-    record = backend.get(job_id)
-    if record is None or record.status != JobStatus.QUEUED:
-        return None
-    if record.cancel_requested:
+    record = backend.claim(job_id, time.time())
+    if record is not None and record.cancel_requested:
         _finish(backend, record, JobStatus.CANCELLED, None)
         return None
-    now = time.time()
-    return backend.update(
-        job_id,
-        status=JobStatus.RUNNING,
-        attempts=record.attempts + 1,
-        started_at=now,
-        heartbeat_at=now,
-        message="started",
-    )
+    return record
 
 
 def execute(backend: Backend, record: JobRecord, settings: ServiceSettings) -> JobRecord | None:
@@ -106,10 +96,77 @@ def execute(backend: Backend, record: JobRecord, settings: ServiceSettings) -> J
 
 
 def run(backend: Backend, job_id: str, settings: ServiceSettings) -> None:
-    """Claim and execute one job (what a worker does with a job id from the queue)."""
+    """Claim and execute one job (what a worker does with a job id from the queue).
+
+    A fast-engine job takes along queued jobs with the same options (style, size, strength...)
+    and runs them as one batch: on a GPU, a batch of equal-size photos costs little more than
+    one. Jobs taken along are claimed like any other, so no other worker runs them.
+    """
     record = claim(backend, job_id)
-    if record is not None:
+    if record is None:
+        return
+    mates = _batch_mates(backend, record, settings)
+    if mates:
+        execute_batch(backend, [record, *mates], settings)
+    else:
         execute(backend, record, settings)
+
+
+def _batch_mates(backend: Backend, record: JobRecord, settings: ServiceSettings) -> list[JobRecord]:
+    if settings.max_batch < 2 or record.options.method != "fast" or record.style_upload:
+        return []
+    mates: list[JobRecord] = []
+    for other in backend.queued(4 * settings.max_batch):
+        if len(mates) + 1 >= settings.max_batch:
+            break
+        if other.options == record.options and not other.style_upload:
+            claimed = claim(backend, other.id)
+            if claimed is not None:
+                mates.append(claimed)
+    return mates
+
+
+def execute_batch(backend: Backend, records: list[JobRecord], settings: ServiceSettings) -> None:
+    """Run claimed fast jobs with equal options as batches; on any failure, one by one."""
+    from restyle.api import stylize_batch
+    from restyle.imaging import tensor_to_image
+
+    stop_heartbeat = threading.Event()
+    heartbeats = [
+        threading.Thread(target=_beat, args=(backend, r, settings, stop_heartbeat), daemon=True)
+        for r in records
+    ]
+    for thread in heartbeats:
+        thread.start()
+    try:
+        contents = [backend.get_blob(r.id, "content") for r in records]
+        options = records[0].options
+        assert options.style is not None
+        outputs = stylize_batch(
+            [c or b"" for c in contents],
+            options.style,
+            device=settings.device or None,
+            limits=_limits(settings),
+            **options.engine_options(),
+        )
+    except Exception:  # one bad photo must not fail its batch mates: run them alone
+        log.info("batch of %d failed; running its jobs one by one", len(records), exc_info=True)
+        stop_heartbeat.set()
+        for record in records:
+            execute(backend, record, settings)
+        return
+    finally:
+        stop_heartbeat.set()
+        for thread in heartbeats:
+            thread.join()
+    kind, mime = FORMATS[options.format]
+    for record, output in zip(records, outputs, strict=True):
+        current = backend.get(record.id)
+        if current is None or current.cancel_requested:
+            _finish(backend, record, JobStatus.CANCELLED, None)
+            continue
+        backend.put_blob(record.id, "result", _encode(tensor_to_image(output), kind))
+        _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=mime)
 
 
 def _stylize(backend: Backend, record: JobRecord, settings: ServiceSettings) -> Image.Image:
@@ -135,18 +192,21 @@ def _stylize(backend: Backend, record: JobRecord, settings: ServiceSettings) -> 
     if options.method == "gatys":
         iterations = options.iterations or 300
         engine_options["preview_every"] = max(1, iterations // 8)
-    limits = ImageLimits(
-        max_bytes=max(settings.max_upload_bytes, settings.max_style_upload_bytes),
-        max_pixels=settings.max_upload_pixels,
-    )
     return stylize(
         content,
         style,
         method=options.method,
         device=settings.device or None,
         progress=_Reporter(backend, record, settings),
-        limits=limits,
+        limits=_limits(settings),
         **engine_options,
+    )
+
+
+def _limits(settings: ServiceSettings) -> ImageLimits:
+    return ImageLimits(
+        max_bytes=max(settings.max_upload_bytes, settings.max_style_upload_bytes),
+        max_pixels=settings.max_upload_pixels,
     )
 
 

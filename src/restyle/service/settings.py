@@ -37,3 +37,4 @@ class ServiceSettings(BaseSettings):
     heartbeat_s: float = Field(2, gt=0, description="a running job's liveness signal period")
     heartbeat_timeout_s: float = Field(30, gt=0, description="silent this long: worker is lost")
     max_attempts: int = Field(2, ge=1, le=10, description="runs of a job whose worker was lost")
+    max_batch: int = Field(8, ge=1, le=64, description="queued fast jobs alike run as one batch")
