@@ -111,3 +111,12 @@ def test_queued_jobs_survive_a_redis_restart(
         assert all(status(client, job)["status"] == "queued" for job in jobs)
         start_worker(workers, redis_server, tmp_path)
         assert [wait(client, job)["status"] for job in jobs] == ["succeeded"] * 3
+        # A worker that lives through a Redis restart reconnects and takes new jobs.
+        redis_server.stop(kill=True)
+        time.sleep(1)
+        redis_server.start()
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert wait(client, submit(client, size="64"), timeout=120)["status"] == "succeeded"
