@@ -12,12 +12,14 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run demo test test-slow lint system-deps bench-cpu bench-fast-cpu bench-service clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml web/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned, so nothing can pull a multi-GB CUDA build in its place.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The web app's live mode: onnxruntime-web, exactly as web/package-lock.json pins it.
+	cd web && npm ci --no-audit --no-fund
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -37,6 +39,12 @@ system-deps:
 		$$SUDO apt-get install -y -q redis-server >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server >/dev/null; }; }
 	@command -v redis-server >/dev/null
+	@# The web app's tests drive Debian's headless chromium (tests/test_web.py).
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+	@command -v chromium >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks model-zoo

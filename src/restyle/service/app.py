@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
 from restyle import zoo
@@ -41,6 +41,7 @@ from restyle.service.requests import (
 )
 from restyle.service.settings import ServiceSettings
 from restyle.service.sweeper import Sweeper, sweep
+from restyle.service.web import mount_web_app
 
 log = logging.getLogger("restyle.service")
 
@@ -99,10 +100,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return record
 
     # Health and metrics ----------------------------------------------------------------------
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -305,6 +302,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             )
         return Response(data, media_type=final.result_type)
 
+    mount_web_app(app)
     return app
 
 

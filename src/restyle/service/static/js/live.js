@@ -1,0 +1,269 @@
+// Live mode: camera frames stylized in the browser by onnxruntime-web, with the style's small
+// ("lite") network from GET /api/styles/{id}/model.onnx, or, for any painting, the network the
+// server's MetaNet writes (POST /api/live/model.onnx). No server work per frame.
+//
+// Frames are processed one at a time (no queue builds up when the network is slower than the
+// camera) at a small size: 320×240 and below keeps the WASM backend near video rate on a
+// laptop. Sizes are multiples of 4, as the network's two stride-2 layers need.
+
+import { apiFetch, showError } from "./api.js";
+
+const ORT_MISSING =
+  "Live mode needs onnxruntime-web, which is not installed on this server " +
+  "(run `npm ci` in the project's web/ folder; `make run` does it).";
+
+let ortPromise = null;
+
+// onnxruntime-web is loaded on first use only: the photo page never pays for it.
+function loadOrt() {
+  ortPromise ??= import("onnxruntime-web").then(
+    (ort) => {
+      // Threads need SharedArrayBuffer, which needs a cross-origin-isolated page: the server
+      // sends COOP/COEP headers for that (restyle/service/web.py). Without isolation (a proxy
+      // that drops the headers), one thread: slower, but it works.
+      ort.env.wasm.numThreads = window.crossOriginIsolated
+        ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
+        : 1;
+      return ort;
+    },
+    () => {
+      ortPromise = null;
+      throw new Error(ORT_MISSING);
+    },
+  );
+  return ortPromise;
+}
+
+async function webGpuAvailable() {
+  if (!navigator.gpu) return false;
+  try {
+    return (await navigator.gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function createSession(ort, bytes) {
+  if (await webGpuAvailable()) {
+    try {
+      const session = await ort.InferenceSession.create(bytes.slice(), {
+        executionProviders: ["webgpu"],
+      });
+      return { session, backend: "WebGPU" };
+    } catch (err) {
+      console.warn("WebGPU could not run the network; using WebAssembly", err);
+    }
+  }
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+  const threads = ort.env.wasm.numThreads;
+  return { session, backend: `WASM, ${threads} thread${threads === 1 ? "" : "s"}` };
+}
+
+function cameraError(err) {
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
+    return "The camera needs a secure page: open this site over HTTPS or on localhost.";
+  }
+  if (err.name === "NotAllowedError") {
+    return "Camera access was refused. Allow the camera in the browser's site settings.";
+  }
+  if (err.name === "NotFoundError" || err.name === "OverconstrainedError") {
+    return "No camera was found on this device.";
+  }
+  if (err.name === "NotReadableError") return "The camera is in use by another application.";
+  return `The camera could not start (${err.message}).`;
+}
+
+export class LiveMode {
+  constructor(el) {
+    this.el = el; // {video, canvas, fps, backend, status, error, start, stop, style, painting, size}
+    this.sessions = new Map(); // model key → {session, backend}
+    this.current = null;
+    this.running = false;
+    this.stream = null;
+    this.frames = 0;
+    this.input = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+    el.start.addEventListener("click", () => this.start());
+    el.stop.addEventListener("click", () => this.stop());
+    el.style.addEventListener("change", () => {
+      el.painting.value = ""; // a shipped style replaces the painting
+      if (this.running) this.useStyle(el.style.value);
+    });
+    el.painting.addEventListener("change", () => {
+      const file = el.painting.files[0];
+      if (file) this.usePainting(file);
+    });
+  }
+
+  setStyles(styles, methods) {
+    this.el.style.replaceChildren(
+      ...styles.map((style) => new Option(`${style.title} (${style.artist})`, style.id)),
+    );
+    this.el.paintingNote.textContent = methods.includes("arbitrary")
+      ? ""
+      : "(needs the MetaNet on the server)";
+  }
+
+  status(text) {
+    this.el.status.textContent = text;
+  }
+
+  async start() {
+    showError(this.el.error, null);
+    if (this.running) return;
+    this.el.start.disabled = true;
+    try {
+      this.status("Starting the camera…");
+      try {
+        // Missing outside a secure context (plain http to another machine): cameraError says so.
+        if (!navigator.mediaDevices?.getUserMedia) throw new Error("no camera API");
+        this.stream = await navigator.mediaDevices.getUserMedia({
+          video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" },
+          audio: false,
+        });
+      } catch (err) {
+        throw new Error(cameraError(err));
+      }
+      this.el.video.srcObject = this.stream;
+      await this.el.video.play();
+      const painting = this.el.painting.files[0];
+      const loaded = painting
+        ? await this.usePainting(painting)
+        : await this.useStyle(this.el.style.value);
+      if (!loaded) {
+        this.stop(); // useModel has shown why
+        return;
+      }
+      this.running = true;
+      this.el.stop.hidden = false;
+      this.el.start.hidden = true;
+      this.loop();
+    } catch (err) {
+      this.stop();
+      showError(this.el.error, err);
+    } finally {
+      this.el.start.disabled = false;
+    }
+  }
+
+  stop() {
+    this.running = false;
+    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
+    this.stream = null;
+    this.el.video.srcObject = null;
+    this.el.fps.textContent = "–";
+    this.el.stop.hidden = true;
+    this.el.start.hidden = false;
+    this.status("");
+  }
+
+  async useStyle(styleId) {
+    return this.useModel(`style:${styleId}`, async () => {
+      const url = `/api/styles/${encodeURIComponent(styleId)}/model.onnx`;
+      return (await apiFetch(url)).arrayBuffer();
+    });
+  }
+
+  async usePainting(file) {
+    return this.useModel(`painting:${file.name}:${file.size}:${file.lastModified}`, async () => {
+      const body = new FormData();
+      body.append("style_image", file);
+      this.status("The server is writing a network for your painting…");
+      return (await apiFetch("/api/live/model.onnx", { method: "POST", body })).arrayBuffer();
+    });
+  }
+
+  // Loads (or reuses) a network and says whether it could; on failure the error is shown and
+  // the previous network (if any) keeps running.
+  async useModel(key, download) {
+    showError(this.el.error, null);
+    try {
+      let entry = this.sessions.get(key);
+      if (!entry) {
+        const ort = await loadOrt();
+        this.status("Downloading the network…");
+        const bytes = new Uint8Array(await download());
+        this.status(`Preparing the network (${(bytes.length / 1e6).toFixed(1)} MB)…`);
+        entry = await createSession(ort, bytes);
+        entry.ort = ort;
+        this.sessions.set(key, entry);
+      }
+      this.current = entry;
+      this.el.backend.textContent = entry.backend;
+      this.status(this.running || this.stream ? "Running" : "");
+      return true;
+    } catch (err) {
+      showError(this.el.error, err);
+      this.status("");
+      return false;
+    }
+  }
+
+  async loop() {
+    const times = [];
+    let shown = 0;
+    while (this.running) {
+      const video = this.el.video;
+      if (video.readyState >= 2 && video.videoWidth > 0) {
+        try {
+          await this.frame(video);
+        } catch (err) {
+          showError(this.el.error, `The network failed on a frame: ${err.message}`);
+          this.stop();
+          return;
+        }
+        this.frames += 1;
+        this.el.canvas.dataset.frames = String(this.frames);
+        const now = performance.now();
+        times.push(now);
+        while (times.length > 2 && now - times[0] > 2000) times.shift(); // the last 2 s
+        if (times.length >= 2 && now - shown > 500) {
+          const fps = ((times.length - 1) * 1000) / (now - times[0]);
+          this.el.fps.textContent = fps.toFixed(1);
+          shown = now;
+        }
+      }
+      // Let the page paint (and the camera deliver) before the next frame.
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+    }
+  }
+
+  async frame(video) {
+    const [width, height] = this.el.size.value.split("x").map(Number);
+    const { ort, session } = this.current;
+    if (this.input.canvas.width !== width || this.input.canvas.height !== height) {
+      this.input.canvas.width = width;
+      this.input.canvas.height = height;
+      this.el.canvas.width = width;
+      this.el.canvas.height = height;
+      this.tensorData = new Float32Array(3 * width * height);
+      this.tensor = new ort.Tensor("float32", this.tensorData, [1, 3, height, width]);
+      this.output = new ImageData(width, height);
+    }
+    // Crop the camera's frame to the network's aspect ratio (centre), then scale it down.
+    const scale = Math.max(width / video.videoWidth, height / video.videoHeight);
+    const sw = width / scale;
+    const sh = height / scale;
+    const sx = (video.videoWidth - sw) / 2;
+    const sy = (video.videoHeight - sh) / 2;
+    this.input.drawImage(video, sx, sy, sw, sh, 0, 0, width, height);
+    const pixels = this.input.getImageData(0, 0, width, height).data;
+    const plane = width * height;
+    const x = this.tensorData;
+    for (let i = 0, p = 0; i < plane; i += 1, p += 4) {
+      x[i] = pixels[p] / 255; // RGBA bytes → planar RGB floats in [0, 1]
+      x[i + plane] = pixels[p + 1] / 255;
+      x[i + 2 * plane] = pixels[p + 2] / 255;
+    }
+    const results = await session.run({ [session.inputNames[0]]: this.tensor });
+    const y = results[session.outputNames[0]].data;
+    const out = this.output.data;
+    // The network's output is not clamped; a Uint8ClampedArray clamps (and rounds) each store.
+    for (let i = 0, p = 0; i < plane; i += 1, p += 4) {
+      out[p] = y[i] * 255;
+      out[p + 1] = y[i + plane] * 255;
+      out[p + 2] = y[i + 2 * plane] * 255;
+      out[p + 3] = 255;
+    }
+    this.el.canvas.getContext("2d").putImageData(this.output, 0, 0);
+  }
+}

@@ -1,0 +1,376 @@
+// The page's wiring: the photo form, the job's progress and result, the history, the tabs.
+
+import { apiJson, showError } from "./api.js";
+import { setupCompare } from "./compare.js";
+import { clearSelection, loadStyles, renderGallery, selectedStyle } from "./gallery.js";
+import { addEntry, clearHistory, loadHistory, renderHistory, updateEntry } from "./history.js";
+import { cancelJob, endError, followJob, submitJob } from "./job.js";
+import { LiveMode } from "./live.js";
+
+const $ = (id) => document.getElementById(id);
+
+// The colour slider's stops: the API's preserve_color values, in order of how much they keep.
+const COLOUR_MODES = [
+  { value: "none", label: "Off" },
+  { value: "luminance", label: "Luminance" },
+  { value: "histogram", label: "Histogram" },
+  { value: "mean_cov", label: "Mean and covariance" },
+];
+
+const state = {
+  styles: new Map(), // id → style
+  methods: ["fast", "gatys"],
+  job: null, // the job being followed: {id, token, statusUrl, eventsUrl, resultUrl}
+  stopFollowing: null,
+  photoUrl: null, // object URL of the chosen photo: the "before" image
+};
+
+const live = new LiveMode({
+  video: $("live-video"),
+  canvas: $("live-canvas"),
+  fps: $("fps"),
+  backend: $("live-backend"),
+  status: $("live-status"),
+  error: $("live-error"),
+  start: $("live-start"),
+  stop: $("live-stop"),
+  style: $("live-style"),
+  painting: $("live-painting"),
+  paintingNote: $("live-painting-note"),
+  size: $("live-size"),
+});
+
+// Tabs (WAI-ARIA tabs pattern: arrow keys move between tabs) ----------------------------------
+function selectTab(tab) {
+  for (const other of document.querySelectorAll('[role="tab"]')) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    $(other.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (tab.id !== "tab-live") live.stop(); // release the camera when it is not shown
+  window.history.replaceState(null, "", tab.id === "tab-live" ? "#live" : "#");
+}
+
+function setupTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => selectTab(tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+      next.focus();
+      selectTab(next);
+    });
+  }
+  if (window.location.hash === "#live") selectTab($("tab-live"));
+}
+
+// The photo: file picker, drag and drop, paste -------------------------------------------------
+function setFile(input, file) {
+  // One source of truth: dropped and pasted files go into the file input, as if picked.
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  input.files = transfer.files;
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+}
+
+function setupPhoto() {
+  const input = $("content-input");
+  const zone = $("content-drop");
+  const preview = $("content-preview");
+  input.addEventListener("change", () => {
+    const file = input.files[0];
+    if (state.photoUrl) URL.revokeObjectURL(state.photoUrl);
+    state.photoUrl = file ? URL.createObjectURL(file) : null;
+    preview.hidden = !file;
+    if (file) preview.src = state.photoUrl;
+    $("content-hint").firstChild.textContent = file
+      ? `${file.name}. To change it, drop or paste another, or `
+      : "Drop a photo here, paste one, or ";
+  });
+  // A file the browser cannot show may still be one the server reads (or it explains why not).
+  preview.addEventListener("error", () => {
+    preview.hidden = true;
+  });
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const file = event.dataTransfer.files[0];
+    if (file) setFile(input, file);
+  });
+  document.addEventListener("paste", (event) => {
+    if ($("panel-photo").hidden) return;
+    const file = [...(event.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
+    if (file) {
+      event.preventDefault();
+      setFile(input, file);
+    }
+  });
+}
+
+// The style: a shipped one from the gallery, or the user's own painting -----------------------
+function setupStyle() {
+  const input = $("style-input");
+  const preview = $("style-preview");
+  const clear = $("style-clear");
+  input.addEventListener("change", () => {
+    const file = input.files[0];
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    preview.hidden = clear.hidden = !file;
+    if (file) {
+      preview.src = URL.createObjectURL(file);
+      clearSelection($("gallery"));
+    }
+    updateEngines();
+  });
+  clear.addEventListener("click", () => {
+    input.value = "";
+    input.dispatchEvent(new Event("change"));
+    $("gallery").querySelector('input[name="style"]')?.click();
+  });
+}
+
+function onGalleryChange() {
+  const input = $("style-input");
+  if (input.files.length) {
+    input.value = "";
+    input.dispatchEvent(new Event("change"));
+  }
+}
+
+// Engines: "fast" needs a shipped style, "arbitrary" needs the MetaNet on the server.
+function updateEngines() {
+  const painting = $("style-input").files.length > 0;
+  const radios = document.querySelectorAll('input[name="method"]');
+  for (const radio of radios) {
+    radio.disabled =
+      !state.methods.includes(radio.value) || (painting && radio.value === "fast");
+  }
+  $("arbitrary-note").textContent = state.methods.includes("arbitrary")
+    ? "One network for any painting."
+    : "Not available on this server (it needs the MetaNet).";
+  const checked = document.querySelector('input[name="method"]:checked');
+  if (!checked || checked.disabled) {
+    const fallback = [...radios].find((r) => !r.disabled);
+    if (fallback) fallback.checked = true;
+  }
+  $("iterations-field").hidden = currentMethod() !== "gatys";
+}
+
+function currentMethod() {
+  return document.querySelector('input[name="method"]:checked')?.value || "fast";
+}
+
+// Options -------------------------------------------------------------------------------------
+function setupOptions() {
+  const strength = $("strength");
+  const colour = $("colour");
+  const showStrength = () => {
+    $("strength-out").textContent = Number(strength.value).toFixed(2);
+  };
+  const showColour = () => {
+    const { label } = COLOUR_MODES[Number(colour.value)];
+    $("colour-out").textContent = label;
+    colour.setAttribute("aria-valuetext", label);
+  };
+  strength.addEventListener("input", showStrength);
+  colour.addEventListener("input", showColour);
+  showStrength();
+  showColour();
+  for (const radio of document.querySelectorAll('input[name="method"]')) {
+    radio.addEventListener("change", updateEngines);
+  }
+}
+
+// A job: submit, follow, show the result -------------------------------------------------------
+function setBusy(busy) {
+  $("run").disabled = busy;
+  $("run").textContent = busy ? "Working…" : "Stylize";
+  $("cancel").hidden = !busy;
+}
+
+function styleName(fields) {
+  if (fields.style_image) return "your painting";
+  return state.styles.get(fields.style)?.title || fields.style;
+}
+
+function statusText(status) {
+  const percent = Math.round((status.progress || 0) * 100);
+  if (status.status === "queued") return "Waiting in the queue…";
+  if (status.status === "running") {
+    return `Running: ${status.message || "started"} (${percent}%)`;
+  }
+  return status.status;
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  const error = $("error");
+  showError(error, null);
+  const content = $("content-input").files[0];
+  const painting = $("style-input").files[0];
+  const style = painting ? null : selectedStyle($("gallery"));
+  if (!content) {
+    showError(error, "Choose a photo first: drop it here, paste it, or pick a file.");
+    return;
+  }
+  if (!painting && !style) {
+    showError(error, "Choose a style in the gallery, or upload your own painting.");
+    return;
+  }
+  const method = currentMethod();
+  const fields = {
+    content,
+    method,
+    strength: $("strength").value,
+    preserve_color: COLOUR_MODES[Number($("colour").value)].value,
+    size: $("size").value.trim(),
+    format: $("format").value,
+    ...(painting ? { style_image: painting } : { style }),
+    ...(method === "gatys" ? { iterations: $("iterations").value.trim() } : {}),
+  };
+  if (state.stopFollowing) state.stopFollowing();
+  setBusy(true);
+  let job;
+  try {
+    job = await submitJob(fields);
+  } catch (err) {
+    setBusy(false);
+    showError(error, err);
+    return;
+  }
+  state.job = job;
+  const name = styleName(fields);
+  addEntry({
+    id: job.id,
+    token: job.token,
+    style: name,
+    method,
+    time: Date.now(),
+    resultUrl: job.resultUrl,
+    status: job.status,
+  });
+  renderHistory($("history"), $("history-empty"), $("history-clear"));
+  showProgress(job, fields, name);
+}
+
+function showProgress(job, fields, name) {
+  const progress = $("progress");
+  progress.value = 0;
+  $("job-status").textContent = statusText(job);
+  $("job-title").textContent = `Progress: ${name}, ${fields.method}`;
+  $("preview-figure").hidden = true;
+  $("job").hidden = false;
+  $("result").hidden = true;
+  const photoUrl = state.photoUrl;
+  let lastStatus = job.status;
+  state.stopFollowing = followJob(job, {
+    onStatus(status) {
+      progress.value = status.progress || 0;
+      $("job-status").textContent = statusText(status);
+      if (status.status !== lastStatus) {
+        lastStatus = status.status;
+        updateEntry(job.id, { status: status.status });
+        renderHistory($("history"), $("history-empty"), $("history-clear"));
+      }
+    },
+    onPreview(image) {
+      $("preview").src = image;
+      $("preview-figure").hidden = false;
+    },
+    onEnd(status) {
+      state.stopFollowing = null;
+      setBusy(false);
+      updateEntry(job.id, { status: status.status });
+      renderHistory($("history"), $("history-empty"), $("history-clear"));
+      if (status.status !== "succeeded") {
+        $("job-status").textContent = status.status === "cancelled" ? "Cancelled" : "Failed";
+        showError($("error"), endError(status));
+        return;
+      }
+      progress.value = 1;
+      const seconds = status.finished_at - (status.started_at || status.created_at);
+      $("job-status").textContent = Number.isFinite(seconds)
+        ? `Done in ${seconds.toFixed(1)} s on the server.`
+        : "Done.";
+      showResult(job, fields, name, photoUrl);
+    },
+  });
+}
+
+function showResult(job, fields, name, photoUrl) {
+  const image = $("result-image");
+  image.src = job.resultUrl;
+  $("result-before").src = photoUrl;
+  const download = $("download");
+  download.href = job.resultUrl;
+  const extension = fields.format === "jpeg" ? "jpg" : fields.format;
+  download.download = `restyle-${name.replace(/[^A-Za-z0-9]+/g, "-").toLowerCase()}.${extension}`;
+  $("result").hidden = false;
+  $("result").scrollIntoView({ block: "nearest", behavior: "smooth" });
+}
+
+async function onCancel() {
+  if (!state.job) return;
+  try {
+    await cancelJob(state.job); // the event stream then ends with "cancelled"
+  } catch (err) {
+    showError($("error"), err);
+  }
+}
+
+// Jobs this browser left unfinished (the tab was closed): ask the server how they ended.
+async function refreshUnfinished() {
+  const unfinished = loadHistory().filter((e) => e.status === "queued" || e.status === "running");
+  for (const entry of unfinished) {
+    try {
+      const status = await apiJson(`/api/jobs/${encodeURIComponent(entry.id)}`, {
+        headers: { Authorization: `Bearer ${entry.token}` },
+      });
+      updateEntry(entry.id, { status: status.status });
+    } catch (err) {
+      if (err.status === 404) updateEntry(entry.id, { status: "expired" });
+    }
+  }
+  if (unfinished.length) renderHistory($("history"), $("history-empty"), $("history-clear"));
+}
+
+// Start ---------------------------------------------------------------------------------------
+async function init() {
+  setupTabs();
+  setupPhoto();
+  setupStyle();
+  setupOptions();
+  setupCompare($("compare"), $("compare-slider"));
+  $("stylize-form").addEventListener("submit", onSubmit);
+  $("cancel").addEventListener("click", onCancel);
+  $("history-clear").addEventListener("click", () => {
+    clearHistory();
+    renderHistory($("history"), $("history-empty"), $("history-clear"));
+  });
+  renderHistory($("history"), $("history-empty"), $("history-clear"));
+  refreshUnfinished();
+  updateEngines();
+  try {
+    const { styles, methods } = await loadStyles();
+    state.methods = methods;
+    for (const style of styles) state.styles.set(style.id, style);
+    renderGallery($("gallery"), styles, onGalleryChange);
+    live.setStyles(styles, methods);
+    $("gallery-status").textContent = `${styles.length} styles. Pick one:`;
+    updateEngines();
+  } catch (err) {
+    $("gallery-status").classList.add("error");
+    showError($("gallery-status"), err);
+  }
+  document.body.dataset.ready = "true"; // the styles are in: the page is usable
+}
+
+init();

@@ -1,0 +1,355 @@
+"""The web app in a real browser: Debian's headless Chromium, driven by Playwright, against a
+real `restyle serve`. The camera is Chromium's fake device (a moving test pattern)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.service_processes import Service
+
+from restyle.examples import example_path
+
+pytestmark = pytest.mark.timeout(600)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+CHROMIUM = shutil.which("chromium")
+
+# Mean absolute difference (0-255, RGB) of two drawables scaled to the same small canvas, and
+# the standard deviation of the first (a blank canvas has none).
+IMAGE_STATS_JS = """
+([a, b, width, height]) => {
+  const pixels = (source) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(source, 0, 0, width, height);
+    return context.getImageData(0, 0, width, height).data;
+  };
+  const pa = pixels(a), pb = pixels(b);
+  let diff = 0, sum = 0, squares = 0, n = 0;
+  for (let i = 0; i < pa.length; i += 4) {
+    for (let c = 0; c < 3; c += 1) {
+      diff += Math.abs(pa[i + c] - pb[i + c]);
+      sum += pa[i + c];
+      squares += pa[i + c] * pa[i + c];
+      n += 1;
+    }
+  }
+  const mean = sum / n;
+  return { diff: diff / n, std: Math.sqrt(squares / n - mean * mean) };
+}
+"""
+
+
+def image_stats(page: Any, a: str, b: str, width: int = 64, height: int = 64) -> dict[str, float]:
+    """`a` and `b`: JavaScript expressions for two drawables (img, video, canvas)."""
+    stats: dict[str, float] = page.evaluate(
+        f"([w, h]) => ({IMAGE_STATS_JS})([{a}, {b}, w, h])", [width, height]
+    )
+    return stats
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    server = Service(tmp_path_factory.mktemp("web"), {"max_jobs_per_client": "8"}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (`make test` installs it)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, service: Service) -> Iterator[Any]:
+    """The page, loaded in a fresh context (empty localStorage), styles in."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(service.url)
+    page.wait_for_selector("body[data-ready=true]")
+    yield page
+    context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+def choose_photo_and_style(page: Any, photo: str, style_title: str) -> None:
+    page.set_input_files("#content-input", str(example_path(photo)))
+    page.locator(".style-card", has_text=style_title).click()
+    expect(page.get_by_role("radio", name=re.compile(style_title))).to_be_checked()
+
+
+def wait_for_result(page: Any, timeout_ms: int = 120_000) -> None:
+    result = page.locator("#result-image")
+    expect(result).to_be_visible(timeout=timeout_ms)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#result-image');"
+        " return i.complete && i.naturalWidth > 0; }",
+        timeout=timeout_ms,
+    )
+
+
+def history(page: Any) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = json.loads(
+        page.evaluate("() => localStorage.getItem('restyle.history.v1') || '[]'")
+    )
+    return entries
+
+
+def test_page_is_served_cross_origin_isolated(service: Service) -> None:
+    page = httpx.get(f"{service.url}/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/static/js/main.js">' in page.text
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"
+    assert page.headers["cross-origin-embedder-policy"] == "require-corp"
+    script = httpx.get(f"{service.url}/static/js/live.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    wasm = httpx.head(f"{service.url}/vendor/onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm")
+    assert wasm.status_code == 200, "web/node_modules is missing: run `cd web && npm ci`"
+    assert wasm.headers["content-type"] == "application/wasm"
+    missing = httpx.get(f"{service.url}/static/../app.py")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_fast_job_shows_a_result_that_differs_from_the_photo(page: Any) -> None:
+    choose_photo_and_style(page, "cat", "The Great Wave")
+    page.get_by_role("button", name="Stylize").click()
+    wait_for_result(page, 60_000)
+
+    size = page.evaluate(
+        "() => { const i = document.querySelector('#result-image');"
+        " return [i.naturalWidth, i.naturalHeight]; }"
+    )
+    assert max(size) == 512  # the size field's default reached the API
+    before = "document.querySelector('#result-before')"
+    same = image_stats(page, before, before)
+    assert same["diff"] == 0  # the measure itself: a photo against itself
+    stats = image_stats(page, "document.querySelector('#result-image')", before)
+    assert stats["diff"] > 20, stats  # stylized, not the photo sent back
+    assert stats["std"] > 10, stats  # and not a blank image
+
+    # Download is the result itself, and the history remembers the job.
+    href = page.evaluate("() => document.querySelector('#download').href")  # absolute
+    assert "token=" in href
+    download = page.request.get(href)
+    assert download.status == 200 and download.headers["content-type"] == "image/png"
+    [entry] = history(page)
+    assert entry["status"] == "succeeded" and entry["style"] == "The Great Wave off Kanagawa"
+    expect(page.locator("#history li")).to_have_count(1)
+    expect(page.locator("#history li")).to_contain_text("succeeded")
+
+
+def test_drop_and_paste_set_the_photo(page: Any) -> None:
+    # Synthetic drop and paste events carrying real files: what the browser hands the page
+    # when a file is dropped on the photo box or pasted (the OS side is not automated).
+    photo = example_path("parrots").read_bytes()
+    make_transfer = """([bytes, name]) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(bytes)], name, { type: "image/jpeg" }));
+        return transfer;
+    }"""
+    dropped = page.evaluate_handle(make_transfer, [list(photo), "dropped.jpg"])
+    page.dispatch_event("#content-drop", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#content-hint")).to_contain_text("dropped.jpg")
+    expect(page.locator("#content-preview")).to_be_visible()
+    assert page.evaluate("() => document.querySelector('#content-input').files[0].size") == len(
+        photo
+    )
+    pasted = page.evaluate_handle(make_transfer, [list(photo), "pasted.jpg"])
+    page.evaluate(
+        "(transfer) => document.dispatchEvent(new ClipboardEvent('paste',"
+        " { clipboardData: transfer, bubbles: true, cancelable: true }))",
+        pasted,
+    )
+    expect(page.locator("#content-hint")).to_contain_text("pasted.jpg")
+    assert page.evaluate("() => document.querySelector('#content-input').files[0].name") == (
+        "pasted.jpg"
+    )
+
+
+def test_strength_and_colour_sliders_reach_the_api(page: Any, service: Service) -> None:
+    choose_photo_and_style(page, "lighthouse", "The Starry Night")
+    strength = page.get_by_role("slider", name="Strength")
+    strength.focus()
+    strength.press("Home")
+    for _ in range(7):
+        strength.press("ArrowRight")  # 7 steps of 0.05, as a keyboard user would
+    expect(page.locator("#strength-out")).to_have_text("0.35")
+    colour = page.get_by_role("slider", name="Keep the photo's colours")
+    colour.focus()
+    colour.press("ArrowRight")
+    expect(page.locator("#colour-out")).to_have_text("Luminance")
+    page.fill("#size", "128")
+
+    page.get_by_role("button", name="Stylize").click()
+    wait_for_result(page, 60_000)
+
+    # What the server parsed from the form, asked with the token this browser kept. (Chromium
+    # does not hand a multipart body with files to Playwright, so the request is not read.)
+    [entry] = history(page)
+    status = httpx.get(
+        f"{service.url}/api/jobs/{entry['id']}",
+        headers={"Authorization": f"Bearer {entry['token']}"},
+    ).json()
+    assert status["options"]["strength"] == pytest.approx(0.35)
+    assert status["options"]["preserve_color"] == "luminance"
+    assert status["options"]["size"] == 128
+    assert status["status"] == "succeeded"
+
+
+def test_gatys_progress_bar_advances_with_previews(page: Any) -> None:
+    choose_photo_and_style(page, "parrots", "The Scream")
+    page.get_by_text("Gatys", exact=True).click()
+    expect(page.get_by_label("Iterations")).to_be_visible()
+    page.fill("#size", "48")  # small: seconds on an idle 2-core CPU
+    page.fill("#iterations", "16")
+    # Record every change of the progress bar and the preview, and whether the result was
+    # already shown at that moment.
+    page.evaluate(
+        """() => {
+          window.seen = [];
+          const record = () => window.seen.push({
+            value: document.querySelector('#progress').value,
+            preview: document.querySelector('#preview').getAttribute('src') || '',
+            resultShown: !document.querySelector('#result').hidden,
+          });
+          const observer = new MutationObserver(record);
+          observer.observe(document.querySelector('#progress'), { attributes: true });
+          observer.observe(document.querySelector('#preview'), { attributes: true });
+        }"""
+    )
+    page.get_by_role("button", name="Stylize").click()
+    expect(page.locator("#job")).to_be_visible()
+    wait_for_result(page, 180_000)
+
+    seen: list[dict[str, Any]] = page.evaluate("() => window.seen")
+    before_end = [s["value"] for s in seen if not s["resultShown"]]
+    running = [v for v in before_end if 0 < v < 1]
+    assert len(set(running)) >= 2, f"the bar did not advance while the job ran: {before_end}"
+    assert before_end == sorted(before_end), before_end
+    assert any(s["preview"].startswith("data:image/jpeg;base64,") for s in seen), seen
+    expect(page.locator("#preview")).to_be_visible()
+    assert page.evaluate("() => document.querySelector('#progress').value") == 1
+    expect(page.locator("#job-status")).to_contain_text("Done")
+
+
+def test_api_errors_are_shown_with_the_api_message(
+    page: Any, service: Service, tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "holiday.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG " * 8)
+    api = httpx.post(
+        f"{service.url}/api/jobs",
+        files={"content": ("holiday.jpg", corrupt.read_bytes(), "image/jpeg")},
+        data={"style": "starry-night", "method": "fast"},
+    )
+    assert api.status_code == 400 and api.json()["error"]["code"] == "invalid_image"
+    message = api.json()["error"]["message"]
+
+    page.set_input_files("#content-input", str(corrupt))
+    page.get_by_role("button", name="Stylize").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(message)
+    expect(alert).to_contain_text("invalid_image")
+    assert history(page) == []  # no job was created
+    expect(page.get_by_role("button", name="Stylize")).to_be_enabled()
+
+    # A second kind: an option out of the server's limits, with the server's own wording.
+    page.set_input_files("#content-input", str(example_path("cat")))
+    page.fill("#size", "99999")
+    page.get_by_role("button", name="Stylize").click()
+    expect(alert).to_contain_text("size: at most 4096 for fast, got 99999")
+    expect(alert).not_to_contain_text(message)
+
+
+def test_live_mode_stylizes_camera_frames(page: Any) -> None:
+    page.get_by_role("tab", name="Live camera").click()
+    page.select_option("#live-style", "great-wave")
+    page.select_option("#live-size", "160x120")
+    page.get_by_role("button", name="Start the camera").click()
+    page.wait_for_function(
+        "() => Number(document.querySelector('#fps').textContent) > 0"
+        " || !document.querySelector('#live-error').hidden",
+        timeout=120_000,
+    )
+    expect(page.locator("#live-error")).to_be_hidden()
+    page.wait_for_function(
+        "() => Number(document.querySelector('#live-canvas').dataset.frames) >= 3",
+        timeout=60_000,
+    )
+    fps = float(page.text_content("#fps") or "0")
+    assert fps > 0
+    assert re.match(r"(WASM|WebGPU)", page.text_content("#live-backend") or "")
+    canvas = page.evaluate(
+        "() => [document.querySelector('#live-canvas').width,"
+        " document.querySelector('#live-canvas').height]"
+    )
+    assert canvas == [160, 120]
+    # The stylized frame against the raw camera frame at the same size (the fake camera is
+    # 4:3, so no crop): a filter that passed frames through would differ by a few levels.
+    stats = image_stats(
+        page,
+        "document.querySelector('#live-canvas')",
+        "document.querySelector('#live-video')",
+        160,
+        120,
+    )
+    assert stats["diff"] > 20, stats
+    assert stats["std"] > 5, stats  # not a blank canvas
+
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#fps")).to_have_text("–")
+    assert page.evaluate("() => document.querySelector('#live-video').srcObject") is None
+
+
+def test_live_mode_without_onnxruntime_web_says_so(page: Any) -> None:
+    # A server without web/node_modules answers 404 under /vendor/ (the mount is absent).
+    page.route(
+        "**/vendor/onnxruntime-web/**",
+        lambda route: route.fulfill(
+            status=404, content_type="application/json", body='{"error": {"code": "not_found"}}'
+        ),
+    )
+    page.get_by_role("tab", name="Live camera").click()
+    page.get_by_role("button", name="Start the camera").click()
+    expect(page.locator("#live-error")).to_contain_text("onnxruntime-web")
+    expect(page.locator("#live-error")).to_contain_text("npm ci")
+    expect(page.get_by_role("button", name="Start the camera")).to_be_visible()
+    assert page.evaluate("() => document.querySelector('#live-video').srcObject") is None
+
+
+def test_live_painting_without_metanet_shows_the_api_message(page: Any, service: Service) -> None:
+    methods = httpx.get(f"{service.url}/api/styles").json()["methods"]
+    if "arbitrary" in methods:
+        pytest.skip("a MetaNet is installed: live mode takes any painting")
+    painting = example_path("starry_night")
+    api = httpx.post(
+        f"{service.url}/api/live/model.onnx",
+        files={"style_image": ("starry.jpg", painting.read_bytes(), "image/jpeg")},
+    )
+    assert api.status_code == 400
+    page.get_by_role("tab", name="Live camera").click()
+    page.set_input_files("#live-painting", str(painting))
+    expect(page.locator("#live-error")).to_contain_text(api.json()["error"]["message"])
