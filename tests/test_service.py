@@ -237,3 +237,29 @@ def test_live_mode_gets_a_style_network_as_onnx(client: httpx.Client) -> None:
     (out,) = session.run(None, {"image": frame})
     assert out.shape == frame.shape and np.abs(out - frame).mean() > 0.01
     assert client.get("/api/styles/mona-lisa/model.onnx").status_code == 404
+
+
+def test_any_painting_through_the_metanet_when_one_is_installed(client: httpx.Client) -> None:
+    from restyle import zoo
+
+    painting = {"style_image": ("painting.jpg", jpeg("great_wave"), "image/jpeg")}
+    network = client.post("/api/live/model.onnx", files=painting)
+    stylized = client.post(
+        "/api/stylize",
+        files={"content": ("photo.jpg", jpeg(), "image/jpeg"), **painting},
+        data={"method": "arbitrary", "size": "64"},
+    )
+    if zoo.arbitrary_model() is None:
+        assert network.status_code == stylized.status_code == 400
+        assert network.json()["error"]["code"] == "method_unavailable"
+        assert stylized.json()["error"]["code"] == "method_unavailable"
+        return
+    import numpy as np
+    import onnxruntime as ort
+
+    assert network.status_code == 200, network.text
+    session = ort.InferenceSession(network.content, providers=["CPUExecutionProvider"])
+    frame = np.random.default_rng(0).random((1, 3, 48, 64), dtype=np.float32)
+    assert session.run(None, {"image": frame})[0].shape == frame.shape
+    assert stylized.status_code == 200, stylized.text
+    assert max(Image.open(io.BytesIO(stylized.content)).size) == 64
