@@ -42,13 +42,24 @@ class MetaNetConfig:
 
     network: TransformNetConfig = field(default_factory=lambda: GENERATED_NETWORK)
     hidden: int = 64
+    # The heads' output is multiplied by this: Adam moves every head weight by about the
+    # learning rate per step whatever its scale, so unscaled heads rewrite the generated
+    # weights many times over within a hundred steps and the generated networks collapse
+    # (a constant image); scaled, the style-dependent part grows at a pace the networks survive.
+    head_scale: float = 0.05
 
     def __post_init__(self) -> None:
         if not 1 <= self.hidden <= 1024:
             raise InvalidParameterError(f"hidden: must be in 1..1024, got {self.hidden}")
+        if not 0 < self.head_scale <= 1:
+            raise InvalidParameterError(f"head_scale: must be in (0, 1], got {self.head_scale}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"network": self.network.to_dict(), "hidden": self.hidden}
+        return {
+            "network": self.network.to_dict(),
+            "hidden": self.hidden,
+            "head_scale": self.head_scale,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MetaNetConfig:
@@ -104,7 +115,9 @@ class MetaNet(nn.Module):
         self.hidden = nn.Linear(style_statistics_size(), count * hidden)
         # All heads as one batched matrix product: each head's output is padded to the widest
         # layer, which wastes little because the residual convolutions dominate.
-        self.head_weight = nn.Parameter(torch.randn(count, hidden, widest) * 1e-3 / hidden**0.5)
+        self.head_weight = nn.Parameter(
+            torch.randn(count, hidden, widest) * 1e-3 / hidden**0.5 / self.config.head_scale
+        )
         # Biases start at a freshly initialised network's weights, so a new MetaNet writes a
         # sensible network for every style and training learns the style-dependent part.
         initial = torch.zeros(count, widest)
@@ -149,7 +162,9 @@ class MetaNet(nn.Module):
         standard = (torch.log1p(statistics.clamp_min(0)) - self.input_mean) / self.input_scale
         h = torch.relu(self.hidden(standard))
         h = h.view(-1, count, hidden).transpose(0, 1)  # (layers, B, hidden)
-        return torch.baddbmm(self.head_bias.unsqueeze(1), h, self.head_weight)
+        return torch.baddbmm(
+            self.head_bias.unsqueeze(1), h, self.head_weight, alpha=self.config.head_scale
+        )
 
     def generate(self, statistics: torch.Tensor) -> dict[str, torch.Tensor]:
         """The full parameter set of one style's transform network (statistics: (1, 1920)).

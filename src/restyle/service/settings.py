@@ -38,3 +38,6 @@ class ServiceSettings(BaseSettings):
     heartbeat_timeout_s: float = Field(30, gt=0, description="silent this long: worker is lost")
     max_attempts: int = Field(2, ge=1, le=10, description="runs of a job whose worker was lost")
     max_batch: int = Field(8, ge=1, le=64, description="queued fast jobs alike run as one batch")
+    batch_on_cpu: bool = Field(
+        False, description="batch on a CPU too (no faster there, and a batch costs memory)"
+    )
