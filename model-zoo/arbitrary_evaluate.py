@@ -72,7 +72,7 @@ def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
         stylizer.set_style(painting)
         for name, photo in photos.items():
             # The photo itself is the baseline: a style distance under its own means progress.
-            results = {"arbitrary": stylizer.stylize(photo), "photo": photo}
+            results = {"arbitrary": stylizer.stylize(photo), "input": photo}
             if name in args.gatys_photos:
                 cached = cache / f"unseen-{key}" / f"{name}.png"
                 results["gatys"] = gatys_result(cached, photo, painting_path, options)
@@ -89,7 +89,7 @@ def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
         for name, photo in photos.items():
             results = {
                 "arbitrary": stylizer.stylize(photo),
-                "photo": photo,
+                "input": photo,
                 "fast": stylize_tensor(photo, entry.id, method="fast", size=args.size),
             }
             if name in args.gatys_photos:
@@ -155,7 +155,7 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for key in dict.fromkeys(r["painting"] for r in rows):
         mine = [r for r in rows if r["painting"] == key]
-        engines = [e for e in ("arbitrary", "fast", "gatys", "photo") if any(e in r for r in mine)]
+        engines = [e for e in ("arbitrary", "fast", "gatys", "input") if any(e in r for r in mine)]
         summary[key] = {"group": mine[0]["group"]} | {
             f"{e}_{kind}": statistics.median(r[e][kind] for r in mine if e in r)
             for e in engines
@@ -175,7 +175,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         lines.append(
             f"| {key} | {'yes' if s['group'] == 'seen' else 'no'} | {s['arbitrary_content']:.2f} | "
             f"{s['arbitrary_style']:.3f} | {fast} | {s['gatys_content']:.2f} | "
-            f"{s['gatys_style']:.3f} | {s['photo_style']:.3f} |"
+            f"{s['gatys_style']:.3f} | {s['input_style']:.3f} |"
         )
     return "\n".join(lines)
 

@@ -353,3 +353,29 @@ def test_live_painting_without_metanet_shows_the_api_message(page: Any, service:
     page.get_by_role("tab", name="Live camera").click()
     page.set_input_files("#live-painting", str(painting))
     expect(page.locator("#live-error")).to_contain_text(api.json()["error"]["message"])
+
+
+def test_live_mode_with_any_painting_through_the_metanet(page: Any, service: Service) -> None:
+    methods = httpx.get(f"{service.url}/api/styles").json()["methods"]
+    if "arbitrary" not in methods:
+        pytest.skip("no MetaNet installed: covered by the test of its message")
+    page.get_by_role("tab", name="Live camera").click()
+    page.select_option("#live-size", "160x120")
+    page.set_input_files("#live-painting", str(example_path("great_wave")))
+    page.get_by_role("button", name="Start the camera").click()
+    page.wait_for_function(
+        "() => Number(document.querySelector('#live-canvas').dataset.frames) >= 3"
+        " || !document.querySelector('#live-error').hidden",
+        timeout=120_000,
+    )
+    expect(page.locator("#live-error")).to_be_hidden()
+    assert float(page.text_content("#fps") or "0") > 0
+    stats = image_stats(
+        page,
+        "document.querySelector('#live-canvas')",
+        "document.querySelector('#live-video')",
+        160,
+        120,
+    )
+    assert stats["diff"] > 10 and stats["std"] > 5, stats
+    page.get_by_role("button", name="Stop").click()
