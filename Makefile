@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml web/package-lock.json
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# The web app's live mode: onnxruntime-web, exactly as web/package-lock.json pins it.
+	@$(call apt,npm,nodejs npm)
 	cd web && npm ci --no-audit --no-fund
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -32,19 +33,17 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/restyle demo --output-dir out
 
-# The service tests run a real redis-server (Debian package), installed here when missing.
+# Debian packages, installed when their command is missing: $(call apt,COMMAND,PACKAGES).
+apt = command -v $(1) >/dev/null || { \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get install -y -q $(2) >/dev/null 2>&1 || \
+	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(2) >/dev/null; }; }; \
+	command -v $(1) >/dev/null
+
+# The service tests run a real redis-server; the web app's tests drive Debian's headless chromium.
 system-deps:
-	@command -v redis-server >/dev/null || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get install -y -q redis-server >/dev/null 2>&1 || \
-		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server >/dev/null; }; }
-	@command -v redis-server >/dev/null
-	@# The web app's tests drive Debian's headless chromium (tests/test_web.py).
-	@command -v chromium >/dev/null || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
-		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
-	@command -v chromium >/dev/null
+	@$(call apt,redis-server,redis-server)
+	@$(call apt,chromium,chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks model-zoo
