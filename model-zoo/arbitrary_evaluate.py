@@ -19,10 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evaluation import eval_photos, gatys_result, gatys_settings, sheet
+from evaluation import add_evaluation_arguments, eval_photos, gatys_result, gatys_settings, sheet
 from PIL import Image
 from recipes import ROOT, load_recipes
-from zoo_evaluate import DEFAULT_GATYS_PHOTOS
 
 DOCS = ROOT / "docs"
 EVAL_STYLES = ROOT / ".." / "shared" / "data" / "eval" / "styles"
@@ -33,18 +32,8 @@ def add_evaluate_arbitrary_parser(commands: Any) -> None:
         "evaluate-arbitrary", help="MetaNet vs Gatys (unseen paintings) and vs fast (zoo's)"
     )
     evaluate.add_argument("--model", default="", help="MetaNet checkpoint (default: shipped)")
-    evaluate.add_argument("--photos", nargs="+", default=["kodim04", "kodim13", "kodim23"])
-    evaluate.add_argument(
-        "--gatys-photos",
-        nargs="+",
-        default=list(DEFAULT_GATYS_PHOTOS),
-        metavar="NAME",
-        help="the photos scored against Gatys (a subset of --photos: Gatys is slow on a CPU)",
-    )
-    evaluate.add_argument("--size", type=int, default=256)
+    add_evaluation_arguments(evaluate)
     evaluate.add_argument("--held-out", type=int, default=2, help="PD held-out paintings used")
-    evaluate.add_argument("--gatys-iterations", type=int, default=100)
-    evaluate.add_argument("--gatys-coarse-iterations", type=int, default=50)
     evaluate.set_defaults(run=run_evaluate_arbitrary)
 
 

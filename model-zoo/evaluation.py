@@ -11,6 +11,23 @@ from PIL import Image, ImageDraw
 from recipes import ROOT, RUNS
 
 EVAL_PHOTOS = ROOT / ".." / "shared" / "data" / "eval" / "photos"
+DEFAULT_PHOTOS = ("kodim04", "kodim13", "kodim23")
+DEFAULT_GATYS_PHOTOS = ("kodim04",)
+
+
+def add_evaluation_arguments(parser: Any) -> None:
+    """The options every evaluation shares: photos, result size, Gatys's photos and steps."""
+    parser.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS), metavar="NAME")
+    parser.add_argument(
+        "--gatys-photos",
+        nargs="+",
+        default=list(DEFAULT_GATYS_PHOTOS),
+        metavar="NAME",
+        help="the photos scored against Gatys (a subset of --photos: Gatys is slow on a CPU)",
+    )
+    parser.add_argument("--size", type=int, default=256, help="long side of every result")
+    parser.add_argument("--gatys-iterations", type=int, default=100)
+    parser.add_argument("--gatys-coarse-iterations", type=int, default=50)
 
 
 def eval_photos(names: list[str], size: int) -> dict[str, Any]:

@@ -16,28 +16,16 @@ import statistics
 import sys
 from typing import Any
 
-from evaluation import eval_photos, gatys_result, gatys_settings, sheet
+from evaluation import add_evaluation_arguments, eval_photos, gatys_result, gatys_settings, sheet
 from PIL import Image
 from recipes import ROOT, load_recipes
 
 DOCS = ROOT / "docs"
-DEFAULT_PHOTOS = ("kodim04", "kodim13", "kodim23")
-DEFAULT_GATYS_PHOTOS = ("kodim04",)
 
 
 def add_evaluate_parser(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="fast vs Gatys distances, grid, docs")
-    evaluate.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS), metavar="NAME")
-    evaluate.add_argument(
-        "--gatys-photos",
-        nargs="+",
-        default=list(DEFAULT_GATYS_PHOTOS),
-        metavar="NAME",
-        help="the photos scored against Gatys (a subset of --photos: Gatys is slow on a CPU)",
-    )
-    evaluate.add_argument("--size", type=int, default=256, help="long side of every result")
-    evaluate.add_argument("--gatys-iterations", type=int, default=100)
-    evaluate.add_argument("--gatys-coarse-iterations", type=int, default=50)
+    add_evaluation_arguments(evaluate)
     evaluate.add_argument(
         "--gatys-only", action="store_true", help="fill the Gatys cache, write no docs"
     )
