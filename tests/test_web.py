@@ -284,31 +284,17 @@ def test_api_errors_are_shown_with_the_api_message(
     expect(alert).not_to_contain_text(message)
 
 
-def test_live_mode_stylizes_camera_frames(page: Any) -> None:
-    page.get_by_role("tab", name="Live camera").click()
-    page.select_option("#live-style", "great-wave")
-    page.select_option("#live-size", "160x120")
+def run_live_camera(page: Any) -> tuple[float, dict[str, float]]:
+    """Start the camera at 160×120; once 3 frames are drawn, the fps shown and the stylized
+    frame against the raw camera frame at the same size (the fake camera is 4:3, so no crop:
+    a filter that passed frames through would differ by a few levels)."""
     page.get_by_role("button", name="Start the camera").click()
     page.wait_for_function(
-        "() => Number(document.querySelector('#fps').textContent) > 0"
+        "() => Number(document.querySelector('#live-canvas').dataset.frames) >= 3"
         " || !document.querySelector('#live-error').hidden",
         timeout=120_000,
     )
     expect(page.locator("#live-error")).to_be_hidden()
-    page.wait_for_function(
-        "() => Number(document.querySelector('#live-canvas').dataset.frames) >= 3",
-        timeout=60_000,
-    )
-    fps = float(page.text_content("#fps") or "0")
-    assert fps > 0
-    assert re.match(r"(WASM|WebGPU)", page.text_content("#live-backend") or "")
-    canvas = page.evaluate(
-        "() => [document.querySelector('#live-canvas').width,"
-        " document.querySelector('#live-canvas').height]"
-    )
-    assert canvas == [160, 120]
-    # The stylized frame against the raw camera frame at the same size (the fake camera is
-    # 4:3, so no crop): a filter that passed frames through would differ by a few levels.
     stats = image_stats(
         page,
         "document.querySelector('#live-canvas')",
@@ -316,6 +302,21 @@ def test_live_mode_stylizes_camera_frames(page: Any) -> None:
         160,
         120,
     )
+    return float(page.text_content("#fps") or "0"), stats
+
+
+def test_live_mode_stylizes_camera_frames(page: Any) -> None:
+    page.get_by_role("tab", name="Live camera").click()
+    page.select_option("#live-style", "great-wave")
+    page.select_option("#live-size", "160x120")
+    fps, stats = run_live_camera(page)
+    assert fps > 0
+    assert re.match(r"(WASM|WebGPU)", page.text_content("#live-backend") or "")
+    canvas = page.evaluate(
+        "() => [document.querySelector('#live-canvas').width,"
+        " document.querySelector('#live-canvas').height]"
+    )
+    assert canvas == [160, 120]
     assert stats["diff"] > 20, stats
     assert stats["std"] > 5, stats  # not a blank canvas
 
@@ -362,20 +363,7 @@ def test_live_mode_with_any_painting_through_the_metanet(page: Any, service: Ser
     page.get_by_role("tab", name="Live camera").click()
     page.select_option("#live-size", "160x120")
     page.set_input_files("#live-painting", str(example_path("great_wave")))
-    page.get_by_role("button", name="Start the camera").click()
-    page.wait_for_function(
-        "() => Number(document.querySelector('#live-canvas').dataset.frames) >= 3"
-        " || !document.querySelector('#live-error').hidden",
-        timeout=120_000,
-    )
-    expect(page.locator("#live-error")).to_be_hidden()
-    assert float(page.text_content("#fps") or "0") > 0
-    stats = image_stats(
-        page,
-        "document.querySelector('#live-canvas')",
-        "document.querySelector('#live-video')",
-        160,
-        120,
-    )
+    fps, stats = run_live_camera(page)
+    assert fps > 0
     assert stats["diff"] > 10 and stats["std"] > 5, stats
     page.get_by_role("button", name="Stop").click()
