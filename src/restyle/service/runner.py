@@ -7,10 +7,12 @@ it alive, so the sweeper can tell a slow job from a worker that was killed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from PIL import Image
@@ -69,30 +71,23 @@ def claim(backend: Backend, job_id: str) -> JobRecord | None:
 
 def execute(backend: Backend, record: JobRecord, settings: ServiceSettings) -> JobRecord | None:
     """Run a claimed job to its end; returns its final record."""
-    stop_heartbeat = threading.Event()
-    heartbeat = threading.Thread(
-        target=_beat, args=(backend, record, settings, stop_heartbeat), daemon=True
-    )
-    heartbeat.start()
-    try:
-        result = _stylize(backend, record, settings)
-        current = backend.get(record.id)
-        if current is None or current.cancel_requested:
-            # Abandoned while it ran (a fast job has no progress callback to stop it earlier).
-            raise JobStopped(JobStatus.CANCELLED, None)
-        kind, mime = FORMATS[record.options.format]
-        backend.put_blob(record.id, "result", _encode(result, kind))
-        return _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=mime)
-    except JobStopped as stopped:
-        return _finish(backend, record, stopped.status, stopped.error)
-    except Exception as exc:  # every failure must end as a status the client can read
-        error = _error_of(exc)
-        if error.code == "internal_error":
-            log.exception("job %s failed", record.id)
-        return _finish(backend, record, JobStatus.FAILED, error)
-    finally:
-        stop_heartbeat.set()
-        heartbeat.join()
+    with _heartbeat(backend, [record], settings):
+        try:
+            result = _stylize(backend, record, settings)
+            current = backend.get(record.id)
+            if current is None or current.cancel_requested:
+                # Abandoned while it ran (a fast job has no progress callback to stop it earlier).
+                raise JobStopped(JobStatus.CANCELLED, None)
+            kind, mime = FORMATS[record.options.format]
+            backend.put_blob(record.id, "result", _encode(result, kind))
+            return _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=mime)
+        except JobStopped as stopped:
+            return _finish(backend, record, stopped.status, stopped.error)
+        except Exception as exc:  # every failure must end as a status the client can read
+            error = _error_of(exc)
+            if error.code == "internal_error":
+                log.exception("job %s failed", record.id)
+            return _finish(backend, record, JobStatus.FAILED, error)
 
 
 def run(backend: Backend, job_id: str, settings: ServiceSettings) -> None:
@@ -135,34 +130,23 @@ def execute_batch(backend: Backend, records: list[JobRecord], settings: ServiceS
     from restyle.api import stylize_batch
     from restyle.imaging import tensor_to_image
 
-    stop_heartbeat = threading.Event()
-    heartbeats = [
-        threading.Thread(target=_beat, args=(backend, r, settings, stop_heartbeat), daemon=True)
-        for r in records
-    ]
-    for thread in heartbeats:
-        thread.start()
+    options = records[0].options
+    assert options.style is not None
     try:
-        contents = [backend.get_blob(r.id, "content") for r in records]
-        options = records[0].options
-        assert options.style is not None
-        outputs = stylize_batch(
-            [c or b"" for c in contents],
-            options.style,
-            device=settings.device or None,
-            limits=_limits(settings),
-            **options.engine_options(),
-        )
+        with _heartbeat(backend, records, settings):
+            contents = [backend.get_blob(r.id, "content") for r in records]
+            outputs = stylize_batch(
+                [c or b"" for c in contents],
+                options.style,
+                device=settings.device or None,
+                limits=_limits(settings),
+                **options.engine_options(),
+            )
     except Exception:  # one bad photo must not fail its batch mates: run them alone
         log.info("batch of %d failed; running its jobs one by one", len(records), exc_info=True)
-        stop_heartbeat.set()
         for record in records:
             execute(backend, record, settings)
         return
-    finally:
-        stop_heartbeat.set()
-        for thread in heartbeats:
-            thread.join()
     kind, mime = FORMATS[options.format]
     for record, output in zip(records, outputs, strict=True):
         current = backend.get(record.id)
@@ -248,14 +232,28 @@ class _Reporter:
             raise JobStopped(JobStatus.FAILED, JobError(code="timeout", message=message))
 
 
-def _beat(
-    backend: Backend, record: JobRecord, settings: ServiceSettings, stop: threading.Event
-) -> None:
-    while not stop.wait(settings.heartbeat_s):
-        try:
-            backend.update(record.id, heartbeat_at=time.time())
-        except Exception:  # a store hiccup must not kill the job; the next beat retries
-            log.warning("heartbeat of job %s failed", record.id, exc_info=True)
+@contextlib.contextmanager
+def _heartbeat(
+    backend: Backend, records: list[JobRecord], settings: ServiceSettings
+) -> Iterator[None]:
+    """While the block runs, one thread marks every job of `records` alive each heartbeat_s."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(settings.heartbeat_s):
+            for record in records:
+                try:
+                    backend.update(record.id, heartbeat_at=time.time())
+                except Exception:  # a store hiccup must not kill the job; the next beat retries
+                    log.warning("heartbeat of job %s failed", record.id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name="restyle-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _finish(
