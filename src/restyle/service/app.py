@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -214,8 +215,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         record = authorised(request, job_id)
         if record.status.finished:
             return record.public()
-        import time
-
         updated = backend.update(
             job_id,
             status=JobStatus.CANCELLED,
