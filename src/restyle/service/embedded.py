@@ -139,11 +139,7 @@ class EmbeddedBackend(Backend):
             record = self._get(job_id)
             if record is None:
                 return
-            record = record.model_copy(update={"status": JobStatus.QUEUED, "message": "retrying"})
-            self._db.execute(
-                "UPDATE jobs SET record = ?, status = ? WHERE id = ?",
-                (record.model_dump_json(), record.status.value, job_id),
-            )
+            self._write(record, status=JobStatus.QUEUED, message="retrying")
             self._work.notify()
 
     def running(self) -> list[JobRecord]:
