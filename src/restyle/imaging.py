@@ -41,9 +41,12 @@ from restyle.errors import (
 __all__ = [
     "DEFAULT_LIMITS",
     "SUPPORTED_FORMATS",
+    "ImageInput",
     "ImageLimits",
     "ImageSource",
+    "as_tensor",
     "check_output_path",
+    "encode_image",
     "image_to_tensor",
     "load_image",
     "resize_tensor",
@@ -196,9 +199,59 @@ def save_image(
     if quality > 100:
         raise InvalidParameterError(f"quality must be between 1 and 100, got {quality}")
 
-    encoded = _encode_png16(_rgb16(image)) if bit_depth == 16 else _encode_8bit(image, fmt, quality)
-    _write_atomically(out, encoded)
+    _write_atomically(out, encode_image(image, format=fmt, bit_depth=bit_depth, quality=quality))
     return out
+
+
+def encode_image(
+    image: torch.Tensor | Image.Image,
+    *,
+    format: str,
+    bit_depth: int = 8,
+    quality: int = 95,
+) -> bytes:
+    """`image` as the bytes of a file: the one encoder of results (files, CLI, service).
+
+    `format`: JPEG (no chroma subsampling at quality >= 90), PNG, WEBP or TIFF; `bit_depth=16`
+    is PNG only and needs a tensor to keep its precision.
+    """
+    fmt = _output_format(Path(), format)
+    if bit_depth not in (8, 16):
+        raise InvalidParameterError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    if bit_depth == 16:
+        if fmt != "PNG":
+            raise InvalidParameterError(f"bit_depth=16 is supported for PNG only, got {fmt}")
+        return _encode_png16(_rgb16(image))
+    _check_positive_int("quality", quality)
+    if quality > 100:
+        raise InvalidParameterError(f"quality must be between 1 and 100, got {quality}")
+    return _encode_8bit(image, fmt, quality)
+
+
+ImageInput = str | os.PathLike[str] | bytes | BinaryIO | Image.Image | torch.Tensor
+"""What the library accepts as an image: a path, bytes, a binary stream, a PIL image, or a
+(1, 3, H, W) / (3, H, W) float tensor in [0, 1]."""
+
+
+def as_tensor(image: ImageInput, *, limits: ImageLimits = DEFAULT_LIMITS) -> torch.Tensor:
+    """Any accepted image input as a (1, 3, H, W) float32 tensor in [0, 1]."""
+    if isinstance(image, torch.Tensor):
+        if image.ndim == 3:
+            image = image.unsqueeze(0)
+        if image.ndim != 4 or image.shape[:2] != (1, 3):
+            raise InvalidParameterError(
+                f"image tensor: expected shape (1, 3, H, W), got {tuple(image.shape)}"
+            )
+        return image.float().clamp(0.0, 1.0)
+    if isinstance(image, Image.Image):
+        # Through the same loader as files, so limits and mode conversion (alpha, palette,
+        # 16-bit) behave identically whatever the caller passes.
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return image_to_tensor(load_image(buffer.getvalue(), limits=limits))
+    if isinstance(image, str | os.PathLike):
+        image = Path(image)
+    return image_to_tensor(load_image(image, limits=limits))
 
 
 def check_output_path(

@@ -23,6 +23,7 @@ from restyle.color import (
     match_color_mean_cov,
     match_histogram,
 )
+from restyle.options import check_options, option
 from restyle.errors import InvalidParameterError
 
 PreserveColor = Literal["none", "luminance", "mean_cov", "histogram"]
@@ -48,26 +49,24 @@ class PostprocessConfig:
             to keep the content's size.
     """
 
-    strength: float = 1.0
-    preserve_color: PreserveColor = "none"
-    color_space: ColorSpace = "yiq"
-    output_size: tuple[int, int] | None = None
+    strength: float = option(
+        1.0, help="0 = the photo, 1 = full stylization", minimum=0.0, maximum=1.0, public=True
+    )
+    preserve_color: PreserveColor = option(
+        "none",
+        help="keep the photo's colours: luminance, histogram or mean_cov (none: the style's)",
+        public=True,
+    )
+    color_space: ColorSpace = option("yiq", help="luminance/chroma space of luminance mode")
+    output_size: tuple[int, int] | None = option(
+        None,
+        help="final HEIGHTxWIDTH in px, a resample of the finished image (none: the photo's)",
+        minimum=1,
+        maximum=MAX_OUTPUT_SIDE,
+    )
 
     def __post_init__(self) -> None:
-        _check_strength(self.strength)
-        if self.preserve_color not in PRESERVE_COLOR_CHOICES:
-            raise InvalidParameterError(
-                f"preserve_color must be one of {PRESERVE_COLOR_CHOICES}, "
-                f"got {self.preserve_color!r}"
-            )
-        if self.color_space not in COLOR_SPACE_CHOICES:
-            raise InvalidParameterError(
-                f"color_space must be one of {COLOR_SPACE_CHOICES}, got {self.color_space!r}"
-            )
-        if self.output_size is not None:
-            _check_output_size(self.output_size)
-            # Accept any 2-sequence (a list from JSON, say) but store the documented tuple.
-            object.__setattr__(self, "output_size", tuple(self.output_size))
+        check_options(self)
 
 
 def _check_strength(strength: object) -> None:
@@ -78,22 +77,6 @@ def _check_strength(strength: object) -> None:
         or not 0.0 <= strength <= 1.0
     ):
         raise InvalidParameterError(f"strength must be a number in [0, 1], got {strength!r}")
-
-
-def _check_output_size(size: object) -> None:
-    valid = (
-        isinstance(size, tuple | list)
-        and len(size) == 2
-        and all(
-            isinstance(side, int) and not isinstance(side, bool) and 1 <= side <= MAX_OUTPUT_SIDE
-            for side in size
-        )
-    )
-    if not valid:
-        raise InvalidParameterError(
-            f"output_size must be (height, width) with integer sides in 1..{MAX_OUTPUT_SIDE}, "
-            f"got {size!r}"
-        )
 
 
 def _check_pair(content: Tensor, stylized: Tensor) -> None:

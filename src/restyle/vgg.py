@@ -171,19 +171,34 @@ class VGG19Features(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        wanted = set(self.layers)
+    def forward(
+        self,
+        image: torch.Tensor,
+        *,
+        layers: Sequence[str] | None = None,
+        pooling: Pooling | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Activations of `layers` (default: those built for), stopping at the deepest one.
+
+        `layers` and `pooling` may differ per call, so one network serves every engine and
+        every option on a device: a layer deeper than the network was built for is an error.
+        """
+        wanted = set(self.layers if layers is None else layers)
+        unknown = wanted - set(self._names)
+        if unknown:
+            raise InvalidParameterError(
+                f"layers: {sorted(unknown)} are deeper than this network ({self._names[-1]})"
+            )
+        last = max(self._names.index(name) for name in wanted)
+        pool = self.pooling if pooling is None else pooling
         out: dict[str, torch.Tensor] = {}
         x = image - self.mean_rgb  # (B, 3, H, W)
-        for name, conv in zip(self._names, self.convs, strict=True):
+        for index, (name, conv) in enumerate(zip(self._names, self.convs, strict=True)):
             x = F.relu(conv(x))
             if name in wanted:
                 out[name] = x
-            if name in self._pool_after and name != self._names[-1]:
-                x = self._pool(x)
+            if index == last:
+                break
+            if name in self._pool_after:
+                x = F.max_pool2d(x, 2, 2) if pool == "max" else F.avg_pool2d(x, 2, 2)
         return out
-
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pooling == "max":
-            return F.max_pool2d(x, kernel_size=2, stride=2)
-        return F.avg_pool2d(x, kernel_size=2, stride=2)

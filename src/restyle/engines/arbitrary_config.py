@@ -1,28 +1,40 @@
-"""Settings of the arbitrary engine: the fast engine's, plus the MetaNet and the analysis size."""
+"""The arbitrary engine's setup and options: the fast engine's, plus the MetaNet and style size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from restyle.engines.fast_config import FastConfig
+from restyle.engines.fast_config import FastOptions, FastSetup
+from restyle.options import check_options, option
 from restyle.errors import InvalidParameterError
 
 
 @dataclass(frozen=True)
-class ArbitraryConfig(FastConfig):
-    """The fast engine's settings plus the MetaNet to use and the painting's analysis size.
+class ArbitrarySetup(FastSetup):
+    """The fast engine's setup plus the MetaNet checkpoint ("" uses the one shipped)."""
 
-    - `model`: a MetaNet checkpoint; "" uses the one shipped with Restyle.
-    - `style_size`: the painting's short side when its statistics are taken; 0 uses the size it
-      was trained at. Smaller gives larger brush strokes.
+    model: str = option("", help="MetaNet checkpoint (default: the one shipped with restyle)")
+
+
+@dataclass(frozen=True)
+class ArbitraryOptions(FastOptions):
+    """The fast engine's options plus the painting's analysis size.
+
+    `style_size`: the painting's short side when its statistics are taken; 0 uses the size it
+    was trained at. Smaller gives larger brush strokes.
     """
 
-    model: str = ""
-    style_size: int = 0
+    style_size: int = option(
+        0,
+        help="painting short side when analysed (0: as trained; smaller: larger strokes)",
+        minimum=0,
+        maximum=2048,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.style_size != 0 and not 64 <= self.style_size <= 2048:
+        check_options(self)
+        if self.style_size != 0 and self.style_size < 64:
             raise InvalidParameterError(
                 f"style_size: 0 (as trained) or 64..2048 px, got {self.style_size}"
             )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +16,10 @@ import torch
 
 from restyle import zoo
 from restyle.devices import resolve_device
-from restyle.engines.fast_config import FastConfig
+from restyle.engines.fast_config import FastOptions, FastSetup
+from restyle.options import normalise_weights
 from restyle.engines.tiling import run_tiled
-from restyle.errors import InvalidParameterError, RestyleError, WeightsError
+from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import resize_tensor_to_long_side
 from restyle.models.checkpoint import file_sha256, load_transform_net
 from restyle.models.transform_net import TransformNet
@@ -26,7 +31,8 @@ def resolve_model(style: str | os.PathLike[str]) -> Path:
     """A checkpoint path as given, or the network of the zoo style with that id.
 
     A zoo id may name a size: 'starry-night:lite'; without one the best shipped network is
-    used. Shipped files are checked against the registry's sha256 before use.
+    used. Shipped files are checked against the registry's sha256 (by the registry, once per
+    process).
     """
     path = Path(style)
     if path.is_file():
@@ -38,16 +44,11 @@ def resolve_model(style: str | os.PathLike[str]) -> Path:
             f"style: {str(style)!r} is neither a checkpoint file nor a trained style "
             f"(known: {known}; `restyle styles` lists them)"
         )
-    if not variant.path.is_file() or file_sha256(variant.path) != variant.sha256:
-        raise WeightsError(
-            f"style {str(style)!r}: {variant.path} is missing or damaged (sha256 differs from "
-            "the registry); reinstall restyle"
-        )
-    return variant.path
+    return variant.verified_path()
 
 
 class FastStylizer:
-    """Loads one trained style once, then stylizes any number of images with it.
+    """One trained network, loaded once, that stylizes any number of images.
 
     >>> stylizer = FastStylizer("my-style.safetensors")
     >>> stylized = stylizer.stylize(photo)  # (1, 3, H, W) in [0, 1] → same shape, on the CPU
@@ -57,12 +58,12 @@ class FastStylizer:
         self,
         style: str | os.PathLike[str],
         *,
-        config: FastConfig | None = None,
+        setup: FastSetup | None = None,
         device: str | torch.device | None = None,
     ) -> None:
         path = resolve_model(style)
         net, info = load_transform_net(path)
-        self._setup(net, info, cache_key=file_sha256(path), config=config, device=device)
+        self._setup(net, info, cache_key=file_sha256(path), setup=setup, device=device)
 
     @classmethod
     def from_network(
@@ -71,7 +72,7 @@ class FastStylizer:
         *,
         cache_key: str,
         info: dict[str, Any] | None = None,
-        config: FastConfig | None = None,
+        setup: FastSetup | None = None,
         device: str | torch.device | None = None,
     ) -> FastStylizer:
         """A stylizer for a network built in memory (the arbitrary engine's generated ones).
@@ -79,7 +80,7 @@ class FastStylizer:
         `cache_key` names the network's weights (a hex digest) for the ONNX export cache.
         """
         stylizer = cls.__new__(cls)
-        stylizer._setup(net, info or {}, cache_key=cache_key, config=config, device=device)
+        stylizer._setup(net, info or {}, cache_key=cache_key, setup=setup, device=device)
         return stylizer
 
     def _setup(
@@ -88,10 +89,10 @@ class FastStylizer:
         info: dict[str, Any],
         *,
         cache_key: str,
-        config: FastConfig | None,
+        setup: FastSetup | None,
         device: str | torch.device | None,
     ) -> None:
-        self.config = config or FastConfig()
+        self.setup = setup or FastSetup()
         self.device = resolve_device(device)
         self.info, self.cache_key = info, cache_key
         # Half-precision weights rather than autocast: no per-layer casts, half the traffic.
@@ -101,11 +102,10 @@ class FastStylizer:
             self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._onnx: OnnxTransformNet | None = None
 
-    @property
-    def tile_size(self) -> int:
+    def tile_size(self, options: FastOptions | None = None) -> int:
         """Side of the largest image run whole; above it, tiles of this side."""
-        if self.config.tile_size:
-            return self.config.tile_size
+        if options is not None and options.tile_size:
+            return options.tile_size
         if self.device.type == "cuda":
             return 2048
         # Memory follows the full-resolution width: a 2048² run of a 16-channel network peaks
@@ -115,11 +115,15 @@ class FastStylizer:
         return max(256, side - side % 4)
 
     def stylize(
-        self, content: torch.Tensor, *, callback: ProgressCallback | None = None
+        self,
+        content: torch.Tensor,
+        options: FastOptions | None = None,
+        *,
+        callback: ProgressCallback | None = None,
     ) -> torch.Tensor:
-        """(1, 3, H, W) in [0, 1] → stylized (1, 3, H', W') in [0, 1] on the CPU.
+        """(B, 3, H, W) in [0, 1] → stylized (B, 3, H', W') in [0, 1] on the CPU.
 
-        H' × W' is the content's size, or its resize to `config.size` on the long side.
+        H' × W' is the content's size, or its resize to `options.size` on the long side.
         `callback` receives a `Progress` per tile pass when the image is tiled (steps are tile
         passes; `loss` is NaN, there is none).
         """
@@ -127,10 +131,12 @@ class FastStylizer:
             raise InvalidParameterError(
                 f"content: expected a (B, 3, H, W) tensor, got {tuple(content.shape)}"
             )
-        if self.config.size:
-            content = resize_tensor_to_long_side(content.float(), self.config.size)
+        options = options or FastOptions()
+        if options.size:
+            content = resize_tensor_to_long_side(content.float(), options.size)
         height, width = content.shape[-2:]
-        tiled = content.shape[0] == 1 and height * width > self.tile_size**2
+        tile = self.tile_size(options)
+        tiled = content.shape[0] == 1 and height * width > tile**2
         began = time.perf_counter()
 
         def on_tile(done: int, total: int) -> None:
@@ -147,8 +153,8 @@ class FastStylizer:
                 out = run_tiled(
                     self.net,
                     content.cpu(),
-                    tile=self.tile_size,
-                    overlap=self.config.tile_overlap,
+                    tile=tile,
+                    overlap=options.tile_overlap,
                     device=self.device,
                     forward=self._forward,
                     on_tile=on_tile,
@@ -167,7 +173,7 @@ class FastStylizer:
         return out.float()
 
     def _compute_dtype(self) -> torch.dtype:
-        precision = self.config.precision
+        precision = self.setup.precision
         if precision == "auto":
             return torch.float16 if self.device.type == "cuda" else torch.float32
         return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[
@@ -175,7 +181,7 @@ class FastStylizer:
         ]
 
     def _use_onnx(self) -> bool:
-        runtime = self.config.runtime
+        runtime = self.setup.runtime
         if runtime == "onnx":
             if self.device.type != "cpu" or self.dtype != torch.float32:
                 raise InvalidParameterError(
@@ -200,3 +206,102 @@ class FastStylizer:
                     raise RestyleError(f"cannot write the ONNX cache {str(path)!r}: {exc}") from exc
             self._onnx = OnnxTransformNet(path)
         return self._onnx
+
+
+class FastEngine:
+    """The fast engine: trained networks run with one setup on one device.
+
+    Built once (a service worker builds it at start); each style's network is loaded the first
+    time it is asked for and kept (the `max_styles` most recently used), keyed by the weights
+    file's identity, so no call loads a network twice.
+    """
+
+    name = "fast"
+
+    def __init__(
+        self,
+        setup: FastSetup | None = None,
+        *,
+        device: str | torch.device | None = None,
+        max_styles: int = 16,
+    ) -> None:
+        self.setup = setup or FastSetup()
+        self.device = resolve_device(device)
+        self.max_styles = max_styles
+        self.loads = 0  # networks read from disk (tests count them)
+        self._stylizers: OrderedDict[tuple[str, int, int], FastStylizer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def stylizer(self, style: str | os.PathLike[str]) -> FastStylizer:
+        """The loaded network of a trained style (a zoo id or a checkpoint file)."""
+        path = resolve_model(style).resolve()
+        stat = path.stat()
+        # Keyed on the file's identity: a retrained file at the same path is loaded again.
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            found = self._stylizers.get(key)
+            if found is not None:
+                self._stylizers.move_to_end(key)
+                return found
+            stylizer = FastStylizer(path, setup=self.setup, device=self.device)
+            self.loads += 1
+            self._stylizers[key] = stylizer
+            while len(self._stylizers) > self.max_styles:
+                self._stylizers.popitem(last=False)
+            return stylizer
+
+    def run(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[str | os.PathLike[str]],
+        options: FastOptions | None = None,
+        *,
+        style_blend: Sequence[float] | None = None,
+        callback: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """(1, 3, H, W) in [0, 1] → stylized, several styles blended by averaging outputs."""
+        for style in styles:
+            if not isinstance(style, str | os.PathLike):
+                raise InvalidParameterError(
+                    "style: the fast engine takes a trained style's id or a checkpoint path, "
+                    f"not {type(style).__name__}"
+                )
+        weights = normalise_weights(style_blend, len(styles))
+        stylized: torch.Tensor | None = None
+        for style, weight in zip(styles, weights, strict=True):
+            if weight == 0:
+                continue
+            part = self.stylizer(style).stylize(content, options, callback=callback) * weight
+            stylized = part if stylized is None else stylized + part
+        assert stylized is not None
+        return stylized
+
+    def run_batch(
+        self,
+        contents: Sequence[torch.Tensor],
+        style: str | os.PathLike[str],
+        options: FastOptions | None = None,
+    ) -> list[torch.Tensor]:
+        """Several photos in one style, with as few forward passes as possible.
+
+        Photos whose resized shapes are equal run as one batch (what a GPU worker does with
+        concurrent requests); each result equals `run(photo, [style], options)`. Images too
+        large to run whole are tiled one by one.
+        """
+        options = options or FastOptions()
+        stylizer = self.stylizer(style)
+        inputs = [
+            resize_tensor_to_long_side(t.float(), options.size) if options.size else t
+            for t in contents
+        ]
+        whole_options = dataclasses.replace(options, size=0)  # resized once, above
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, tensor in enumerate(inputs):
+            whole = tensor.shape[-2] * tensor.shape[-1] <= stylizer.tile_size(options) ** 2
+            groups.setdefault(tuple(tensor.shape) if whole else (i,), []).append(i)
+        results: list[torch.Tensor] = [torch.empty(0)] * len(inputs)
+        for members in groups.values():
+            stylized = stylizer.stylize(torch.cat([inputs[i] for i in members]), whole_options)
+            for row, i in enumerate(members):
+                results[i] = stylized[row : row + 1]
+        return results

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysConfig
+from restyle.devices import resolve_device
+from restyle.options import normalise_weights
+from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysOptions, GatysSetup
 from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import resize_tensor
 from restyle.lbfgs import CompactLBFGS
 from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
 from restyle.progress import Progress, ProgressCallback
-from restyle.vgg import VGG19Features
+from restyle.vgg import LAYER_NAMES, VGG19Features
 
 _BYTES_PER_FLOAT = 4
 _MAX_AUTO_SCALES = 6
@@ -42,11 +44,11 @@ class ScalePlan:
     lbfgs_history: int
 
 
-def plan_scales(content_hw: tuple[int, int], config: GatysConfig) -> list[ScalePlan]:
+def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[ScalePlan]:
     """Sizes, iterations and L-BFGS history per scale, smallest first.
 
     The final scale's long side is `config.size`; each earlier one is `scale_factor` smaller,
-    down to `min_scale_size`. Coarse scales get `coarse_iterations` steps, the final one
+    down to `min_scale_size`. Coarse scales get `coarse_iterations` steps (half of `iterations` unless set), the final one
     `iterations`.
     """
     h, w = content_hw
@@ -66,7 +68,7 @@ def plan_scales(content_hw: tuple[int, int], config: GatysConfig) -> list[ScaleP
     for index in range(n):
         side = final / config.scale_factor ** (n - 1 - index)
         hw = (max(1, round(h * side / long_side)), max(1, round(w * side / long_side)))
-        iterations = config.iterations if index == n - 1 else config.coarse_iterations
+        iterations = config.iterations if index == n - 1 else config.coarse_steps
         if iterations == 0 and index != n - 1:
             continue
         numel = 3 * hw[0] * hw[1]
@@ -94,35 +96,79 @@ class _Targets:
 
 
 class GatysEngine:
-    """Holds the VGG19 network on a device; `run` may be called many times (the service's case)."""
+    """VGG19 on a device, built once; `run` may be called many times with any options.
 
-    def __init__(self, config: GatysConfig, *, device: torch.device) -> None:
-        self.config = config
-        self.device = device
-        layers = dict.fromkeys((*config.content_layers, *config.style_layers))
-        self.vgg = VGG19Features(
-            layers, pooling=config.pooling, weights_path=config.weights_path
-        ).to(device)
-        self._channels_last = device.type == "cuda"
+    A service worker builds one at start and serves every gatys job with it. `vgg` shares a
+    full VGG19 (up to relu5_4) with other engines on the same device; each run asks it only for
+    its own layers and pooling.
+    """
+
+    name = "gatys"
+
+    def __init__(
+        self,
+        setup: GatysSetup | None = None,
+        *,
+        device: str | torch.device | None = None,
+        vgg: VGG19Features | None = None,
+    ) -> None:
+        self.setup = setup or GatysSetup()
+        self.device = resolve_device(device)
+        if vgg is None:
+            vgg = VGG19Features(LAYER_NAMES, weights_path=self.setup.weights_path)
+        self.vgg = vgg.to(self.device)
+        self._channels_last = self.device.type == "cuda"
         if self._channels_last:
             # nn.Module.to accepts memory_format; torch's type stubs do not say so.
             self.vgg = self.vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self._autocast_dtype = _autocast_dtype(config.precision, device)
+        self._autocast_dtype = _autocast_dtype(self.setup.precision, self.device)
+
+    def prepare(self, options: GatysOptions | None = None) -> GatysRun:
+        """One run's state (options, losses); `GatysRun.run` optimises."""
+        return GatysRun(self, options or GatysOptions())
+
+    def run(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        options: GatysOptions | None = None,
+        *,
+        style_blend: Sequence[float] | None = None,
+        init_image: torch.Tensor | None = None,
+        callback: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Stylize `content` (1, 3, H, W, [0, 1]) with `styles`; returns (1, 3, h, w) in [0, 1].
+
+        `style_blend` weighs several styles (normalised to sum to 1; a weight of 0 ignores a
+        style). The output's long side is `options.size` (the content's own size if None).
+        """
+        return self.prepare(options).run(
+            content, styles, style_blend=style_blend, init_image=init_image, callback=callback
+        )
+
+
+class GatysRun:
+    """The losses and optimisation of one run: prepare (targets per scale), run each scale."""
+
+    def __init__(self, engine: GatysEngine, options: GatysOptions) -> None:
+        self.engine, self.config, self.device = engine, options, engine.device
+        self._layers = tuple(dict.fromkeys((*options.content_layers, *options.style_layers)))
         self._style_layer_weights = dict(
-            zip(config.style_layers, config.style_layer_weights, strict=True)
+            zip(options.style_layers, options.style_layer_weights, strict=True)
         )
 
     # -- prepare --------------------------------------------------------------------------
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self._channels_last:
+        engine = self.engine
+        if engine._channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         with torch.autocast(
             self.device.type,
-            dtype=self._autocast_dtype or torch.float32,
-            enabled=self._autocast_dtype is not None,
+            dtype=engine._autocast_dtype or torch.float32,
+            enabled=engine._autocast_dtype is not None,
         ):
-            features = self.vgg(image)
+            features = engine.vgg(image, layers=self._layers, pooling=self.config.pooling)
         # Losses in float32 whatever the network ran in: Gram differences are small near
         # convergence and bf16 would hide them.
         return {name: f.float() for name, f in features.items()}
@@ -192,7 +238,7 @@ class GatysEngine:
         if self.config.optimizer == "adam":
             return self._run_adam(image, targets, plan, report)
         loop = _LbfgsLoop(self, image, targets, plan)
-        if self.device.type == "cuda" and self.config.cuda_graphs:
+        if self.device.type == "cuda" and self.engine.setup.cuda_graphs:
             _run_with_cuda_graph(loop, plan.iterations, report)
         else:
             for _ in range(plan.iterations):
@@ -236,13 +282,9 @@ class GatysEngine:
         init_image: torch.Tensor | None = None,
         callback: ProgressCallback | None = None,
     ) -> torch.Tensor:
-        """Stylize `content` (1, 3, H, W, [0, 1]) with `styles`; returns (1, 3, h, w) in [0, 1].
-
-        `style_blend` weighs several styles (normalised to sum to 1; a weight of 0 ignores a
-        style). The output's long side is `config.size` (the content's own size if None).
-        """
+        """See `GatysEngine.run`."""
         cfg = self.config
-        blend = _normalise_blend(style_blend, len(styles))
+        blend = normalise_weights(style_blend, len(styles))
         content = content.to(self.device, torch.float32)
         styles = [s.to(self.device, torch.float32) for s in styles]
         plans = plan_scales((content.shape[-2], content.shape[-1]), cfg)
@@ -257,7 +299,8 @@ class GatysEngine:
             every=cfg.report_every or (25 if self.device.type == "cuda" else 1),
             preview_every=cfg.preview_every,
         )
-        with _tf32_matmuls(self._autocast_dtype is not None and self.device.type == "cuda"):
+        cuda_autocast = self.engine._autocast_dtype is not None and self.device.type == "cuda"
+        with _tf32_matmuls(cuda_autocast):
             for index, plan in enumerate(plans):
                 image = self._run_one(image, content, styles, blend, plan, index, report)
         return image.detach().clamp(0.0, 1.0)
@@ -355,7 +398,7 @@ class _LbfgsLoop:
     """
 
     def __init__(
-        self, engine: GatysEngine, image: torch.Tensor, targets: _Targets, plan: ScalePlan
+        self, engine: GatysRun, image: torch.Tensor, targets: _Targets, plan: ScalePlan
     ) -> None:
         self.engine, self.targets, self.shape = engine, targets, image.shape
         self.x = image.detach().reshape(-1).clone()  # (3*H*W,)
@@ -461,28 +504,10 @@ def _diverged(loss: float, report: _Reporter) -> NumericalError:
     )
 
 
-def _normalise_blend(blend: Sequence[float] | None, n_styles: int) -> list[float]:
-    if n_styles == 0:
-        raise InvalidParameterError("styles: at least one style image is needed")
-    if blend is None:
-        return [1.0 / n_styles] * n_styles
-    if len(blend) != n_styles:
-        raise InvalidParameterError(
-            f"style_blend: {len(blend)} weights given for {n_styles} style images"
-        )
-    for weight in blend:
-        if not math.isfinite(weight) or weight < 0:
-            raise InvalidParameterError(f"style_blend: weights must be >= 0, got {weight}")
-    total = float(sum(blend))
-    if total <= 0:
-        raise InvalidParameterError(f"style_blend: weights must not all be 0, got {list(blend)}")
-    return [w / total for w in blend]
-
-
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "float32" or (precision == "auto" and device.type != "cuda"):
         return None
-    return torch.bfloat16
+    return torch.float16 if precision == "float16" else torch.bfloat16
 
 
-__all__ = ["GatysConfig", "GatysEngine", "ScalePlan", "plan_scales"]
+__all__ = ["GatysEngine", "GatysOptions", "GatysRun", "GatysSetup", "ScalePlan", "plan_scales"]

