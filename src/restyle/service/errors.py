@@ -1,13 +1,22 @@
-"""Errors the API returns: always JSON `{"error": {"code": ..., "message": ...}}`."""
+"""Errors the API returns: always JSON `{"error": {"code": ..., "message": ...}}`.
+
+`ApiError` is raised by the routes; `install_error_handlers` maps it, and FastAPI's and
+Starlette's own errors, to that shape. A failed job's error code maps to its HTTP status through
+`JOB_ERROR_STATUS` (`api_error_for_job`), for the routes that answer with a job's outcome.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from restyle.service.jobs import JobError
 
 _CODES_BY_STATUS = {
     400: "bad_request",
@@ -30,6 +39,36 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+JOB_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
+    {
+        # The request's fault: its images or options.
+        "image_too_large": 413,
+        "invalid_image": 400,
+        "invalid_parameter": 400,
+        "invalid_style": 400,
+        "unknown_style": 400,
+        # The server's: busy or lost a worker (worth trying again), or it could not paint.
+        "timeout": 503,
+        "worker_lost": 503,
+        "input_lost": 500,
+        "out_of_memory": 500,
+        "diverged": 500,
+        "weights_error": 500,
+        "device_error": 500,
+        "stylize_error": 500,
+        "internal_error": 500,
+    }
+)
+"""HTTP status of each job error code (see runner.py and sweeper.py); any other code is a 500."""
+
+
+def api_error_for_job(error: JobError | None) -> ApiError:
+    """The error to answer with for a job that did not succeed (`error` None: no reason given)."""
+    if error is None:
+        return ApiError(500, "failed", "the job failed")
+    return ApiError(JOB_ERROR_STATUS.get(error.code, 500), error.code, error.message)
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

@@ -1,0 +1,108 @@
+"""The routes' dependencies: what `create_app` put on `app.state`, the client, and the job that a
+request's token opens.
+
+A job's token comes as `Authorization: Bearer <token>`, or as `?token=` where a browser cannot
+set headers (EventSource, <img>); /docs shows both as security schemes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path as FilePath
+from typing import Annotated, cast
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.openapi.models import APIKey, APIKeyIn
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+
+from restyle.service.backend import Backend
+from restyle.service.errors import ApiError
+from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, token_matches
+from restyle.service.metrics import ServiceMetrics
+from restyle.service.settings import ServiceSettings
+
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN)]
+
+
+def get_backend(request: Request) -> Backend:
+    return cast(Backend, request.app.state.backend)
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    return cast(ServiceSettings, request.app.state.settings)
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    return cast(ServiceMetrics, request.app.state.metrics)
+
+
+def get_onnx_cache(request: Request) -> FilePath:
+    """Where the live mode's ONNX exports are cached."""
+    return cast(FilePath, request.app.state.onnx_cache)
+
+
+def get_client(request: Request) -> str:
+    """Who sent the request, for the per-client job limit."""
+    return request.client.host if request.client else "unknown"
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+OnnxCacheDep = Annotated[FilePath, Depends(get_onnx_cache)]
+ClientDep = Annotated[str, Depends(get_client)]
+
+
+class _BearerToken(SecurityBase):
+    """`Authorization: Bearer <token>`; None when the header is missing or malformed."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="the job's token, from POST /api/jobs")
+        self.scheme_name = "jobToken"
+
+    async def __call__(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        match = re.fullmatch(r"Bearer\s+(\S+)", header.strip())
+        return match.group(1) if match else None
+
+
+class _QueryToken(SecurityBase):
+    """`?token=<token>`, for EventSource and <img>, which cannot set headers."""
+
+    def __init__(self) -> None:
+        self.model = APIKey(
+            **{"in": APIKeyIn.query},
+            name="token",
+            description="the job's token, where a header cannot be sent",
+        )
+        self.scheme_name = "jobTokenQuery"
+
+    async def __call__(self, request: Request) -> str | None:
+        return request.query_params.get("token")
+
+
+async def job_token(
+    bearer: Annotated[str | None, Security(_BearerToken())],
+    query: Annotated[str | None, Security(_QueryToken())],
+) -> str | None:
+    """The request's job token: the header's, else the query's."""
+    return bearer if bearer is not None else query
+
+
+def authorised_job(
+    job_id: JobId, backend: BackendDep, token: Annotated[str | None, Depends(job_token)]
+) -> JobRecord:
+    """The job `job_id`, if the request's token opens it: 404 no such job, 401 no token,
+    403 another job's token."""
+    record = backend.get(job_id)
+    if record is None:
+        raise ApiError(404, "not_found", f"no job {job_id!r} (finished jobs expire)")
+    if token is None:
+        raise ApiError(401, "unauthorized", "this job needs its token: Authorization: Bearer")
+    if not token_matches(token, record):
+        raise ApiError(403, "forbidden", "the token does not match this job")
+    return record
+
+
+AuthorisedJob = Annotated[JobRecord, Depends(authorised_job)]

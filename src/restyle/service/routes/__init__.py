@@ -1,0 +1,15 @@
+"""The API's routes, one `APIRouter` per area; `create_app` includes each of `ROUTERS`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from restyle.service.routes import health, jobs, live, styles, stylize
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    styles.router,
+    live.router,
+    jobs.router,
+    stylize.router,
+)

@@ -1,0 +1,192 @@
+"""Jobs: POST /api/jobs → 202 with the job's token and URLs; the token opens everything else
+about the job (status, cancel, result, preview, server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sse_starlette.sse import EventSourceResponse
+
+from restyle.service.backend import Backend
+from restyle.service.deps import AuthorisedJob, BackendDep, ClientDep, JobId, SettingsDep
+from restyle.service.errors import ApiError
+from restyle.service.jobs import JobRecord, JobStatus, new_job_id, new_token
+from restyle.service.requests import StylizeRequest, read_stylize_request
+from restyle.service.schemas import (
+    JobCreatedResponse,
+    JobStatusResponse,
+    error_responses,
+    image_content,
+)
+
+router = APIRouter(tags=["jobs"])
+
+_ONE_JOB = error_responses(401, 403, 404, 422)  # the routes of a job, which need its token
+
+_EVENT_POLL_S = 0.25
+
+
+async def submit(
+    backend: Backend,
+    parsed: StylizeRequest,
+    client: str,
+    *,
+    token_sha256: str = "",
+    priority: int = 0,
+) -> JobRecord:
+    """Queue a parsed request as a job, with its images."""
+    record = JobRecord(
+        id=new_job_id(),
+        token_sha256=token_sha256,
+        client=client,
+        options=parsed.options,
+        style_upload=parsed.style_image is not None,
+        priority=priority,
+    )
+    blobs = {"content": parsed.content}
+    if parsed.style_image is not None:
+        blobs["style"] = parsed.style_image
+    await asyncio.to_thread(backend.submit, record, blobs)
+    return record
+
+
+@router.post(
+    "/api/jobs",
+    status_code=202,
+    responses=error_responses(400, 413, 415, 429, 503),
+)
+async def create_job(
+    request: Request, backend: BackendDep, settings: SettingsDep, client: ClientDep
+) -> JobCreatedResponse:
+    """Queue a stylization (multipart form: `content`, and `style` or `style_image`, options)."""
+    parsed = await read_stylize_request(request, settings)
+    if await asyncio.to_thread(backend.active_count, client) >= settings.max_jobs_per_client:
+        raise ApiError(
+            429,
+            "too_many_jobs",
+            f"at most {settings.max_jobs_per_client} queued or running jobs per client",
+        )
+    if await asyncio.to_thread(backend.queue_depth) >= settings.max_queued_jobs:
+        raise ApiError(503, "queue_full", "the queue is full; try again later")
+    token, token_sha256 = new_token()
+    record = await submit(backend, parsed, client, token_sha256=token_sha256)
+    base = str(request.url_for("job_status", job_id=record.id))
+    urls = {
+        "self": base,
+        "events": f"{base}/events",
+        "result": f"{base}/result",
+        "preview": f"{base}/preview",
+    }
+    return JobCreatedResponse.model_validate({**record.public(), "token": token, "urls": urls})
+
+
+@router.get("/api/jobs/{job_id}", name="job_status", responses=_ONE_JOB)
+def job_status(record: AuthorisedJob) -> JobStatusResponse:
+    return JobStatusResponse.model_validate(record.public())
+
+
+@router.delete("/api/jobs/{job_id}", responses=_ONE_JOB)
+def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> JobStatusResponse:
+    """Cancel a queued or running job; a finished job is left as it is."""
+    if record.status.finished:
+        return JobStatusResponse.model_validate(record.public())
+    updated = backend.update(
+        job_id,
+        status=JobStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=time.time(),
+        message="cancelled",
+    )
+    if updated is None:
+        raise ApiError(404, "not_found", f"no job {job_id!r}")
+    backend.count_finished(JobStatus.CANCELLED, None, "")
+    return JobStatusResponse.model_validate(updated.public())
+
+
+@router.get(
+    "/api/jobs/{job_id}/result",
+    response_class=Response,
+    responses={
+        200: {"content": image_content(), "description": "The image"},
+        **_ONE_JOB,
+        **error_responses(409),
+    },
+)
+def job_result(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Response:
+    if record.status != JobStatus.SUCCEEDED:
+        if record.status.finished:
+            raise ApiError(409, "no_result", f"the job ended {record.status.value}")
+        raise ApiError(409, "not_ready", f"the job is {record.status.value}")
+    data = backend.get_blob(job_id, "result")
+    if data is None:
+        raise ApiError(404, "not_found", "the result has expired")
+    extension = record.options.format.replace("jpeg", "jpg")
+    return Response(
+        data,
+        media_type=record.result_type,
+        headers={"content-disposition": f'inline; filename="restyle-{job_id}.{extension}"'},
+    )
+
+
+@router.get(
+    "/api/jobs/{job_id}/preview",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The latest preview"},
+        **_ONE_JOB,
+    },
+)
+def job_preview(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Response:
+    data = backend.get_blob(job_id, "preview")
+    if data is None:
+        raise ApiError(404, "no_preview", "no preview yet (only gatys jobs have previews)")
+    return Response(data, media_type="image/jpeg", headers={"cache-control": "no-store"})
+
+
+@router.get(
+    "/api/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The job's events"},
+        **_ONE_JOB,
+    },
+)
+async def job_events(
+    job_id: JobId, record: AuthorisedJob, backend: BackendDep, request: Request
+) -> EventSourceResponse:
+    """`status` events when the status, progress or message changes; `preview` events with
+    the Gatys preview as a data URL; `end` with the final status, then the stream closes."""
+    return EventSourceResponse(_events(backend, job_id, request), ping=10)
+
+
+async def _events(backend: Backend, job_id: str, request: Request) -> AsyncIterator[dict[str, str]]:
+    last: tuple[Any, ...] | None = None
+    preview_version = 0
+    while not await request.is_disconnected():
+        record = await asyncio.to_thread(backend.get, job_id)
+        if record is None:
+            yield {"event": "end", "data": json.dumps({"status": "expired"})}
+            return
+        state = (record.status, round(record.progress, 3), record.message)
+        if state != last:
+            last = state
+            yield {"event": "status", "data": json.dumps(record.public())}
+        if record.preview_version > preview_version:
+            preview = await asyncio.to_thread(backend.get_blob, job_id, "preview")
+            if preview is not None:
+                preview_version = record.preview_version
+                image = "data:image/jpeg;base64," + base64.b64encode(preview).decode("ascii")
+                yield {
+                    "event": "preview",
+                    "data": json.dumps({"version": preview_version, "image": image}),
+                }
+        if record.status.finished:
+            yield {"event": "end", "data": json.dumps(record.public())}
+            return
+        await asyncio.sleep(_EVENT_POLL_S)

@@ -1,0 +1,55 @@
+"""Live mode: the browser runs these style networks (ONNX) on camera frames itself."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+
+from restyle import zoo
+from restyle.service.deps import OnnxCacheDep, SettingsDep
+from restyle.service.errors import ApiError
+from restyle.service.requests import read_painting
+from restyle.service.routes.styles import StyleId
+from restyle.service.schemas import error_responses
+
+router = APIRouter(tags=["live"])
+
+_ONNX: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "An ONNX model"}
+}
+
+
+@router.get(
+    "/api/styles/{style_id}/model.onnx",
+    response_class=FileResponse,
+    responses={**_ONNX, **error_responses(404, 422)},
+)
+async def style_onnx(style_id: StyleId, onnx_cache: OnnxCacheDep) -> FileResponse:
+    """The style's `lite` network as ONNX: input `image` (1, 3, H, W) in [0, 1]."""
+    from restyle.service.live_models import zoo_style_onnx
+
+    if zoo.find(style_id) is None:
+        raise ApiError(404, "unknown_style", f"no style {style_id!r}")
+    path = await asyncio.to_thread(zoo_style_onnx, style_id, onnx_cache)
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+@router.post(
+    "/api/live/model.onnx",
+    response_class=FileResponse,
+    responses={**_ONNX, **error_responses(400, 413, 415)},
+)
+async def painting_onnx_model(
+    request: Request, settings: SettingsDep, onnx_cache: OnnxCacheDep
+) -> FileResponse:
+    """The network the MetaNet writes for an uploaded painting (`style_image`), as ONNX."""
+    from restyle.service.live_models import painting_onnx
+
+    if zoo.arbitrary_model() is None:
+        raise ApiError(400, "method_unavailable", "live mode with a painting needs the MetaNet")
+    painting = await read_painting(request, settings)
+    path = await asyncio.to_thread(painting_onnx, painting, onnx_cache, device="cpu")
+    return FileResponse(path, media_type="application/octet-stream")

@@ -1,0 +1,76 @@
+"""POST /api/stylize: a fast or arbitrary stylization answered in the same request.
+
+It runs as a job that jumps the queue, is waited for, and is forgotten once answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from restyle.service.backend import Backend
+from restyle.service.deps import BackendDep, ClientDep, SettingsDep
+from restyle.service.errors import ApiError, api_error_for_job
+from restyle.service.jobs import JobStatus
+from restyle.service.requests import read_stylize_request
+from restyle.service.routes.jobs import submit
+from restyle.service.schemas import StylizeJsonResponse, error_responses, image_content
+
+router = APIRouter(tags=["stylize"])
+
+_SYNC_METHODS = ("fast", "arbitrary")
+_RESPONSES = {
+    200: {
+        "model": StylizeJsonResponse,
+        "content": image_content(),
+        "description": "The image; with `response=json`, the image in base64",
+    },
+    **error_responses(400, 413, 415, 500, 503),
+}
+
+
+@router.post("/api/stylize", response_class=Response, responses=_RESPONSES)
+async def stylize_now(
+    request: Request, backend: BackendDep, settings: SettingsDep, client: ClientDep
+) -> Response:
+    """Stylize with `fast` or `arbitrary` and answer with the image (the form of POST /api/jobs,
+    plus `response`: `image` or `json`)."""
+    parsed = await read_stylize_request(request, settings)
+    if parsed.options.method not in _SYNC_METHODS:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"method {parsed.options.method!r} is slow: use POST /api/jobs for it",
+        )
+    record = await submit(backend, parsed, client, priority=10)
+    try:
+        final = await backend.wait_finished(record.id, settings.sync_timeout_s)
+        if final is None or not final.status.finished:
+            raise ApiError(503, "timeout", "the server is busy; try again or use /api/jobs")
+        if final.status != JobStatus.SUCCEEDED:
+            raise api_error_for_job(final.error)
+        data = await asyncio.to_thread(backend.get_blob, record.id, "result")
+        if data is None:
+            raise ApiError(500, "internal_error", "the result was lost")
+    finally:
+        await asyncio.to_thread(_forget, backend, record.id)
+    if parsed.response == "json":
+        body = StylizeJsonResponse(
+            mime=final.result_type, image=base64.b64encode(data).decode("ascii")
+        )
+        return JSONResponse(body.model_dump())
+    return Response(data, media_type=final.result_type)
+
+
+def _forget(backend: Backend, job_id: str) -> None:
+    """Drop a synchronous request's job once answered (or abandoned on timeout)."""
+    record = backend.get(job_id)
+    if record is not None and record.status == JobStatus.RUNNING:
+        # Its worker drops the job when it next looks: at a progress report, or at the end.
+        updated = backend.update(job_id, cancel_requested=True)
+        if updated is None or not updated.status.finished:
+            return
+    backend.delete(job_id)  # a queued job that is deleted is skipped by the worker

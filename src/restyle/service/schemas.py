@@ -1,0 +1,117 @@
+"""The API's response bodies as pydantic models: what /docs and /openapi.json describe.
+
+Job bodies are built from `JobRecord.public()` (`JobStatusResponse.model_validate(...)`), so what
+a job's owner may see is decided in one place; `options` stays an open object here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from restyle.service.jobs import JobStatus
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, machine-readable: e.g. `invalid_image`, `not_found`")
+    message: str = Field(description="for people: what was wrong")
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns, whatever its status."""
+
+    error: ErrorDetail
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    ready: bool = Field(description="whether the job store answers (503 when not)")
+    mode: str = Field(description="`embedded` or `redis`")
+
+
+class StyleInfo(BaseModel):
+    id: str
+    title: str
+    artist: str
+    year: str
+    licence: str
+    thumbnail_url: str = Field(description="the painting, as a JPEG")
+    engines: list[str] = Field(description="methods that can paint in this style")
+    networks: list[str] = Field(description="trained network sizes of the fast engine")
+    provisional: bool = Field(description="its default network is not the final one yet")
+
+
+class StylesResponse(BaseModel):
+    styles: list[StyleInfo]
+    methods: list[str] = Field(description="methods this server runs")
+
+
+class JobStatusResponse(BaseModel):
+    """A job as its owner sees it (`JobRecord.public()`)."""
+
+    id: str
+    status: JobStatus
+    progress: float = Field(description="0 to 1")
+    message: str
+    error: ErrorDetail | None = Field(description="why it failed; null unless it failed")
+    options: dict[str, Any] = Field(description="the request's options, as validated")
+    style_upload: bool = Field(description="whether the painting was uploaded")
+    attempts: int
+    created_at: float = Field(description="Unix time")
+    started_at: float | None
+    finished_at: float | None
+
+
+class JobUrls(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self", description="this job's status")
+    events: str = Field(description="server-sent events: status, previews, end")
+    result: str = Field(description="the image, once succeeded")
+    preview: str = Field(description="the latest preview (gatys jobs)")
+
+
+class JobCreatedResponse(JobStatusResponse):
+    token: str = Field(
+        description="the job's token: `Authorization: Bearer <token>` or `?token=`; shown once"
+    )
+    urls: JobUrls
+
+
+class StylizeJsonResponse(BaseModel):
+    """POST /api/stylize with `response=json`."""
+
+    mime: str = Field(description="the image's type, e.g. image/png")
+    image: str = Field(description="the image, base64")
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request: an invalid image or parameter",
+    401: "The job's token is missing",
+    403: "The token does not match the job",
+    404: "Not found (or expired)",
+    409: "The job has no result (yet)",
+    413: "An upload or image is too large",
+    415: "Not a multipart/form-data body",
+    422: "A path or query parameter is invalid",
+    429: "Too many queued or running jobs for this client",
+    500: "The stylization failed",
+    503: "The server is busy or not ready",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route: these statuses answer with an `ErrorResponse`."""
+    return {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
+
+def image_content() -> dict[str, Any]:
+    """`content` of a response that is an image in any of the output formats."""
+    return {media_type: {} for media_type in ("image/png", "image/jpeg", "image/webp")}
