@@ -148,7 +148,8 @@ def stylize_batch(
 
 def finish(stylized: torch.Tensor, content: torch.Tensor, post: PostprocessConfig) -> torch.Tensor:
     """The shared post-processing of every engine's output, on the CPU."""
-    content_at_output = resize_tensor(content.to(stylized.device), tuple(stylized.shape[-2:]))
+    height, width = stylized.shape[-2:]
+    content_at_output = resize_tensor(content.to(stylized.device), (height, width))
     return postprocess(stylized, content_at_output, post).cpu()
 
 

@@ -41,19 +41,23 @@ class OptionMeta:
     maximum: float | None = None
     public: bool = False
     flag: str | None = None  # the CLI flag, when not --name-with-dashes
+    bare: str | None = None  # the value of the CLI flag given without one
 
 
 def option(
     default: Any,
     *,
-    help: str,  # noqa: A002 - argparse's word for it
+    help: str,
     minimum: float | None = None,
     maximum: float | None = None,
     public: bool = False,
     flag: str | None = None,
+    bare: str | None = None,
 ) -> Any:
     """A dataclass field that declares an option (see the module docstring)."""
-    meta = OptionMeta(help=help, minimum=minimum, maximum=maximum, public=public, flag=flag)
+    meta = OptionMeta(
+        help=help, minimum=minimum, maximum=maximum, public=public, flag=flag, bare=bare
+    )
     return dataclasses.field(default=default, metadata={_META_KEY: meta})
 
 
@@ -71,6 +75,7 @@ class OptionSpec:
     choices: tuple[str, ...] | None = None
     public: bool = False
     flag: str | None = None
+    bare: str | None = None
 
     @property
     def cli_flag(self) -> str:
@@ -223,6 +228,7 @@ def _specs(cls: type) -> tuple[OptionSpec, ...]:
                 choices=choices,
                 public=meta.public,
                 flag=meta.flag,
+                bare=meta.bare,
             )
         )
     _SPEC_CACHE[cls] = result = tuple(specs)

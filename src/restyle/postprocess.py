@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from restyle.color import (
-    COLOR_SPACE_CHOICES,
     ColorSpace,
     check_image,
     compute_dtype,
@@ -23,8 +22,8 @@ from restyle.color import (
     match_color_mean_cov,
     match_histogram,
 )
-from restyle.options import check_options, option
 from restyle.errors import InvalidParameterError
+from restyle.options import check_options, option
 
 PreserveColor = Literal["none", "luminance", "mean_cov", "histogram"]
 PRESERVE_COLOR_CHOICES: tuple[PreserveColor, ...] = get_args(PreserveColor)
@@ -54,8 +53,10 @@ class PostprocessConfig:
     )
     preserve_color: PreserveColor = option(
         "none",
-        help="keep the photo's colours: luminance, histogram or mean_cov (none: the style's)",
+        help="keep the photo's colours: luminance, histogram or mean_cov (none: the style's; "
+        "a bare flag: luminance)",
         public=True,
+        bare="luminance",
     )
     color_space: ColorSpace = option("yiq", help="luminance/chroma space of luminance mode")
     output_size: tuple[int, int] | None = option(

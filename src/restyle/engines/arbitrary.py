@@ -24,11 +24,11 @@ from restyle.devices import resolve_device
 from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
 from restyle.engines.fast import FastStylizer
 from restyle.errors import InvalidParameterError, WeightsError
-from restyle.options import normalise_weights
 from restyle.imaging import ImageInput, as_tensor, resize_tensor_to_long_side
 from restyle.models.checkpoint import file_sha256, load_meta_net
 from restyle.models.meta_net import STYLE_LAYERS, style_statistics
 from restyle.models.transform_net import TransformNet
+from restyle.options import normalise_weights
 from restyle.progress import ProgressCallback
 from restyle.vgg import VGG19Features
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from restyle.engines.fast_config import FastOptions, FastSetup
-from restyle.options import check_options, option
 from restyle.errors import InvalidParameterError
+from restyle.options import check_options, option
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -17,13 +18,13 @@ import torch
 from restyle import zoo
 from restyle.devices import resolve_device
 from restyle.engines.fast_config import FastOptions, FastSetup
-from restyle.options import normalise_weights
 from restyle.engines.tiling import run_tiled
 from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import resize_tensor_to_long_side
 from restyle.models.checkpoint import file_sha256, load_transform_net
 from restyle.models.transform_net import TransformNet
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
+from restyle.options import normalise_weights
 from restyle.progress import Progress, ProgressCallback
 
 
@@ -101,6 +102,7 @@ class FastStylizer:
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._onnx: OnnxTransformNet | None = None
+        self._export_lock = threading.Lock()
 
     def tile_size(self, options: FastOptions | None = None) -> int:
         """Side of the largest image run whole; above it, tiles of this side."""
@@ -196,15 +198,27 @@ class FastStylizer:
             return True
         return False
 
-    def _onnx_net(self) -> OnnxTransformNet:
-        if self._onnx is None:
-            path = cached_onnx_path(self.cache_key)
+    def onnx_path(self) -> Path:
+        """The network exported to ONNX (float32, CPU), made once and cached on disk.
+
+        The file is keyed by the weights' digest (`cached_onnx_path`); onnxruntime runs it here,
+        and the web app's live mode sends it to the browser.
+        """
+        path = cached_onnx_path(self.cache_key)
+        with self._export_lock:
             if not path.is_file():
+                net = self.net
+                if self.device.type != "cpu" or self.dtype != torch.float32:
+                    net = copy.deepcopy(net).float().cpu()
                 try:
-                    export_onnx(self.net, path)  # the ONNX runtime is CPU-only: so is the net
+                    export_onnx(net, path)
                 except OSError as exc:
                     raise RestyleError(f"cannot write the ONNX cache {str(path)!r}: {exc}") from exc
-            self._onnx = OnnxTransformNet(path)
+        return path
+
+    def _onnx_net(self) -> OnnxTransformNet:
+        if self._onnx is None:
+            self._onnx = OnnxTransformNet(self.onnx_path())
         return self._onnx
 
 

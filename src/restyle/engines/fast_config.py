@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from restyle.options import Precision, check_options, option
 from restyle.engines.tiling import ALIGN
 from restyle.errors import InvalidParameterError
+from restyle.options import Precision, check_options, option
 
 Runtime = Literal["auto", "torch", "onnx"]
 MAX_SIZE = 20000  # longest output side; beyond print resolution at 300 dpi for 1.6 m
@@ -52,9 +52,7 @@ class FastOptions:
         maximum=MAX_SIZE,
         public=True,
     )
-    tile_size: int = option(
-        0, help="tile side for large images (0: auto)", minimum=0, maximum=8192
-    )
+    tile_size: int = option(0, help="tile side for large images (0: auto)", minimum=0, maximum=8192)
     tile_overlap: int = option(128, help="overlap of tiles in px", minimum=0, maximum=1024)
 
     def __post_init__(self) -> None:

@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from restyle.devices import resolve_device
-from restyle.options import normalise_weights
 from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysOptions, GatysSetup
 from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import resize_tensor
 from restyle.lbfgs import CompactLBFGS
 from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
+from restyle.options import normalise_weights
 from restyle.progress import Progress, ProgressCallback
 from restyle.vgg import LAYER_NAMES, VGG19Features
 
@@ -48,8 +48,8 @@ def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[Scale
     """Sizes, iterations and L-BFGS history per scale, smallest first.
 
     The final scale's long side is `config.size`; each earlier one is `scale_factor` smaller,
-    down to `min_scale_size`. Coarse scales get `coarse_iterations` steps (half of `iterations` unless set), the final one
-    `iterations`.
+    down to `min_scale_size`. Coarse scales get `coarse_iterations` steps (half of `iterations`
+    unless set), the final one `iterations`.
     """
     h, w = content_hw
     long_side = max(h, w)

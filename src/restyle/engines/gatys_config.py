@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from restyle.options import Precision, check_options, option
 from restyle.errors import InvalidParameterError
+from restyle.options import Precision, check_options, option
 from restyle.vgg import check_layers
 
 MAX_ITERATIONS = 20_000

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
 from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.gatys_config import GatysOptions, GatysSetup
-from restyle.options import OptionSpec, option_specs
 from restyle.errors import InvalidParameterError
+from restyle.options import OptionSpec, option_specs
 from restyle.postprocess import PostprocessConfig
 
 StyleKind = Literal["painting", "trained"]

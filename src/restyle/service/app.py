@@ -1,7 +1,7 @@
 """The HTTP API (FastAPI; OpenAPI docs at /docs). `create_app(settings)` builds it.
 
 The routes are in `restyle.service.routes` (one router per area); they reach what is shared
-(backend, settings, metrics, the ONNX cache) on `app.state` through `restyle.service.deps`.
+(backend, settings, metrics, the engines) on `app.state` through `restyle.service.deps`.
 
 Jobs: POST /api/jobs → 202 {id, token, urls}; the token (as `Authorization: Bearer <token>`, or
 `?token=` where a browser cannot set headers: EventSource, <img>) is needed for everything else
@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from restyle.engines.holder import Engines
 from restyle.service.backend import Backend
 from restyle.service.errors import install_error_handlers
 from restyle.service.metrics import ServiceMetrics
@@ -28,19 +29,24 @@ from restyle.service.web import mount_web_app
 log = logging.getLogger("restyle.service")
 
 
-def make_backend(settings: ServiceSettings) -> Backend:
+def make_backend(settings: ServiceSettings, engines: Engines | None = None) -> Backend:
+    """Redis when `settings.redis_url` is set, else the embedded store whose worker threads run
+    jobs with `engines`."""
     if settings.redis_url:
         from restyle.service.redis_backend import RedisBackend
 
         return RedisBackend(settings)
     from restyle.service.embedded import EmbeddedBackend
 
-    return EmbeddedBackend(settings)
+    return EmbeddedBackend(settings, engines)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
-    backend = make_backend(settings)
+    # Embedded mode: the engines of this process's workers, which the live-mode routes share.
+    # With Redis the jobs run elsewhere; the live-mode exports run here, on the CPU.
+    engines = Engines(device="cpu" if settings.redis_url else (settings.device or None))
+    backend = make_backend(settings, engines)
     metrics = ServiceMetrics(backend)
     sweeper = Sweeper(backend, settings)
 
@@ -63,7 +69,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.backend, app.state.settings, app.state.metrics = backend, settings, metrics
-    app.state.onnx_cache = settings.data_dir / "onnx"
+    app.state.engines = engines
     app.add_middleware(BodyLimitMiddleware, limit=body_limit(settings))
     install_error_handlers(app, metrics.count_error)
     for router in ROUTERS:

@@ -8,7 +8,6 @@ set headers (EventSource, <img>); /docs shows both as security schemes.
 from __future__ import annotations
 
 import re
-from pathlib import Path as FilePath
 from typing import Annotated, cast
 
 from fastapi import Depends, Path, Request, Security
@@ -16,6 +15,7 @@ from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
+from restyle.engines.holder import Engines
 from restyle.service.backend import Backend
 from restyle.service.errors import ApiError
 from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, token_matches
@@ -37,9 +37,9 @@ def get_metrics(request: Request) -> ServiceMetrics:
     return cast(ServiceMetrics, request.app.state.metrics)
 
 
-def get_onnx_cache(request: Request) -> FilePath:
-    """Where the live mode's ONNX exports are cached."""
-    return cast(FilePath, request.app.state.onnx_cache)
+def get_engines(request: Request) -> Engines:
+    """The serving process's engines (embedded mode: the same ones its workers use)."""
+    return cast(Engines, request.app.state.engines)
 
 
 def get_client(request: Request) -> str:
@@ -50,7 +50,7 @@ def get_client(request: Request) -> str:
 BackendDep = Annotated[Backend, Depends(get_backend)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
-OnnxCacheDep = Annotated[FilePath, Depends(get_onnx_cache)]
+EnginesDep = Annotated[Engines, Depends(get_engines)]
 ClientDep = Annotated[str, Depends(get_client)]
 
 

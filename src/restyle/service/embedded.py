@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from restyle.engines.holder import Engines
 from restyle.service import runner
 from restyle.service.backend import Backend, bucket_keys
 from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, JobStatus
@@ -45,8 +46,11 @@ _BLOB_NAMES = frozenset({"content", "style", "preview", "result"})
 class EmbeddedBackend(Backend):
     mode = "embedded"
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, engines: Engines | None = None) -> None:
         self.settings = settings
+        # The worker threads' engines: built once (at start, in the first worker thread) and
+        # shared by every thread and every job.
+        self.engines = engines or Engines(device=settings.device or None)
         self.root = Path(settings.data_dir)
         self.files = self.root / "jobs"
         self.files.mkdir(parents=True, exist_ok=True)
@@ -254,9 +258,13 @@ class EmbeddedBackend(Backend):
         return None
 
     def _work_loop(self) -> None:
+        try:
+            self.engines.setup()  # off the event loop; the first job waits for it
+        except Exception:  # a broken engine fails its jobs with a clear error, not the pool
+            log.exception("building the engines failed")
         while (job_id := self._next_queued()) is not None:
             try:
-                runner.run(self, job_id, self.settings)
+                runner.run(self, job_id, self.settings, self.engines)
             except Exception:  # the pool must outlive any one job
                 log.exception("worker crashed on job %s", job_id)
                 time.sleep(0.1)

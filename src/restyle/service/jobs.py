@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 import time
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+
+from restyle.engines.registry import ENGINES
 
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}(:[a-z]{1,16})?$"
 """A zoo style id, optionally with a network size ("starry-night:lite"): no dots, no slashes."""
@@ -29,45 +30,32 @@ class JobStatus(StrEnum):
 
 
 class JobOptions(BaseModel):
-    """A stylization request's options, validated before anything is queued.
+    """What a client asked for: the engine, the style, the result's format and the engine's
+    options, validated before anything is queued.
 
-    Limits that depend on the server's settings (size, iterations) are checked by the API
-    against `ServiceSettings`; here only what is absurd everywhere.
+    `options` holds only the engine's public options (see `restyle.engines.registry`), checked
+    by the engine's own option classes (`requests.read_stylize_request` does that); the server's
+    limits (size, iterations) are checked there too, against `ServiceSettings`.
     """
 
     model_config = {"extra": "forbid", "frozen": True}
 
-    method: Literal["gatys", "fast", "arbitrary"] = "fast"
+    method: str = "fast"
     style: str | None = Field(None, pattern=STYLE_ID_PATTERN)
-    strength: float = Field(1.0, ge=0.0, le=1.0)
-    preserve_color: Literal["none", "luminance", "histogram", "mean_cov"] = "none"
-    size: int | None = Field(None, ge=16)
-    iterations: int | None = Field(None, ge=1)
-    style_weight: float | None = Field(None, gt=0.0, le=1e9)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
     format: Literal["png", "jpeg", "webp"] = "png"
+    options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("strength", "style_weight")
+    @field_validator("method")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
+    def _known_engine(cls, value: str) -> str:
+        if value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}; available: {', '.join(ENGINES)}")
         return value
 
-    def engine_options(self) -> dict[str, Any]:
-        """Keyword options for `restyle.api.stylize_tensor`."""
-        options: dict[str, Any] = {"strength": self.strength, "preserve_color": self.preserve_color}
-        if self.size is not None:
-            options["size"] = self.size
-        if self.method == "gatys":
-            if self.iterations is not None:
-                options["iterations"] = self.iterations
-                options["coarse_iterations"] = max(1, self.iterations // 2)
-            if self.style_weight is not None:
-                options["style_weight"] = self.style_weight
-            if self.seed is not None:
-                options["seed"] = self.seed
-        return options
+    def summary(self) -> dict[str, Any]:
+        """The options as the client sees them: one flat mapping."""
+        flat = {"method": self.method, "style": self.style, "format": self.format}
+        return {k: v for k, v in {**flat, **self.options}.items() if v is not None}
 
 
 class JobError(BaseModel):
@@ -105,7 +93,7 @@ class JobRecord(BaseModel):
             "progress": round(self.progress, 4),
             "message": self.message,
             "error": self.error.model_dump() if self.error else None,
-            "options": self.options.model_dump(exclude_none=True),
+            "options": self.options.summary(),
             "style_upload": self.style_upload,
             "attempts": self.attempts,
             "created_at": self.created_at,

@@ -17,28 +17,27 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from restyle import zoo
-from restyle.errors import ImageTooLargeError, InvalidImageError
+from restyle.engines.registry import ENGINES
+from restyle.errors import ImageTooLargeError, InvalidImageError, InvalidParameterError
 from restyle.imaging import ImageLimits, load_image
+from restyle.options import OptionSpec
 from restyle.service.errors import ApiError, error_body
 from restyle.service.jobs import JobOptions
 from restyle.service.settings import ServiceSettings
 
-FORM_FIELDS = frozenset(
-    {
-        "content",
-        "style",
-        "style_image",
-        "method",
-        "strength",
-        "preserve_color",
-        "size",
-        "iterations",
-        "style_weight",
-        "seed",
-        "format",
-        "response",
+REQUEST_FIELDS = frozenset({"content", "style", "style_image", "method", "format", "response"})
+"""The form's own fields; the rest are the engines' public options (`option_fields`)."""
+
+
+def option_fields() -> dict[str, dict[str, OptionSpec]]:
+    """Each engine's public options by name: what a form may carry besides REQUEST_FIELDS."""
+    return {
+        name: {spec.name: spec for spec in engine.public_option_specs()}
+        for name, engine in ENGINES.items()
     }
-)
+
+
+FORM_FIELDS = REQUEST_FIELDS | {name for fields in option_fields().values() for name in fields}
 _FORM_OVERHEAD = 64 * 1024
 
 
@@ -106,7 +105,7 @@ async def _parse(form: FormData, settings: ServiceSettings) -> StylizeRequest:
     style_file = form.get("style_image")
     if style_file is not None and not isinstance(style_file, UploadFile):
         raise ApiError(400, "invalid_parameter", "field 'style_image' must be a file")
-    values: dict[str, Any] = {
+    values: dict[str, str] = {
         k: v for k, v in form.items() if isinstance(v, str) and k not in ("response", "content")
     }
     for key, value in values.items():
@@ -126,10 +125,34 @@ async def _parse(form: FormData, settings: ServiceSettings) -> StylizeRequest:
 
 
 def _options(
-    values: dict[str, Any], settings: ServiceSettings, *, has_style_image: bool
+    values: dict[str, str], settings: ServiceSettings, *, has_style_image: bool
 ) -> JobOptions:
+    method = values.pop("method", JobOptions.model_fields["method"].default)
+    if method not in ENGINES:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"method: unknown engine {method!r}; available: {', '.join(ENGINES)}",
+        )
+    engine = ENGINES[method]
+    request = {k: values.pop(k) for k in ("style", "format") if k in values}
+    specs = option_fields()[method]
+    misplaced = sorted(set(values) - set(specs))
+    if misplaced:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"{misplaced[0]}: not an option of the {method} engine; its options: "
+            f"{', '.join(sorted(specs))}",
+        )
     try:
-        options = JobOptions.model_validate(values)
+        parsed = {name: specs[name].parse(text) for name, text in values.items()}
+        _check_limits(parsed, method, settings)
+        engine.split(parsed)  # the engine's option classes validate every value
+    except InvalidParameterError as exc:
+        raise ApiError(400, "invalid_parameter", str(exc)) from exc
+    try:
+        options = JobOptions.model_validate({**request, "method": method, "options": parsed})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "options"
@@ -150,33 +173,42 @@ def _options(
             raise ApiError(400, "unknown_style", f"style: no style {style_id!r}; known: {known}")
         if variant is not None and variant not in entry.variants:
             raise ApiError(400, "unknown_style", f"style: {style_id!r} has no {variant!r} network")
-    if options.method == "fast" and has_style_image:
+    if engine.styles == "trained" and has_style_image:
         raise ApiError(
             400,
             "invalid_style",
-            "method 'fast' runs a trained style (field 'style'); for an uploaded painting use "
-            "method 'arbitrary' (real time) or 'gatys' (best quality)",
+            f"method {method!r} runs a trained style (field 'style'); for an uploaded painting "
+            "use a method that takes any painting: "
+            + ", ".join(repr(e.name) for e in ENGINES.values() if e.styles == "painting"),
         )
-    if options.method == "arbitrary" and zoo.arbitrary_model() is None:
+    if method == "arbitrary" and zoo.arbitrary_model() is None:
         raise ApiError(400, "method_unavailable", "method 'arbitrary': no MetaNet is installed")
-    limit = settings.max_gatys_size if options.method == "gatys" else settings.max_size
-    if options.size is not None and options.size > limit:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"size: at most {limit} for {options.method}, got {options.size}",
-        )
-    if options.iterations is not None and options.iterations > settings.max_iterations:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"iterations: at most {settings.max_iterations}, got {options.iterations}",
-        )
-    if options.size is None:
-        options = options.model_copy(
-            update={"size": min(512, limit)} if options.method == "gatys" else {}
-        )
     return options
+
+
+def size_limit(method: str, settings: ServiceSettings) -> int:
+    """The largest output long side this server accepts for `method`."""
+    return settings.max_gatys_size if method == "gatys" else settings.max_size
+
+
+def _check_limits(parsed: dict[str, Any], method: str, settings: ServiceSettings) -> None:
+    """The server's own limits, tighter than the engines': they bound a job's cost."""
+    limit = size_limit(method, settings)
+    size = parsed.get("size")
+    if size is not None and not (isinstance(size, int) and 16 <= size <= limit):
+        raise InvalidParameterError(f"size: 16..{limit} px for {method} here, got {size!r}")
+    if size is None:
+        # The engine's own default, when this server allows it; else the largest it allows.
+        default = option_fields()[method].get("size")
+        if default is not None and isinstance(default.default, int) and default.default > limit:
+            parsed["size"] = limit
+    iterations = parsed.get("iterations")
+    if iterations is not None and not (
+        isinstance(iterations, int) and 1 <= iterations <= settings.max_iterations
+    ):
+        raise InvalidParameterError(
+            f"iterations: 1..{settings.max_iterations} here, got {iterations!r}"
+        )
 
 
 async def _read_image(

@@ -1,23 +1,28 @@
 """Run one job: read its inputs from the backend, stylize, write the result and the status.
 
-Shared by the embedded worker threads and `restyle worker` (RQ). Models stay loaded between jobs
-(the library's caches live in the worker process). While a job runs, a heartbeat thread marks
-it alive, so the sweeper can tell a slow job from a worker that was killed.
+Shared by the embedded worker threads and `restyle worker` (RQ). A worker builds its `Engines`
+once at start and passes them to every job, so models stay loaded between jobs whatever their
+size, style or options. Inputs are decoded here and reach the engines as tensors; results are
+encoded by the library's one encoder (`restyle.imaging.encode_image`), so the service and the
+CLI write the same bytes. While a job runs, a heartbeat thread marks it alive, so the sweeper can
+tell a slow job from a worker that was killed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from PIL import Image
+import torch
 
 from restyle import zoo
+from restyle.api import stylize_batch, stylize_tensor
+from restyle.engines.holder import Engines
+from restyle.engines.registry import ENGINES
 from restyle.errors import (
     DeviceError,
     ImageTooLargeError,
@@ -27,7 +32,7 @@ from restyle.errors import (
     RestyleError,
     WeightsError,
 )
-from restyle.imaging import ImageLimits
+from restyle.imaging import ImageLimits, as_tensor, encode_image, tensor_to_image
 from restyle.progress import Progress
 from restyle.service.backend import Backend
 from restyle.service.jobs import JobError, JobRecord, JobStatus
@@ -45,11 +50,7 @@ _ERROR_CODES: list[tuple[type[Exception], str]] = [
     (DeviceError, "device_error"),
     (NumericalError, "diverged"),
 ]
-FORMATS = {
-    "png": ("PNG", "image/png"),
-    "jpeg": ("JPEG", "image/jpeg"),
-    "webp": ("WEBP", "image/webp"),
-}
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 class JobStopped(Exception):
@@ -69,18 +70,25 @@ def claim(backend: Backend, job_id: str) -> JobRecord | None:
     return record
 
 
-def execute(backend: Backend, record: JobRecord, settings: ServiceSettings) -> JobRecord | None:
+def execute(
+    backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
+) -> JobRecord | None:
     """Run a claimed job to its end; returns its final record."""
     with _heartbeat(backend, [record], settings):
         try:
-            result = _stylize(backend, record, settings)
+            result = _stylize(backend, record, settings, engines)
             current = backend.get(record.id)
             if current is None or current.cancel_requested:
                 # Abandoned while it ran (a fast job has no progress callback to stop it earlier).
                 raise JobStopped(JobStatus.CANCELLED, None)
-            kind, mime = FORMATS[record.options.format]
-            backend.put_blob(record.id, "result", _encode(result, kind))
-            return _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=mime)
+            _store_result(backend, record, result)
+            return _finish(
+                backend,
+                record,
+                JobStatus.SUCCEEDED,
+                None,
+                result_type=MIME_TYPES[record.options.format],
+            )
         except JobStopped as stopped:
             return _finish(backend, record, stopped.status, stopped.error)
         except Exception as exc:  # every failure must end as a status the client can read
@@ -90,7 +98,7 @@ def execute(backend: Backend, record: JobRecord, settings: ServiceSettings) -> J
             return _finish(backend, record, JobStatus.FAILED, error)
 
 
-def run(backend: Backend, job_id: str, settings: ServiceSettings) -> None:
+def run(backend: Backend, job_id: str, settings: ServiceSettings, engines: Engines) -> None:
     """Claim and execute one job (what a worker does with a job id from the queue).
 
     A fast-engine job takes along queued jobs with the same options (style, size, strength...)
@@ -100,19 +108,19 @@ def run(backend: Backend, job_id: str, settings: ServiceSettings) -> None:
     record = claim(backend, job_id)
     if record is None:
         return
-    mates = _batch_mates(backend, record, settings)
+    mates = _batch_mates(backend, record, settings, engines)
     if mates:
-        execute_batch(backend, [record, *mates], settings)
+        execute_batch(backend, [record, *mates], settings, engines)
     else:
-        execute(backend, record, settings)
+        execute(backend, record, settings, engines)
 
 
-def _batch_mates(backend: Backend, record: JobRecord, settings: ServiceSettings) -> list[JobRecord]:
+def _batch_mates(
+    backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
+) -> list[JobRecord]:
     if settings.max_batch < 2 or record.options.method != "fast" or record.style_upload:
         return []
-    from restyle.devices import resolve_device
-
-    if resolve_device(settings.device or None).type == "cpu" and not settings.batch_on_cpu:
+    if engines.device.type == "cpu" and not settings.batch_on_cpu:
         return []  # measured: 8 × 512² at once is no faster on a CPU and peaks at 2.2 GB RSS
     mates: list[JobRecord] = []
     for other in backend.queued(4 * settings.max_batch):
@@ -125,70 +133,71 @@ def _batch_mates(backend: Backend, record: JobRecord, settings: ServiceSettings)
     return mates
 
 
-def execute_batch(backend: Backend, records: list[JobRecord], settings: ServiceSettings) -> None:
+def execute_batch(
+    backend: Backend, records: list[JobRecord], settings: ServiceSettings, engines: Engines
+) -> None:
     """Run claimed fast jobs with equal options as batches; on any failure, one by one."""
-    from restyle.api import stylize_batch
-    from restyle.imaging import tensor_to_image
-
     options = records[0].options
     assert options.style is not None
     try:
         with _heartbeat(backend, records, settings):
-            contents = [backend.get_blob(r.id, "content") for r in records]
-            outputs = stylize_batch(
-                [c or b"" for c in contents],
-                options.style,
-                device=settings.device or None,
-                limits=_limits(settings),
-                **options.engine_options(),
-            )
+            contents = [_input(backend, r, "content", settings) for r in records]
+            outputs = stylize_batch(contents, options.style, engines=engines, **options.options)
     except Exception:  # one bad photo must not fail its batch mates: run them alone
         log.info("batch of %d failed; running its jobs one by one", len(records), exc_info=True)
         for record in records:
-            execute(backend, record, settings)
+            execute(backend, record, settings, engines)
         return
-    kind, mime = FORMATS[options.format]
     for record, output in zip(records, outputs, strict=True):
         current = backend.get(record.id)
         if current is None or current.cancel_requested:
             _finish(backend, record, JobStatus.CANCELLED, None)
             continue
-        backend.put_blob(record.id, "result", _encode(tensor_to_image(output), kind))
-        _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=mime)
+        _store_result(backend, record, output)
+        _finish(backend, record, JobStatus.SUCCEEDED, None, result_type=MIME_TYPES[options.format])
 
 
-def _stylize(backend: Backend, record: JobRecord, settings: ServiceSettings) -> Image.Image:
-    from restyle.api import stylize
-
-    content = backend.get_blob(record.id, "content")
-    if content is None:
-        raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
+def _stylize(
+    backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
+) -> torch.Tensor:
     options = record.options
+    engine = ENGINES[options.method]
+    content = _input(backend, record, "content", settings)
     style: Any
     if record.style_upload:
-        style = backend.get_blob(record.id, "style")
-        if style is None:
-            raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
+        style = _input(backend, record, "style", settings)
     else:
         assert options.style is not None
         entry = zoo.find(zoo.split_spec(options.style)[0])
         if entry is None:
             raise InvalidParameterError(f"style: unknown style id {options.style!r}")
-        # The fast engine takes the trained network; the others read the painting itself.
-        style = options.style if options.method == "fast" else entry.painting_path
-    engine_options = options.engine_options()
-    if options.method == "gatys":
-        iterations = options.iterations or 300
-        engine_options["preview_every"] = max(1, iterations // 8)
-    return stylize(
+        # A trained-style engine runs the network; the others read the painting itself.
+        style = options.style if engine.styles == "trained" else as_tensor(entry.painting_path)
+    values = dict(options.options)
+    _, engine_options, _ = engine.split(values)
+    if hasattr(engine_options, "preview_every"):  # about eight previews over a run
+        values["preview_every"] = max(1, engine_options.iterations // 8)
+    return stylize_tensor(
         content,
         style,
         method=options.method,
-        device=settings.device or None,
         progress=_Reporter(backend, record, settings),
-        limits=_limits(settings),
-        **engine_options,
+        engines=engines,
+        **values,
     )
+
+
+def _input(backend: Backend, record: JobRecord, name: str, settings: ServiceSettings) -> Any:
+    """A job's uploaded image, decoded with the server's limits."""
+    data = backend.get_blob(record.id, name)
+    if data is None:
+        raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
+    return as_tensor(data, limits=_limits(settings))
+
+
+def _store_result(backend: Backend, record: JobRecord, result: torch.Tensor) -> None:
+    encoded = encode_image(result, format=record.options.format)
+    backend.put_blob(record.id, "result", encoded)
 
 
 def _limits(settings: ServiceSettings) -> ImageLimits:
@@ -296,16 +305,7 @@ def _error_of(exc: Exception) -> JobError:
     return JobError(code="internal_error", message=f"{type(exc).__name__}: {exc}")
 
 
-def _encode(image: Image.Image, kind: str) -> bytes:
-    buffer = io.BytesIO()
-    options: dict[str, Any] = {"quality": 92} if kind in ("JPEG", "WEBP") else {}
-    image.save(buffer, format=kind, **options)
-    return buffer.getvalue()
-
-
-def _preview(tensor: Any) -> bytes:
-    from restyle.imaging import tensor_to_image
-
+def _preview(tensor: torch.Tensor) -> bytes:
     image = tensor_to_image(tensor)
     image.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
-    return _encode(image, "JPEG")
+    return encode_image(image, format="JPEG", quality=85)

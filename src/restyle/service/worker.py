@@ -1,7 +1,8 @@
 """`restyle worker`: a process (on a GPU machine, anywhere) that pulls jobs from Redis.
 
-It connects out to `RESTYLE_REDIS_URL` (no public address needed) and runs RQ's `SimpleWorker`,
-which executes each job in this process: the engines' caches keep models loaded between jobs.
+It connects out to `RESTYLE_REDIS_URL` (no public address needed), builds its engines once
+(`Engines.setup`: VGG19, the MetaNet, ...), and runs RQ's `SimpleWorker`, which executes each
+job in this process with those engines: no job loads a model another job loaded.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import logging
 import os
 import socket
 
+from restyle.engines.holder import Engines
 from restyle.service import runner
 from restyle.service.settings import ServiceSettings
 
+# RQ calls `run_job` by name with only the job id: what the worker built at start is kept here.
 _state: dict[str, object] = {}
 
 
@@ -26,7 +29,10 @@ def run_job(job_id: str) -> None:
     backend = _state.get("backend")
     if not isinstance(backend, RedisBackend):
         backend = _state["backend"] = RedisBackend(settings)
-    runner.run(backend, job_id, settings)
+    engines = _state.get("engines")
+    if not isinstance(engines, Engines):
+        engines = _state["engines"] = Engines(device=settings.device or None)
+    runner.run(backend, job_id, settings, engines)
 
 
 def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = None) -> bool:
@@ -39,8 +45,13 @@ def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = N
     if not settings.redis_url:
         raise ValueError("a worker needs RESTYLE_REDIS_URL (or --redis)")
     backend = RedisBackend(settings)
-    _state["settings"], _state["backend"] = settings, backend
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    engines = Engines(device=settings.device or None)
+    built = engines.setup()
+    logging.getLogger("restyle.service").info(
+        "engines ready on %s: %s", engines.device, ", ".join(built)
+    )
+    _state.update(settings=settings, backend=backend, engines=engines)
     worker = SimpleWorker(
         backend.queues,
         connection=backend.redis,

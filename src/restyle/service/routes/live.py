@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from restyle import zoo
-from restyle.service.deps import OnnxCacheDep, SettingsDep
+from restyle.imaging import ImageLimits
+from restyle.service.deps import EnginesDep, SettingsDep
 from restyle.service.errors import ApiError
 from restyle.service.requests import read_painting
 from restyle.service.routes.styles import StyleId
@@ -27,13 +28,13 @@ _ONNX: dict[int | str, dict[str, Any]] = {
     response_class=FileResponse,
     responses={**_ONNX, **error_responses(404, 422)},
 )
-async def style_onnx(style_id: StyleId, onnx_cache: OnnxCacheDep) -> FileResponse:
+async def style_onnx(style_id: StyleId, engines: EnginesDep) -> FileResponse:
     """The style's `lite` network as ONNX: input `image` (1, 3, H, W) in [0, 1]."""
     from restyle.service.live_models import zoo_style_onnx
 
     if zoo.find(style_id) is None:
         raise ApiError(404, "unknown_style", f"no style {style_id!r}")
-    path = await asyncio.to_thread(zoo_style_onnx, style_id, onnx_cache)
+    path = await asyncio.to_thread(zoo_style_onnx, engines, style_id)
     return FileResponse(path, media_type="application/octet-stream")
 
 
@@ -43,7 +44,7 @@ async def style_onnx(style_id: StyleId, onnx_cache: OnnxCacheDep) -> FileRespons
     responses={**_ONNX, **error_responses(400, 413, 415)},
 )
 async def painting_onnx_model(
-    request: Request, settings: SettingsDep, onnx_cache: OnnxCacheDep
+    request: Request, settings: SettingsDep, engines: EnginesDep
 ) -> FileResponse:
     """The network the MetaNet writes for an uploaded painting (`style_image`), as ONNX."""
     from restyle.service.live_models import painting_onnx
@@ -51,5 +52,8 @@ async def painting_onnx_model(
     if zoo.arbitrary_model() is None:
         raise ApiError(400, "method_unavailable", "live mode with a painting needs the MetaNet")
     painting = await read_painting(request, settings)
-    path = await asyncio.to_thread(painting_onnx, painting, onnx_cache, device="cpu")
+    limits = ImageLimits(
+        max_bytes=settings.max_style_upload_bytes, max_pixels=settings.max_upload_pixels
+    )
+    path = await asyncio.to_thread(painting_onnx, engines, painting, limits=limits)
     return FileResponse(path, media_type="application/octet-stream")

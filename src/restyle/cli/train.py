@@ -1,6 +1,6 @@
 """`restyle train` and `restyle export`: the command lines of training and ONNX export.
 
-Kept apart from cli.py so that stylizing never imports training code.
+Imported only when one of these commands runs, so that stylizing never imports training code.
 """
 
 from __future__ import annotations
@@ -11,10 +11,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from restyle.cli import ProgressBar, config_defaults, parse_layers, resolve_image
+from restyle.cli.common import (
+    EXIT_OK,
+    ProgressBar,
+    config_defaults,
+    parse_layers,
+    resolve_image,
+)
 from restyle.training.config import FastLossConfig, TrainConfig
 
-EXIT_OK = 0
+
+def add_parser(commands: Any, name: str) -> None:
+    """The parser of `train` or `export`."""
+    if name == "export":
+        add_export_parser(commands)
+    else:
+        add_train_parser(commands)
 
 
 def add_train_parser(commands: Any) -> None:
@@ -145,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _fast_task(args: argparse.Namespace, loss_config: FastLossConfig) -> Any:
-    from restyle.api import as_tensor
+    from restyle.imaging import as_tensor
     from restyle.models.checkpoint import file_sha256
     from restyle.models.transform_net import size_config
     from restyle.training.fast_task import FastStyleTask
@@ -189,11 +201,11 @@ def run_export(args: argparse.Namespace) -> int:
     from restyle.onnx_export import OnnxTransformNet, export_onnx
 
     if args.method == "arbitrary":
-        from restyle.engines.arbitrary import ArbitraryStylizer
-        from restyle.engines.arbitrary_config import ArbitraryConfig
+        from restyle.engines.arbitrary import ArbitraryEngine
+        from restyle.engines.arbitrary_config import ArbitrarySetup
 
-        stylizer = ArbitraryStylizer(config=ArbitraryConfig(model=args.model), device="cpu")
-        _, net = stylizer.network(resolve_image(args.style))
+        engine = ArbitraryEngine(ArbitrarySetup(model=args.model), device="cpu")
+        _, net = engine.network(resolve_image(args.style))
     else:
         net, _ = load_transform_net(resolve_model(args.style))
     written = export_onnx(net, args.output)

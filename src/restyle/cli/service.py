@@ -7,7 +7,15 @@ import os
 from typing import Any
 
 
-def add_service_parsers(commands: Any) -> None:
+def add_parser(commands: Any, name: str) -> None:
+    """The parser of `serve` or `worker`."""
+    if name == "serve":
+        _add_serve(commands)
+    else:
+        _add_worker(commands)
+
+
+def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="run the HTTP API (embedded queue and workers unless RESTYLE_REDIS_URL is set)",
@@ -22,6 +30,9 @@ def add_service_parsers(commands: Any) -> None:
     serve.add_argument("--redis", default=None, help="Redis URL: scale-out mode (no local workers)")
     serve.add_argument("--data-dir", default=None, help="overrides RESTYLE_DATA_DIR")
     serve.add_argument("--workers", type=int, default=None, help="embedded jobs at once")
+
+
+def _add_worker(commands: Any) -> None:
     worker = commands.add_parser(
         "worker",
         help="pull jobs from Redis and run them (scale-out mode, e.g. on a GPU machine)",

@@ -1,0 +1,198 @@
+"""`restyle stylize`, `demo`, `styles` and `examples`: the commands that use trained engines."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from restyle.cli.common import EXIT_OK, ProgressBar, resolve_image
+from restyle.cli.flags import add_option_flags
+from restyle.engines.registry import ENGINES
+from restyle.errors import InvalidParameterError
+from restyle.examples import bundled, example_names
+
+
+def add_parsers(commands: Any) -> None:
+    _add_stylize(
+        commands.add_parser(
+            "stylize",
+            help="stylize photos (gatys or arbitrary: any painting; fast: a trained style)",
+            description=(
+                "Stylize CONTENT in the style of one or more STYLE images (paths, or the names "
+                f"of bundled paintings: {', '.join(example_names('styles'))})."
+            ),
+        )
+    )
+    demo = commands.add_parser("demo", help="stylize the bundled example photos")
+    demo.add_argument("--output-dir", type=Path, default=Path("out"))
+    demo.add_argument("--size", type=int, default=256, help="output long side (default 256)")
+    demo.add_argument("--device", default=None)
+    commands.add_parser("examples", help="list the bundled example images")
+    styles = commands.add_parser(
+        "styles",
+        help="list the trained styles shipped with restyle (the model zoo)",
+        description="List the zoo's trained styles; use an id with `restyle stylize --style ID`.",
+    )
+    styles.add_argument(
+        "--json", action="store_true", help="every field of every entry, with file paths"
+    )
+
+
+def _add_stylize(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "content",
+        nargs="+",
+        help="photo(s) to stylize (paths or bundled example names); several need -o DIR",
+    )
+    p.add_argument(
+        "-s",
+        "--style",
+        action="append",
+        required=True,
+        metavar="STYLE[:WEIGHT]",
+        help=(
+            "style image (gatys, arbitrary) or trained style id / checkpoint (fast), "
+            "repeatable; :WEIGHT blends several (default equal)"
+        ),
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output file (.png, .jpg, .webp, .tif), or a folder for several photos",
+    )
+    engines = "; ".join(f"{spec.name}: {spec.summary}" for spec in ENGINES.values())
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", *ENGINES),
+        help=f"engine (auto: fast for trained styles, gatys for images; {engines})",
+    )
+    p.add_argument("--init-image", type=Path, default=None, help="gatys: image for --init image")
+    p.add_argument(
+        "--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG output"
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(option_names=tuple(add_option_flags(p)))
+
+
+def parse_style(spec: str) -> tuple[str, float]:
+    """'path[:weight]' -> (path, weight); a trailing part that is not a number is the path's."""
+    path, sep, weight = spec.rpartition(":")
+    if sep:
+        try:
+            value = float(weight)
+        except ValueError:
+            return spec, 1.0
+        if not math.isfinite(value) or value < 0:
+            raise InvalidParameterError(f"--style {spec!r}: weight must be >= 0, got {weight}")
+        return path, value
+    return spec, 1.0
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    from restyle.api import choose_method, stylize_tensor
+    from restyle.engines.holder import Engines
+    from restyle.imaging import check_output_path, save_image
+
+    outputs = _output_paths(args.content, args.output)
+    for output in outputs:
+        check_output_path(output, bit_depth=args.bit_depth)
+    options = {k: v for k, v in vars(args).items() if k in args.option_names}
+    styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
+    method = choose_method(styles) if args.method == "auto" else args.method
+    # Painting engines take style images (bundled names allowed); fast takes trained styles.
+    trained = ENGINES[method].styles == "trained" if method in ENGINES else False
+    style_inputs = [s if trained else resolve_image(s) for s in styles]
+    engines = Engines(device=args.device)  # built once for every photo of this run
+    for content, output in zip(args.content, outputs, strict=True):
+        with ProgressBar(disabled=args.quiet, unit="step" if method == "gatys" else "tile") as bar:
+            result = stylize_tensor(
+                resolve_image(content),
+                style_inputs,
+                method=method,
+                style_weights=list(weights),
+                init_image=args.init_image,
+                progress=bar.update,
+                engines=engines,
+                **options,
+            )
+        written = save_image(result, output, bit_depth=args.bit_depth)
+        if not args.quiet:
+            print(f"wrote {written}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _output_paths(contents: list[str], output: Path) -> list[Path]:
+    """One output per photo: OUTPUT itself for one photo, OUTPUT/<photo>.<ext> for several."""
+    if len(contents) == 1 and not output.is_dir():
+        return [output]
+    if output.suffix and not output.is_dir():
+        raise InvalidParameterError(
+            f"--output: {len(contents)} photos need a folder, got the file name {str(output)!r}"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    names = [Path(c).stem for c in contents]
+    if len(set(names)) != len(names):
+        raise InvalidParameterError("content: two photos share a file name; run them separately")
+    return [output / f"{name}.png" for name in names]
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from restyle.api import stylize_tensor
+    from restyle.engines.holder import Engines
+    from restyle.imaging import save_image
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    engines = Engines(device=args.device)
+    pairs = list(zip(example_names("photos"), example_names("styles"), strict=False))
+    for photo, style in pairs:
+        out = args.output_dir / f"{photo}-{style}.jpg"
+        print(f"{photo} in the style of {style} -> {out}", file=sys.stderr)
+        with ProgressBar(disabled=False) as bar:
+            result = stylize_tensor(
+                bundled(photo),
+                bundled(style),
+                method="gatys",
+                size=args.size,
+                iterations=100,
+                coarse_iterations=100,
+                progress=bar.update,
+                seed=0,
+                engines=engines,
+            )
+        save_image(result, out)
+    return EXIT_OK
+
+
+def run_styles(args: argparse.Namespace) -> int:
+    import json
+
+    from restyle import zoo
+
+    entries = zoo.entries()
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not entries:
+        print("no trained styles installed", file=sys.stderr)
+        return EXIT_OK
+    width = max(len(e.id) for e in entries)
+    for entry in entries:
+        networks = ", ".join(
+            name + (" (provisional)" if v.provisional else "") for name, v in entry.variants.items()
+        )
+        year = f", {entry.year}" if entry.year else ""
+        print(f"{entry.id:<{width}}  {entry.title} ({entry.artist}{year})  [{networks}]")
+    return EXIT_OK
+
+
+def run_examples(_: argparse.Namespace) -> int:
+    for kind in ("photos", "styles"):
+        print(f"{kind}: {', '.join(example_names(kind))}")
+    return EXIT_OK
