@@ -2,7 +2,10 @@
 
 The page is plain ES modules with no build step. onnxruntime-web (live mode runs the style
 networks in the browser) comes from npm into `web/node_modules/` (`make run` and `make test` run
-`npm ci` there); without that folder the page still works and live mode says what is missing.
+`npm ci` there). A wheel or `pip install .` carries the few files of it the page loads, copied
+into `restyle/service/vendor/onnxruntime-web/` at build time (setup.py); an editable install or a
+source checkout serves `web/node_modules/onnxruntime-web/dist/` itself. Without either the page
+still works and live mode says what is missing.
 
 Every response of the page and its files carries cross-origin isolation headers
 (COOP `same-origin`, COEP `require-corp`): only a cross-origin-isolated page may use
@@ -23,6 +26,9 @@ from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 VENDOR_PATH = "/vendor/onnxruntime-web"
+# The page's import map names this file (static/index.html); setup.py ships it and the WASM binary.
+ORT_ENTRY = "ort.webgpu.bundle.min.mjs"
+_ORT_PACKAGED = Path(__file__).parent / "vendor" / "onnxruntime-web"
 _ORT_DIST = Path("web") / "node_modules" / "onnxruntime-web" / "dist"
 
 ISOLATION_HEADERS = {
@@ -33,11 +39,12 @@ ISOLATION_HEADERS = {
 
 
 def find_onnxruntime_web() -> Path | None:
-    """`web/node_modules/onnxruntime-web/dist` of the source tree (or the working directory)."""
+    """onnxruntime-web's files: the ones an installed package carries, else
+    `web/node_modules/onnxruntime-web/dist` of the source tree (or of the working directory)."""
     source_root = Path(__file__).resolve().parents[3]  # src/restyle/service/web.py → the clone
-    for root in (source_root, Path.cwd()):
-        if (root / _ORT_DIST / "ort.min.mjs").is_file():
-            return root / _ORT_DIST
+    for folder in (_ORT_PACKAGED, source_root / _ORT_DIST, Path.cwd() / _ORT_DIST):
+        if (folder / ORT_ENTRY).is_file():
+            return folder
     return None
 
 
