@@ -263,3 +263,24 @@ def test_any_painting_through_the_metanet_when_one_is_installed(client: httpx.Cl
     assert session.run(None, {"image": frame})[0].shape == frame.shape
     assert stylized.status_code == 200, stylized.text
     assert max(Image.open(io.BytesIO(stylized.content)).size) == 64
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("png", ".png"), ("jpeg", ".jpg")])
+def test_the_cli_and_the_service_give_the_same_bytes(
+    client: httpx.Client, tmp_path: Path, fmt: str, suffix: str
+) -> None:
+    """One encoder for results: the same job through `restyle stylize` and the API."""
+    from restyle.cli import main
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(jpeg("parrots", side=120))
+    out = tmp_path / f"cli{suffix}"
+    argv = ["stylize", str(photo), "-s", "the-scream", "--method", "fast", "--quiet"]
+    assert main([*argv, "--strength", "0.7", "-o", str(out)]) == 0
+    files = {"content": ("photo.jpg", photo.read_bytes(), "image/jpeg")}
+    data = {"style": "the-scream", "method": "fast", "strength": "0.7", "format": fmt}
+    job = client.post("/api/jobs", files=files, data=data).json()
+    assert wait(client, job)["status"] == "succeeded"
+    served = client.get(f"/api/jobs/{job['id']}/result", headers=auth(job)).content
+    assert served[:4] == out.read_bytes()[:4]  # the same format, then the same bytes
+    assert served == out.read_bytes()

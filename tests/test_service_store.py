@@ -121,6 +121,7 @@ def test_queued_fast_jobs_alike_run_as_one_batch_with_the_results_of_single_runs
     from PIL import Image
 
     from restyle.api import stylize
+    from restyle.engines.holder import Engines
     from restyle.examples import example_path
 
     photos = {}
@@ -128,7 +129,7 @@ def test_queued_fast_jobs_alike_run_as_one_batch_with_the_results_of_single_runs
         buffer = io.BytesIO()
         Image.open(example_path(name)).convert("RGB").resize((80, 60)).save(buffer, "PNG")
         photos[name] = buffer.getvalue()
-    options = JobOptions(style="starry-night", size=64, strength=0.8)
+    options = JobOptions(style="starry-night", options={"size": 64, "strength": 0.8})
 
     def submit(photo: bytes, job_options: JobOptions) -> JobRecord:
         record = JobRecord(id=new_job_id(), token_sha256="", client="c", options=job_options)
@@ -136,8 +137,8 @@ def test_queued_fast_jobs_alike_run_as_one_batch_with_the_results_of_single_runs
         return record
 
     jobs = [submit(photo, options) for photo in photos.values()]
-    other = submit(photos["cat"], options.model_copy(update={"size": 48}))
-    runner.run(backend, jobs[0].id, settings)
+    other = submit(photos["cat"], options.model_copy(update={"options": {"size": 48}}))
+    runner.run(backend, jobs[0].id, settings, Engines(device="cpu"))
     assert [backend.get(j.id).status for j in jobs] == [JobStatus.SUCCEEDED] * 3
     assert backend.get(other.id).status == JobStatus.QUEUED  # other options: not in the batch
     for job, photo in zip(jobs, photos.values(), strict=True):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from restyle import zoo
 from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
 from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.gatys_config import GatysOptions, GatysSetup
@@ -39,6 +40,8 @@ class EngineSpec:
     factory: str
     """"module:Class" of the engine, imported on first use."""
     uses_vgg: bool
+    installed: Callable[[], bool] = lambda: True
+    """Whether this installation has what the engine needs (the arbitrary engine's MetaNet)."""
 
     def setup_specs(self) -> tuple[OptionSpec, ...]:
         return option_specs(self.setup)
@@ -121,6 +124,7 @@ ENGINES: dict[str, EngineSpec] = {
             interactive=True,
             factory="restyle.engines.arbitrary:ArbitraryEngine",
             uses_vgg=True,
+            installed=lambda: zoo.arbitrary_model() is not None,
         ),
         EngineSpec(
             name="gatys",
@@ -136,6 +140,11 @@ ENGINES: dict[str, EngineSpec] = {
     )
 }
 """Every engine, in the order surfaces list them (the web page's default first)."""
+
+
+def installed_engines() -> list[str]:
+    """The engines this installation can run, in the registry's order."""
+    return [name for name, spec in ENGINES.items() if spec.installed()]
 
 
 def engine_spec(name: str) -> EngineSpec:

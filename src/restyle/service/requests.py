@@ -186,29 +186,49 @@ def _options(
     return options
 
 
+def engine_description(method: str, settings: ServiceSettings) -> dict[str, Any]:
+    """The engine and its public options' JSON schema with this server's limits (what the
+    web page builds its controls from, and what `_check_limits` enforces)."""
+    described = ENGINES[method].describe()
+    properties = described["options"]["properties"]
+    bounds = {
+        "size": (16, size_limit(method, settings)),
+        "iterations": (1, settings.max_iterations),
+    }
+    for name, (low, high) in bounds.items():
+        schema = properties.get(name)
+        if schema is None:
+            continue
+        target = schema["anyOf"][0] if "anyOf" in schema else schema
+        target["minimum"] = max(low, target.get("minimum", low))
+        target["maximum"] = min(high, target.get("maximum", high))
+        if isinstance(schema.get("default"), int) and schema["default"] > target["maximum"]:
+            schema["default"] = target["maximum"]
+    return described
+
+
 def size_limit(method: str, settings: ServiceSettings) -> int:
     """The largest output long side this server accepts for `method`."""
     return settings.max_gatys_size if method == "gatys" else settings.max_size
 
 
+def server_bounds(method: str, settings: ServiceSettings) -> dict[str, tuple[int, int]]:
+    """This server's limits on options, tighter than the engines': they bound a job's cost."""
+    return {"size": (16, size_limit(method, settings)), "iterations": (1, settings.max_iterations)}
+
+
 def _check_limits(parsed: dict[str, Any], method: str, settings: ServiceSettings) -> None:
-    """The server's own limits, tighter than the engines': they bound a job's cost."""
-    limit = size_limit(method, settings)
-    size = parsed.get("size")
-    if size is not None and not (isinstance(size, int) and 16 <= size <= limit):
-        raise InvalidParameterError(f"size: 16..{limit} px for {method} here, got {size!r}")
-    if size is None:
-        # The engine's own default, when this server allows it; else the largest it allows.
-        default = option_fields()[method].get("size")
-        if default is not None and isinstance(default.default, int) and default.default > limit:
-            parsed["size"] = limit
-    iterations = parsed.get("iterations")
-    if iterations is not None and not (
-        isinstance(iterations, int) and 1 <= iterations <= settings.max_iterations
-    ):
-        raise InvalidParameterError(
-            f"iterations: 1..{settings.max_iterations} here, got {iterations!r}"
-        )
+    bounds = server_bounds(method, settings)
+    for name, (low, high) in bounds.items():
+        value = parsed.get(name)
+        if value is not None and not (isinstance(value, int) and low <= value <= high):
+            raise InvalidParameterError(
+                f"{name}: {low}..{high} for {method} on this server, got {value!r}"
+            )
+    # No size given: the engine's own default when this server allows it, else its largest.
+    default = getattr(option_fields()[method].get("size"), "default", None)
+    if parsed.get("size") is None and isinstance(default, int) and default > bounds["size"][1]:
+        parsed["size"] = bounds["size"][1]
 
 
 async def _read_image(

@@ -50,6 +50,21 @@ class StylesResponse(BaseModel):
     methods: list[str] = Field(description="methods this server runs")
 
 
+class EngineInfo(BaseModel):
+    name: str
+    title: str
+    summary: str
+    styles: str = Field(description="painting: any image is a style; trained: a style id")
+    interactive: bool = Field(description="fast enough for POST /api/stylize")
+    options: dict[str, Any] = Field(
+        description="JSON schema of the options a request may set, with this server's limits"
+    )
+
+
+class EnginesResponse(BaseModel):
+    engines: list[EngineInfo] = Field(description="the engines this server runs, default first")
+
+
 class JobStatusResponse(BaseModel):
     """A job as its owner sees it (`JobRecord.public()`)."""
 

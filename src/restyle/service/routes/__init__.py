@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from restyle.service.routes import health, jobs, live, styles, stylize
+from restyle.service.routes import engines, health, jobs, live, styles, stylize
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     styles.router,
+    engines.router,
     live.router,
     jobs.router,
     stylize.router,

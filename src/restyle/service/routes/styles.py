@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
 
 from restyle import zoo
+from restyle.engines.registry import installed_engines
 from restyle.service.errors import ApiError
 from restyle.service.jobs import STYLE_ID_PATTERN
 from restyle.service.schemas import StyleInfo, StylesResponse, error_responses
@@ -19,7 +20,7 @@ StyleId = Annotated[str, Path(pattern=STYLE_ID_PATTERN)]
 
 @router.get("/api/styles")
 def styles(request: Request) -> StylesResponse:
-    methods = ["fast", "gatys", *(["arbitrary"] if zoo.arbitrary_model() is not None else [])]
+    methods = installed_engines()
     return StylesResponse(
         styles=[
             StyleInfo(

@@ -1,0 +1,105 @@
+"""Every option of every engine reaches every surface, with the same choices and limits.
+
+The declarations (`restyle.options` fields of the engines' setup and options classes) are the
+one source; the CLI's flags, the service's form fields and JSON schema are derived from them.
+(The web page's controls are checked against /api/engines in tests/test_web.py.)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from restyle.cli import build_parser, main
+from restyle.engines.registry import ENGINES
+from restyle.options import OptionSpec
+from restyle.service.requests import FORM_FIELDS, engine_description, server_bounds
+from restyle.service.settings import ServiceSettings
+
+ALL_OPTIONS = [
+    (engine.name, spec)
+    for engine in ENGINES.values()
+    for spec in (*engine.setup_specs(), *engine.option_specs())
+]
+
+
+def _stylize_flags() -> dict[str, argparse.Action]:
+    parser = build_parser("stylize")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {action.dest: action for action in sub.choices["stylize"]._actions}
+
+
+@pytest.mark.parametrize(
+    ("engine", "spec"), ALL_OPTIONS, ids=[f"{e}.{s.name}" for e, s in ALL_OPTIONS]
+)
+def test_every_option_is_a_cli_flag_with_its_choices(engine: str, spec: OptionSpec) -> None:
+    action = _stylize_flags()[spec.name]
+    assert spec.cli_flag in action.option_strings
+    assert action.default is argparse.SUPPRESS  # the engine's default applies, written once
+    if spec.choices is not None:
+        assert list(action.choices or ()) == list(spec.choices)
+    if spec.kind != "bool":
+        assert action.type is not None
+        assert action.type(_text(spec.default)) == spec.default
+
+
+@pytest.mark.parametrize(
+    ("engine", "spec"), ALL_OPTIONS, ids=[f"{e}.{s.name}" for e, s in ALL_OPTIONS]
+)
+def test_every_public_option_is_in_the_service_schema(engine: str, spec: OptionSpec) -> None:
+    settings = ServiceSettings()
+    properties = engine_description(engine, settings)["options"]["properties"]
+    if not spec.public:
+        assert spec.name not in properties
+        return
+    assert spec.name in FORM_FIELDS
+    schema = properties[spec.name]
+    value = schema["anyOf"][0] if "anyOf" in schema else schema
+    if spec.choices is not None:
+        assert value["enum"] == list(spec.choices)
+    low, high = server_bounds(engine, settings).get(spec.name, (None, None))
+    if spec.minimum is not None:
+        assert value["minimum"] == (spec.minimum if low is None else max(low, spec.minimum))
+    if spec.maximum is not None:
+        assert value["maximum"] == (spec.maximum if high is None else min(high, spec.maximum))
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--method", "gatys", "--size", "99999"], "size"),
+        (["--method", "fast", "--strength", "1.5"], "strength"),
+        (["--method", "fast", "--iterations", "3"], "iterations"),
+        (["--method", "gatys", "--style-scale", "nan"], "style_scale"),
+    ],
+)
+def test_the_cli_rejects_what_the_declaration_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (8, 8)).save(photo)
+    style = "starry-night" if "fast" in argv else "starry_night"
+    code = main(["stylize", str(photo), "-s", style, "-o", str(tmp_path / "o.png"), *argv])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_service_rejects_an_option_its_engine_lacks() -> None:
+    from restyle.service.errors import ApiError
+    from restyle.service.requests import _options
+
+    fields = {"method": "fast", "style": "starry-night", "iterations": "5"}
+    with pytest.raises(ApiError, match="iterations: not an option of the fast engine") as caught:
+        _options(fields, ServiceSettings(), has_style_image=False)
+    assert caught.value.status == 400
