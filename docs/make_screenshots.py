@@ -122,7 +122,7 @@ def photo_screens(page: Page, device: str) -> None:
     save(page, f"gallery-{device}")
 
     # A Gatys job: screenshot once previews have come in, then cancel it.
-    page.get_by_text("Gatys", exact=True).click()
+    page.check('input[name="method"][value="gatys"]')  # the radios come from /api/engines
     page.fill("#size", "128")
     page.fill("#iterations", "40")
     page.get_by_role("button", name="Stylize").click()
@@ -137,7 +137,7 @@ def photo_screens(page: Page, device: str) -> None:
     page.get_by_role("alert").wait_for(state="visible")
 
     # A fast job and its before/after comparison, the slider a little left of the middle.
-    page.get_by_text("Fast", exact=True).click()
+    page.check('input[name="method"][value="fast"]')
     page.fill("#size", "512")
     page.get_by_role("button", name="Stylize").click()
     wait_result(page)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from tests.service_processes import Service
 
 from restyle.examples import example_path
@@ -142,7 +143,11 @@ def test_fast_job_shows_a_result_that_differs_from_the_photo(page: Any) -> None:
         "() => { const i = document.querySelector('#result-image');"
         " return [i.naturalWidth, i.naturalHeight]; }"
     )
-    assert max(size) == 512  # the size field's default reached the API
+    # Fast's size default is 0, the photo's own size: the field stays empty and sends nothing.
+    expect(page.locator("#size")).to_have_value("")
+    expect(page.locator("#size")).to_have_attribute("placeholder", "photo's size")
+    with Image.open(example_path("cat")) as photo:
+        assert max(size) == max(photo.size)
     before = "document.querySelector('#result-before')"
     same = image_stats(page, before, before)
     assert same["diff"] == 0  # the measure itself: a photo against itself
@@ -219,12 +224,14 @@ def test_strength_and_colour_sliders_reach_the_api(page: Any, service: Service) 
     assert status["status"] == "succeeded"
 
 
-def test_gatys_progress_bar_advances_with_previews(page: Any) -> None:
+def test_gatys_progress_bar_advances_with_previews(page: Any, service: Service) -> None:
     choose_photo_and_style(page, "parrots", "The Scream")
-    page.get_by_text("Gatys", exact=True).click()
+    page.check('input[name="method"][value="gatys"]')
     expect(page.get_by_label("Iterations")).to_be_visible()
+    expect(page.locator("#size")).to_have_value("512")  # Gatys's default, from /api/engines
     page.fill("#size", "48")  # small: seconds on an idle 2-core CPU
     page.fill("#iterations", "16")
+    page.fill('[data-option="seed"]', "7")  # a control the page made from the schema
     # Record every change of the progress bar and the preview, and whether the result was
     # already shown at that moment.
     page.evaluate(
@@ -254,6 +261,13 @@ def test_gatys_progress_bar_advances_with_previews(page: Any) -> None:
     assert page.evaluate("() => document.querySelector('#progress').value") == 1
     expect(page.locator("#job-status")).to_contain_text("Done")
 
+    [entry] = history(page)
+    options = httpx.get(
+        f"{service.url}/api/jobs/{entry['id']}",
+        headers={"Authorization": f"Bearer {entry['token']}"},
+    ).json()["options"]
+    assert (options["size"], options["iterations"], options["seed"]) == (48, 16, 7)
+
 
 def test_api_errors_are_shown_with_the_api_message(
     page: Any, service: Service, tmp_path: Path
@@ -280,8 +294,82 @@ def test_api_errors_are_shown_with_the_api_message(
     page.set_input_files("#content-input", str(example_path("cat")))
     page.fill("#size", "99999")
     page.get_by_role("button", name="Stylize").click()
-    expect(alert).to_contain_text("size: at most 4096 for fast, got 99999")
+    expect(alert).to_contain_text("size: 16..4096 for fast on this server, got 99999")
     expect(alert).not_to_contain_text(message)
+
+
+# What the page shows as options: each visible control marked data-option.
+VISIBLE_OPTIONS_JS = """
+() => [...document.querySelectorAll("[data-option]")]
+  .filter((element) => element.checkVisibility())
+  .map((element) => ({
+    name: element.dataset.option,
+    tag: element.tagName.toLowerCase(),
+    type: element.type,
+    min: element.getAttribute("min"),
+    max: element.getAttribute("max"),
+    choices: element.dataset.choices ? JSON.parse(element.dataset.choices) : null,
+    selectValues: element.tagName === "SELECT"
+      ? [...element.options].map((o) => o.value).filter((v) => v !== "") : null,
+    label: element.labels && element.labels.length ? element.labels[0].textContent : "",
+  }))
+"""
+
+
+def plain_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema without its "or null" branch."""
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") != "null":
+            return {**branch, **{k: v for k, v in schema.items() if k != "anyOf"}}
+    return schema
+
+
+def test_every_engine_option_has_a_control_with_the_api_limits(page: Any, service: Service) -> None:
+    engines = httpx.get(f"{service.url}/api/engines").json()["engines"]
+    radios = page.locator('input[name="method"]')
+    assert [radios.nth(i).get_attribute("value") for i in range(radios.count())] == [
+        engine["name"] for engine in engines
+    ]
+    expect(radios.first).to_be_checked()  # the server's default engine
+    # A gallery style is chosen (the first, by default): every engine can be selected.
+    for engine in engines:
+        radio = page.locator(f'input[name="method"][value="{engine["name"]}"]')
+        radio.check()
+        expect(radio.locator("xpath=..")).to_contain_text(engine["title"])
+        properties = engine["options"]["properties"]
+        controls = page.evaluate(VISIBLE_OPTIONS_JS)
+        names = [control["name"] for control in controls]
+        assert sorted(names) == sorted(properties), engine["name"]
+        assert len(names) == len(set(names)), f"{engine['name']}: a control twice: {names}"
+        for control in controls:
+            schema = plain_schema(properties[control["name"]])
+            where = f"{engine['name']}.{control['name']}"
+            assert control["label"].strip(), f"{where}: no label"
+            if "enum" in schema:
+                assert control["choices"] == schema["enum"], where
+                if control["tag"] == "select":
+                    assert control["selectValues"] == [str(v) for v in schema["enum"]], where
+            elif schema["type"] in ("integer", "number"):
+                assert control["type"] in ("number", "range"), where
+                for attribute, key in (("min", "minimum"), ("max", "maximum")):
+                    expected = schema.get(key)
+                    actual = control[attribute]
+                    assert (None if actual is None else float(actual)) == expected, (
+                        f"{where}: {attribute}={actual}, schema {key}={expected}"
+                    )
+            elif schema["type"] == "boolean":
+                assert control["type"] == "checkbox", where
+
+    # The user's own painting: engines that run trained styles only are switched off.
+    page.set_input_files("#style-input", str(example_path("great_wave")))
+    for engine in engines:
+        radio = page.locator(f'input[name="method"][value="{engine["name"]}"]')
+        if engine["styles"] == "trained":
+            expect(radio).to_be_disabled()
+        else:
+            expect(radio).to_be_enabled()
+    checked = page.locator('input[name="method"]:checked').get_attribute("value")
+    assert next(e for e in engines if e["name"] == checked)["styles"] == "painting"
 
 
 def run_live_camera(page: Any) -> tuple[float, dict[str, float]]:

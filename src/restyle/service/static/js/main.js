@@ -4,22 +4,16 @@ import { apiJson, showError } from "./api.js";
 import { setupCompare } from "./compare.js";
 import { clearSelection, loadStyles, renderGallery, selectedStyle } from "./gallery.js";
 import { addEntry, clearHistory, loadHistory, renderHistory, updateEntry } from "./history.js";
+import { loadEngines, paintingNote, renderEngines } from "./engines.js";
 import { cancelJob, endError, followJob, submitJob } from "./job.js";
 import { LiveMode } from "./live.js";
+import { OptionControls } from "./options.js";
 
 const $ = (id) => document.getElementById(id);
 
-// The colour slider's stops: the API's preserve_color values, in order of how much they keep.
-const COLOUR_MODES = [
-  { value: "none", label: "Off" },
-  { value: "luminance", label: "Luminance" },
-  { value: "histogram", label: "Histogram" },
-  { value: "mean_cov", label: "Mean and covariance" },
-];
-
 const state = {
   styles: new Map(), // id → style
-  methods: ["fast", "gatys"],
+  engines: [], // GET /api/engines: the engines this server runs, default first
   job: null, // the job being followed: {id, token, statusUrl, eventsUrl, resultUrl}
   stopFollowing: null,
   photoUrl: null, // object URL of the chosen photo: the "before" image
@@ -145,48 +139,31 @@ function onGalleryChange() {
   }
 }
 
-// Engines: "fast" needs a shipped style, "arbitrary" needs the MetaNet on the server.
+// Engines (from /api/engines): one that runs trained styles only is off while the user's own
+// painting is chosen. The Options step shows the selected engine's options.
+const options = OptionControls.fromPage($);
+
 function updateEngines() {
   const painting = $("style-input").files.length > 0;
-  const radios = document.querySelectorAll('input[name="method"]');
+  const radios = [...document.querySelectorAll('input[name="method"]')];
   for (const radio of radios) {
-    radio.disabled =
-      !state.methods.includes(radio.value) || (painting && radio.value === "fast");
+    radio.disabled = painting && engineNamed(radio.value)?.styles === "trained";
   }
-  $("arbitrary-note").textContent = state.methods.includes("arbitrary")
-    ? "One network for any painting."
-    : "Not available on this server (it needs the MetaNet).";
-  const checked = document.querySelector('input[name="method"]:checked');
+  const checked = radios.find((r) => r.checked);
   if (!checked || checked.disabled) {
-    const fallback = [...radios].find((r) => !r.disabled);
+    const fallback = radios.find((r) => !r.disabled);
     if (fallback) fallback.checked = true;
   }
-  $("iterations-field").hidden = currentMethod() !== "gatys";
+  options.show(engineNamed(currentMethod()));
 }
 
+function engineNamed(name) {
+  return state.engines.find((engine) => engine.name === name);
+}
+
+// The selected engine's name; none before the engines are in (the server's default then).
 function currentMethod() {
-  return document.querySelector('input[name="method"]:checked')?.value || "fast";
-}
-
-// Options -------------------------------------------------------------------------------------
-function setupOptions() {
-  const strength = $("strength");
-  const colour = $("colour");
-  const showStrength = () => {
-    $("strength-out").textContent = Number(strength.value).toFixed(2);
-  };
-  const showColour = () => {
-    const { label } = COLOUR_MODES[Number(colour.value)];
-    $("colour-out").textContent = label;
-    colour.setAttribute("aria-valuetext", label);
-  };
-  strength.addEventListener("input", showStrength);
-  colour.addEventListener("input", showColour);
-  showStrength();
-  showColour();
-  for (const radio of document.querySelectorAll('input[name="method"]')) {
-    radio.addEventListener("change", updateEngines);
-  }
+  return document.querySelector('input[name="method"]:checked')?.value;
 }
 
 // A job: submit, follow, show the result -------------------------------------------------------
@@ -229,12 +206,9 @@ async function onSubmit(event) {
   const fields = {
     content,
     method,
-    strength: $("strength").value,
-    preserve_color: COLOUR_MODES[Number($("colour").value)].value,
-    size: $("size").value.trim(),
     format: $("format").value,
     ...(painting ? { style_image: painting } : { style }),
-    ...(method === "gatys" ? { iterations: $("iterations").value.trim() } : {}),
+    ...options.values(), // the selected engine's options that have a value
   };
   if (state.stopFollowing) state.stopFollowing();
   setBusy(true);
@@ -347,7 +321,6 @@ async function init() {
   setupTabs();
   setupPhoto();
   setupStyle();
-  setupOptions();
   setupCompare($("compare"), $("compare-slider"));
   $("stylize-form").addEventListener("submit", onSubmit);
   $("cancel").addEventListener("click", onCancel);
@@ -357,20 +330,28 @@ async function init() {
   });
   renderHistory($("history"), $("history-empty"), $("history-clear"));
   refreshUnfinished();
-  updateEngines();
-  try {
-    const { styles, methods } = await loadStyles();
-    state.methods = methods;
-    for (const style of styles) state.styles.set(style.id, style);
-    renderGallery($("gallery"), styles, onGalleryChange);
-    live.setStyles(styles, methods);
-    $("gallery-status").textContent = `${styles.length} styles. Pick one:`;
-    updateEngines();
-  } catch (err) {
+  const [styles, engines] = await Promise.allSettled([loadStyles(), loadEngines()]);
+  if (styles.status === "fulfilled") {
+    const { styles: list, methods } = styles.value;
+    for (const style of list) state.styles.set(style.id, style);
+    renderGallery($("gallery"), list, onGalleryChange);
+    live.setStyles(list, methods);
+    $("gallery-status").textContent = `${list.length} styles. Pick one:`;
+  } else {
     $("gallery-status").classList.add("error");
-    showError($("gallery-status"), err);
+    showError($("gallery-status"), styles.reason);
   }
-  document.body.dataset.ready = "true"; // the styles are in: the page is usable
+  if (engines.status === "fulfilled") {
+    state.engines = engines.value;
+    renderEngines($("engines"), state.engines, updateEngines);
+    $("painting-engines").textContent = paintingNote(state.engines);
+    $("engines-status").hidden = true;
+  } else {
+    $("engines-status").classList.add("error");
+    showError($("engines-status"), engines.reason);
+  }
+  updateEngines();
+  document.body.dataset.ready = "true"; // styles and engines are in: the page is usable
 }
 
 init();
