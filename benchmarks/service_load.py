@@ -4,8 +4,8 @@ What is measured, on one machine:
 
 1. The raw engine, as the reference: `restyle.api.stylize(jpeg_bytes, STYLE, method="fast",
    size=SIZE)` called in a loop in this process, each call followed by encoding the output in
-   the format the service returns (PNG by default, `--format`; JPEG and WebP at quality 92, as
-   the service encodes them), so decoding the upload and encoding the result are counted on both
+   the format the service returns (PNG by default, `--format`; `restyle.imaging.encode_image`,
+   as the service encodes them), so decoding the upload and encoding the result are counted on both
    sides. Two untimed warm-up calls, then as many calls as fit in `--raw-seconds`; images/s.
 2. The service: `restyle serve` is started as a subprocess on a free loopback port with a fresh
    temporary RESTYLE_DATA_DIR (other RESTYLE_* variables are inherited; `--workers` sets
@@ -93,12 +93,10 @@ def square_jpeg(path: Path, side: int) -> bytes:
 
 
 def encode(image: Image.Image, fmt: str) -> bytes:
-    """Encode the way the service's runner does (quality 92 for JPEG and WebP)."""
-    kind = FORMATS[fmt][0]
-    options: dict[str, Any] = {"quality": 92} if kind in ("JPEG", "WEBP") else {}
-    buffer = io.BytesIO()
-    image.save(buffer, format=kind, **options)
-    return buffer.getvalue()
+    """Encode with the library's one encoder, which the service's runner uses too."""
+    from restyle.imaging import encode_image
+
+    return encode_image(image, format=FORMATS[fmt][0])
 
 
 # --- the raw engine ----------------------------------------------------------------------------

@@ -103,3 +103,12 @@ def test_the_service_rejects_an_option_its_engine_lacks() -> None:
     with pytest.raises(ApiError, match="iterations: not an option of the fast engine") as caught:
         _options(fields, ServiceSettings(), has_style_image=False)
     assert caught.value.status == 400
+
+
+def test_the_options_doc_is_written_from_the_declarations() -> None:
+    from restyle.engines.tables import options_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "options.md"
+    assert doc.read_text(encoding="utf-8") == options_markdown(), (
+        "docs/options.md is stale: run `python -m restyle.engines.tables > docs/options.md`"
+    )

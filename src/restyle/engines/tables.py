@@ -1,0 +1,73 @@
+"""The options tables of the docs, written from the engine registry (`docs/options.md`).
+
+    python -m restyle.engines.tables > docs/options.md
+
+A test checks that the file in the repository is what this prints, so the docs cannot drift
+from the declarations.
+"""
+
+from __future__ import annotations
+
+from restyle.engines.registry import ENGINES
+from restyle.options import OptionSpec
+
+
+def options_markdown() -> str:
+    lines = [
+        "# Engine options",
+        "",
+        "Written by `python -m restyle.engines.tables` from the option declarations; do not",
+        "edit by hand. *Setup* is fixed when an engine is built (per process or worker); *options*",
+        "may change with every call. The CLI flag of `name_with_underscores` is "
+        "`--name-with-dashes`",
+        "(other flags are given). Options marked *API* can be set by HTTP clients "
+        "(`GET /api/engines`",
+        "gives them with the server's own limits).",
+    ]
+    for engine in ENGINES.values():
+        lines += [
+            "",
+            f"## `{engine.name}`: {engine.title}",
+            "",
+            f"{engine.summary[:1].upper()}{engine.summary[1:]}.",
+            "",
+        ]
+        lines += ["| option | kind | default | range or choices | API | meaning |"]
+        lines += ["|---|---|---|---|---|---|"]
+        for part, specs in (("setup", engine.setup_specs()), ("", engine.option_specs())):
+            lines += [_row(spec, part) for spec in specs]
+    return "\n".join(lines) + "\n"
+
+
+def _row(spec: OptionSpec, part: str) -> str:
+    flag = f" (`{spec.flag}`)" if spec.flag else ""
+    kind = f"{part} " if part else ""
+    return (
+        f"| `{spec.name}`{flag} | {kind}{spec.kind.replace('_', ' ')}"
+        f"{' or none' if spec.nullable else ''} | {_value(spec.default)} | {_range(spec)} | "
+        f"{'yes' if spec.public else ''} | {spec.help} |"
+    )
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "(uniform)"
+    if value == "":
+        return '""'
+    return f"{value}"
+
+
+def _range(spec: OptionSpec) -> str:
+    if spec.choices is not None:
+        return ", ".join(spec.choices)
+    if spec.minimum is None and spec.maximum is None:
+        return ""
+    low = "" if spec.minimum is None else f"{spec.minimum:g}"
+    high = "" if spec.maximum is None else f"{spec.maximum:g}"
+    return f"{low} … {high}"
+
+
+if __name__ == "__main__":
+    print(options_markdown(), end="")
