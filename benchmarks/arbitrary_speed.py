@@ -3,8 +3,8 @@
 What is measured, in one process on one machine:
 - style pass: VGG19 statistics of a painting + MetaNet + building the generated network, from
   a painting tensor (decoding excluded), cache cleared before every call;
-- per frame: `ArbitraryStylizer.stylize(frame)` for a (1, 3, H, W) float frame already in memory
-  at 640×480 and 1920×1080, for each runtime available on the device (CPU: onnxruntime and
+- per frame: `ArbitraryEngine.stylizer([painting]).stylize(frame)` for a (1, 3, H, W) float frame
+  in memory at 640×480 and 1920×1080, for each runtime available on the device (CPU: onnxruntime and
   PyTorch float32; CUDA: PyTorch float16), next to the fast engine's shipped `lite` network run
   the same way (the ratio says what generating the weights costs per frame: nothing, once built).
 
@@ -45,12 +45,13 @@ def main() -> int:
     args = parser.parse_args()
 
     from restyle import zoo
-    from restyle.api import as_tensor
-    from restyle.engines.arbitrary import ArbitraryStylizer
-    from restyle.engines.arbitrary_config import ArbitraryConfig
-    from restyle.engines.fast import FastStylizer
-    from restyle.engines.fast_config import FastConfig
+    from restyle.engines.arbitrary import ArbitraryEngine
+    from restyle.engines.arbitrary_config import ArbitrarySetup
+    from restyle.engines.fast import FastEngine
+    from restyle.engines.fast_config import FastSetup
+    from restyle.engines.holder import Engines
     from restyle.examples import example_path
+    from restyle.imaging import as_tensor
     from restyle.models.checkpoint import save_meta_net
     from restyle.models.meta_net import MetaNet
 
@@ -65,18 +66,18 @@ def main() -> int:
     cuda = args.device.startswith("cuda")
     runtimes = ["torch"] if cuda else ["onnx", "torch"]
     variants: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
-    stylizers = {}
+    engines = Engines(device=args.device)  # one VGG19 for every runtime
+    arbitrary: dict[str, ArbitraryEngine] = {}
     for runtime in runtimes:
-        config = ArbitraryConfig(model=model, runtime=runtime)
-        stylizer = ArbitraryStylizer(painting, config=config, device=args.device)
-        stylizers[runtime] = stylizer
-        variants[f"arbitrary-{runtime}"] = stylizer.stylize
-        lite = FastStylizer(
-            "starry-night:lite", config=FastConfig(runtime=runtime), device=args.device
-        )
-        variants[f"fast-lite-{runtime}"] = lite.stylize
+        engine = engines.get("arbitrary", ArbitrarySetup(model=model, runtime=runtime))
+        assert isinstance(engine, ArbitraryEngine)
+        arbitrary[runtime] = engine
+        variants[f"arbitrary-{runtime}"] = engine.stylizer([painting]).stylize
+        fast = engines.get("fast", FastSetup(runtime=runtime))
+        assert isinstance(fast, FastEngine)
+        variants[f"fast-lite-{runtime}"] = fast.stylizer("starry-night:lite").stylize
 
-    first = stylizers[runtimes[0]]
+    first = arbitrary[runtimes[0]]
 
     def style_pass() -> None:
         first._networks.clear()
@@ -90,10 +91,10 @@ def main() -> int:
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "threads": torch.get_num_threads(),
         "style_pass_ms": round(pass_ms, 1),
-        "style_size": first.style_size,
+        "style_size": first.trained_style_size,
         "frames": {},
     }
-    print(f"style pass: {pass_ms:.1f} ms (painting analysed at {first.style_size} px)")
+    print(f"style pass: {pass_ms:.1f} ms (painting analysed at {first.trained_style_size} px)")
     for size_name in args.sizes.split(","):
         height, width = SIZES[size_name]
         frame = torch.nn.functional.interpolate(photo, size=(height, width), mode="bilinear")

@@ -26,14 +26,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from restyle.api import as_tensor
-from restyle.cli import resolve_image
 from restyle.devices import resolve_device
 from restyle.engines.fast import FastStylizer
-from restyle.engines.fast_config import FastConfig
+from restyle.engines.fast_config import FastSetup
 from restyle.engines.gatys import GatysEngine
-from restyle.engines.gatys_config import GatysConfig
-from restyle.imaging import resize_tensor_to_long_side, tensor_to_image
+from restyle.engines.gatys_config import GatysOptions
+from restyle.examples import example_path
+from restyle.imaging import as_tensor, resize_tensor_to_long_side, tensor_to_image
 from restyle.metrics import StyleMetrics
 from restyle.models.checkpoint import save_transform_net
 from restyle.models.transform_net import TransformNet, size_config
@@ -45,6 +44,12 @@ def _model_path(spec: str, scratch: Path) -> Path:
         net = TransformNet(size_config(spec.removeprefix("random:")))
         return save_transform_net(scratch / f"{spec.replace(':', '-')}.safetensors", net)
     return Path(spec)
+
+
+def _image_path(name: str) -> Path:
+    """A path as given, or a bundled example's path when no such file exists."""
+    path = Path(name)
+    return path if path.exists() else example_path(name) or path
 
 
 def main() -> None:
@@ -61,7 +66,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = resolve_device(args.device)
-    painting_path = resolve_image(args.painting)
+    painting_path = _image_path(args.painting)
     painting = as_tensor(painting_path)
     photos_paths = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     photos = [
@@ -76,7 +81,7 @@ def main() -> None:
     for spec in args.model:
         name, _, path = spec.partition("=")
         stylizer = FastStylizer(
-            _model_path(path, scratch), config=FastConfig(runtime="torch"), device=device
+            _model_path(path, scratch), setup=FastSetup(runtime="torch"), device=device
         )
         outputs, times = [], []
         for photo in photos:
@@ -86,13 +91,12 @@ def main() -> None:
         columns[name] = outputs
         results.append(_summary(name, outputs, photos, painting, metrics, times))
     if args.gatys_iterations:
-        engine = GatysEngine(
-            GatysConfig(size=args.size, iterations=args.gatys_iterations, seed=0), device=device
-        )
+        engine = GatysEngine(device=device)
+        options = GatysOptions(size=args.size, iterations=args.gatys_iterations, seed=0)
         outputs, times = [], []
         for photo in photos:
             began = time.perf_counter()
-            outputs.append(engine.run(photo, [painting]).cpu())
+            outputs.append(engine.run(photo, [painting], options).cpu())
             times.append(time.perf_counter() - began)
         columns["gatys"] = outputs
         results.append(_summary("gatys", outputs, photos, painting, metrics, times))

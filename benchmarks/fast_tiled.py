@@ -27,11 +27,10 @@ import torch
 
 
 def _run_one(args: argparse.Namespace, mode: str, out: Path) -> dict[str, float]:
-    from restyle.api import as_tensor
     from restyle.engines.fast import FastStylizer
-    from restyle.engines.fast_config import FastConfig
+    from restyle.engines.fast_config import FastOptions, FastSetup
     from restyle.examples import example_path
-    from restyle.imaging import resize_tensor
+    from restyle.imaging import as_tensor, resize_tensor
 
     width, height = (int(v) for v in args.size.split("x"))
     photo_path = Path(args.photo)
@@ -40,10 +39,10 @@ def _run_one(args: argparse.Namespace, mode: str, out: Path) -> dict[str, float]
     photo = resize_tensor(as_tensor(photo_path), (height, width))
     # Whole: a tile larger than the image. Tiled: the requested tile size.
     tile = 8192 if mode == "whole" else args.tile
-    config = FastConfig(runtime="torch", tile_size=tile, tile_overlap=args.overlap)
-    stylizer = FastStylizer(args.model, config=config, device=args.device)
+    options = FastOptions(tile_size=tile, tile_overlap=args.overlap)
+    stylizer = FastStylizer(args.model, setup=FastSetup(runtime="torch"), device=args.device)
     began = time.perf_counter()
-    result = stylizer.stylize(photo)
+    result = stylizer.stylize(photo, options)
     seconds = time.perf_counter() - began
     torch.save(result, out)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

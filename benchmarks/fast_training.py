@@ -26,12 +26,11 @@ from pathlib import Path
 
 import torch
 
-from restyle.api import as_tensor
-from restyle.cli import resolve_image
 from restyle.devices import resolve_device
 from restyle.engines.fast import FastStylizer
-from restyle.engines.fast_config import FastConfig
-from restyle.imaging import resize_tensor_to_long_side
+from restyle.engines.fast_config import FastSetup
+from restyle.examples import example_path
+from restyle.imaging import as_tensor, resize_tensor_to_long_side
 from restyle.metrics import StyleMetrics
 from restyle.models.transform_net import size_config
 from restyle.training.config import FastLossConfig, TrainConfig
@@ -60,6 +59,12 @@ def loader_throughput(data: Path, *, size: int, batch: int, workers: int, steps:
     return count / (time.perf_counter() - began)
 
 
+def _image_path(name: str) -> Path:
+    """A path as given, or a bundled example's path when no such file exists."""
+    path = Path(name)
+    return path if path.exists() else example_path(name) or path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/photos"))
@@ -78,7 +83,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = resolve_device(args.device)
-    painting_path = resolve_image(args.painting)
+    painting_path = _image_path(args.painting)
     painting = as_tensor(painting_path)
     workers = args.workers if args.workers >= 0 else (8 if device.type == "cuda" else 0)
 
@@ -119,7 +124,7 @@ def main() -> None:
         )
         trained_seconds += result.elapsed
         stylizer = FastStylizer(
-            args.out / MODEL_FILE, config=FastConfig(runtime="torch"), device=device
+            args.out / MODEL_FILE, setup=FastSetup(runtime="torch"), device=device
         )
         scores = [metrics.distances(stylizer.stylize(p), p, painting) for p in photos]
         row = {

@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from restyle.api import as_tensor
 from restyle.devices import resolve_device
-from restyle.engines.gatys import GatysEngine
-from restyle.engines.gatys_config import GatysConfig
+from restyle.engines.gatys_config import GatysOptions, GatysSetup
+from restyle.engines.holder import Engines
 from restyle.examples import example_path
+from restyle.imaging import as_tensor
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = resolve_device(args.device)
+    engines = Engines(device=device)  # one VGG19 for every variant
     content = as_tensor(example_path("parrots"))
     style = as_tensor(example_path("starry_night"))
     print("cuda_graphs precision cudnn_benchmark history seconds final_loss")
@@ -39,23 +40,21 @@ def main() -> None:
     ]
     for graphs, precision, bench, history in variants:
         torch.backends.cudnn.benchmark = bench
-        config = GatysConfig(
+        options = GatysOptions(
             size=args.size,
             scales=1,
             iterations=args.iterations,
-            precision=precision,
             lbfgs_history=history,
             seed=0,
             report_every=args.iterations,
-            cuda_graphs=graphs,
         )
-        engine = GatysEngine(config, device=device)
+        engine = engines.get("gatys", GatysSetup(precision=precision, cuda_graphs=graphs))
         losses: list = []
-        engine.run(content, [style])  # warm-up
+        engine.run(content, [style], options)  # warm-up
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        engine.run(content, [style], callback=losses.append)
+        engine.run(content, [style], options, callback=losses.append)
         elapsed = time.perf_counter() - start
         print(
             f"{graphs} {precision} {bench} {history} {elapsed:.3f} {losses[-1].loss:.4g}",

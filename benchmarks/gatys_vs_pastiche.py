@@ -15,7 +15,7 @@ L-BFGS iterations, on the same content, style, size, VGG19 weights and loss weig
   calibration run records the loss at every final-scale step (and scores each step's image as
   an 8-bit PNG would be) to find K, the final-scale steps needed for each target; then timed runs
   use K. K is raised if a timed warm run misses the target.
-- "process": wall time of `python -m pastiche ...` vs `python -m restyle.cli stylize ...`
+- "process": wall time of `python -m pastiche ...` vs `python -m restyle stylize ...`
   (what a user waits for). "warm": the second of two in-process calls, networks loaded (what the
   service pays per request).
 
@@ -38,7 +38,8 @@ from pathlib import Path
 import torch
 
 from restyle.engines.gatys import GatysEngine
-from restyle.engines.gatys_config import GatysConfig
+from restyle.engines.gatys_config import GatysOptions, GatysSetup
+from restyle.engines.holder import Engines
 from restyle.examples import example_path
 from restyle.imaging import image_to_tensor, load_image
 
@@ -63,23 +64,29 @@ def prepare_inputs(workdir: Path, size: int, content: str, style: str) -> tuple[
 
 
 class Evaluator:
-    """pastiche's objective, evaluated by Restyle's code at one fixed size, in float32."""
+    """pastiche's objective, evaluated by Restyle's code at one fixed size, in float32.
+
+    Holds the loaded engines too: the timed runs use the same VGG19 (`engines.get("gatys")`).
+    """
 
     def __init__(self, content: Path, style: Path, device: torch.device) -> None:
-        config = GatysConfig(size=None, scales=1, precision="float32", **PASTICHE_WEIGHTS)
-        self.engine = GatysEngine(config, device=device)
+        self.engines = Engines(device=device)
+        engine = self.engines.get("gatys", GatysSetup(precision="float32"))
+        assert isinstance(engine, GatysEngine)
+        self.gatys = engine.prepare(GatysOptions(size=None, scales=1, **PASTICHE_WEIGHTS))
         content_t = image_to_tensor(load_image(content)).to(device)
         style_t = image_to_tensor(load_image(style)).to(device)
-        self.targets = self.engine._targets(
-            content_t, [style_t], [1.0], tuple(content_t.shape[-2:])
-        )
+        self.targets = self.gatys._targets(content_t, [style_t], [1.0], tuple(content_t.shape[-2:]))
         self.device = device
 
-    @torch.no_grad()
-    def __call__(self, image_path: Path) -> float:
-        image = image_to_tensor(load_image(image_path)).to(self.device)
-        total, _ = self.engine.objective(image, self.targets)
+    def objective(self, image: torch.Tensor) -> float:
+        """pastiche's total loss of a (1, 3, H, W) image at this size."""
+        with torch.no_grad():
+            total, _ = self.gatys.objective(image, self.targets)
         return float(total)
+
+    def __call__(self, image_path: Path) -> float:
+        return self.objective(image_to_tensor(load_image(image_path)).to(self.device))
 
 
 def timed(command: list[str]) -> tuple[float, str]:
@@ -123,7 +130,7 @@ def pastiche_warm(args, content: Path, style: Path, evaluate: Evaluator) -> dict
             VGG_MEAN, device=artist.pastiche.device
         ).view(1, 3, 1, 1)
         rgb = (caffe.flip(1) / 255.0).to(evaluate.device)
-        ours = float(evaluate.engine.objective(rgb, evaluate.targets)[0])
+        ours = evaluate.objective(rgb)
     return {
         "pastiche_warm_s": elapsed,
         "pastiche_final_loss": own,
@@ -134,10 +141,10 @@ def pastiche_warm(args, content: Path, style: Path, evaluate: Evaluator) -> dict
 SCHEDULES = {"multiscale": {}, "single": {"scales": 1}}
 
 
-def restyle_config(args, final_iterations: int, schedule: str, **overrides) -> GatysConfig:
+def restyle_config(args, final_iterations: int, schedule: str, **overrides) -> GatysOptions:
     options = dict(size=args.size, iterations=final_iterations, seed=0, **PASTICHE_WEIGHTS)
     options |= SCHEDULES[schedule] | overrides
-    return GatysConfig(**options)
+    return GatysOptions(**options)
 
 
 def quantised(image: torch.Tensor) -> torch.Tensor:
@@ -150,8 +157,8 @@ def calibrate(
 ) -> dict[str, int]:
     """Per target, the fewest final-scale steps whose loss reaches it (or the run's length)."""
     steps = args.iterations * 2
-    config = restyle_config(args, steps, schedule, report_every=1, preview_every=1)
-    engine = GatysEngine(config, device=evaluate.device)
+    options = restyle_config(args, steps, schedule, report_every=1, preview_every=1)
+    engine = evaluate.engines.get("gatys")
     memory, png = [], []
 
     def record(p) -> None:
@@ -159,10 +166,10 @@ def calibrate(
             memory.append(p.loss)
             with torch.no_grad():
                 image = quantised(p.preview.to(evaluate.device))
-                png.append(float(evaluate.engine.objective(image, evaluate.targets)[0]))
+            png.append(evaluate.objective(image))
 
     engine.run(
-        image_to_tensor(load_image(content)), [image_to_tensor(load_image(style))],
+        image_to_tensor(load_image(content)), [image_to_tensor(load_image(style))], options,
         callback=record,
     )  # fmt: skip
     found = {}
@@ -174,7 +181,7 @@ def calibrate(
 
 def restyle_process(args, content: Path, style: Path, out: Path, k: int, schedule: str) -> float:
     command = [
-        sys.executable, "-m", "restyle.cli", "stylize", str(content), "-s", str(style),
+        sys.executable, "-m", "restyle", "stylize", str(content), "-s", str(style),
         "-o", str(out), "--size", str(args.size), "--iterations", str(k), "--seed", "0",
         "--device", args.device, "--quiet",
         "--content-weight", str(PASTICHE_WEIGHTS["content_weight"]),
@@ -185,10 +192,10 @@ def restyle_process(args, content: Path, style: Path, out: Path, k: int, schedul
 
 
 def restyle_warm(
-    args, content: Path, style: Path, config: GatysConfig, evaluate: Evaluator
+    args, content: Path, style: Path, options: GatysOptions, evaluate: Evaluator
 ) -> tuple[float, float, float]:
     """Second of two in-process runs: (seconds, final loss, loss of its 8-bit image)."""
-    engine = GatysEngine(config, device=evaluate.device)
+    engine = evaluate.engines.get("gatys")
     content_t = image_to_tensor(load_image(content))
     style_t = image_to_tensor(load_image(style))
     reports: list = []
@@ -196,7 +203,7 @@ def restyle_warm(
     def once() -> tuple[float, torch.Tensor]:
         reports.clear()
         start = time.perf_counter()
-        result = engine.run(content_t, [style_t], callback=reports.append)
+        result = engine.run(content_t, [style_t], options, callback=reports.append)
         result = result.cpu()  # the caller takes the image away: include the device sync
         return time.perf_counter() - start, result
 
@@ -204,7 +211,7 @@ def restyle_warm(
     elapsed, result = once()
     with torch.no_grad():
         image = quantised(result.to(evaluate.device))
-        png = float(evaluate.engine.objective(image, evaluate.targets)[0])
+        png = evaluate.objective(image)
     return elapsed, reports[-1].loss, png
 
 

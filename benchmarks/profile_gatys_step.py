@@ -13,11 +13,11 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from restyle.api import as_tensor
 from restyle.devices import resolve_device
 from restyle.engines.gatys import GatysEngine
-from restyle.engines.gatys_config import GatysConfig
+from restyle.engines.gatys_config import GatysOptions, GatysSetup
 from restyle.examples import example_path
+from restyle.imaging import as_tensor
 
 
 def main() -> None:
@@ -30,21 +30,15 @@ def main() -> None:
     device = resolve_device(args.device)
     content = as_tensor(example_path("parrots"))
     style = as_tensor(example_path("starry_night"))
-    config = GatysConfig(
-        size=args.size,
-        scales=1,
-        iterations=args.steps,
-        cuda_graphs=False,
-        precision=args.precision,
-        report_every=args.steps,
-    )
-    engine = GatysEngine(config, device=device)
-    engine.run(content, [style])  # warm-up
+    options = GatysOptions(size=args.size, scales=1, iterations=args.steps, report_every=args.steps)
+    setup = GatysSetup(precision=args.precision, cuda_graphs=False)
+    engine = GatysEngine(setup, device=device)
+    engine.run(content, [style], options)  # warm-up
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        engine.run(content, [style])
+        engine.run(content, [style], options)
         if device.type == "cuda":
             torch.cuda.synchronize()
     sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"

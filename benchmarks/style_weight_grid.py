@@ -15,12 +15,11 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from restyle.api import as_tensor
 from restyle.devices import resolve_device
 from restyle.engines.gatys import GatysEngine
-from restyle.engines.gatys_config import GatysConfig
+from restyle.engines.gatys_config import GatysOptions
 from restyle.examples import example_path
-from restyle.imaging import tensor_to_image
+from restyle.imaging import as_tensor, tensor_to_image
 
 PAIRS = (("parrots", "starry_night"), ("lighthouse", "the_scream"), ("cat", "great_wave"))
 
@@ -34,17 +33,16 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = resolve_device(args.device)
+    engine = GatysEngine(device=device)
     rows = []
     for photo, painting in PAIRS:
         content = as_tensor(example_path(photo))
         style = as_tensor(example_path(painting))
         tiles = [tensor_to_image(content)]
         for weight in args.weights:
-            engine = GatysEngine(
-                GatysConfig(size=args.size, style_weight=weight, seed=0), device=device
-            )
+            options = GatysOptions(size=args.size, style_weight=weight, seed=0)
             start = time.perf_counter()
-            result = engine.run(content, [style])
+            result = engine.run(content, [style], options)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - start

@@ -39,34 +39,35 @@ def add_evaluate_arbitrary_parser(commands: Any) -> None:
 
 def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
     from restyle import zoo
-    from restyle.api import as_tensor, stylize_tensor
-    from restyle.engines.arbitrary import ArbitraryStylizer
-    from restyle.engines.arbitrary_config import ArbitraryConfig
+    from restyle.api import stylize_tensor
+    from restyle.engines.arbitrary import ArbitraryEngine
+    from restyle.engines.arbitrary_config import ArbitrarySetup
+    from restyle.imaging import as_tensor
     from restyle.metrics import StyleMetrics
 
     recipes = load_recipes()
-    stylizer = ArbitraryStylizer(config=ArbitraryConfig(model=args.model), device="cpu")
+    engine = ArbitraryEngine(ArbitrarySetup(model=args.model), device="cpu")
     photos = eval_photos(args.photos, args.size)
     options, cache = gatys_settings(args.size, args.gatys_coarse_iterations, args.gatys_iterations)
     metrics = StyleMetrics()
     zoo_paintings = {recipes.painting_path(recipes.style(e.id)).name for e in zoo.entries()}
     unseen = sorted(EVAL_STYLES.glob("*.jpg")) + _public_domain_held_out(
-        stylizer.info, ROOT / recipes.styles_dir, args.held_out, exclude=zoo_paintings
+        engine.info, ROOT / recipes.styles_dir, args.held_out, exclude=zoo_paintings
     )
-    held_out = set(stylizer.info.get("styles", {}).get("held_out", []))
+    held_out = set(engine.info.get("styles", {}).get("held_out", []))
     rows: list[dict[str, Any]] = []
     cells: dict[tuple[str, str, str], Any] = {}
     for painting_path in unseen:
         painting, key = as_tensor(painting_path), painting_path.stem
-        stylizer.set_style(painting)
+        stylizer = engine.stylizer([painting])
         for name, photo in photos.items():
             # The photo itself is the baseline: a style distance under its own means progress.
             results = {"arbitrary": stylizer.stylize(photo), "input": photo}
             if name in args.gatys_photos:
                 cached = cache / f"unseen-{key}" / f"{name}.png"
                 results["gatys"] = gatys_result(cached, photo, painting_path, options)
-            for engine, image in results.items():
-                cells[key, name, engine] = image
+            for method, image in results.items():
+                cells[key, name, method] = image
             rows.append(_row("unseen", key, name, metrics, painting, photo, **results))
     for entry in zoo.entries():
         style = recipes.style(entry.id)
@@ -74,7 +75,7 @@ def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
         painting = as_tensor(painting_path)
         # Some zoo paintings fall in the MetaNet's held-out split: unseen by it, not by fast.
         group = "unseen" if painting_path.name in held_out else "seen"
-        stylizer.set_style(painting)
+        stylizer = engine.stylizer([painting])
         for name, photo in photos.items():
             results = {
                 "arbitrary": stylizer.stylize(photo),

@@ -32,8 +32,7 @@ def add_evaluation_arguments(parser: Any) -> None:
 
 def eval_photos(names: list[str], size: int) -> dict[str, Any]:
     """Evaluation photos (never trained on) at `size` px on the long side, by name."""
-    from restyle.api import as_tensor
-    from restyle.imaging import resize_tensor_to_long_side
+    from restyle.imaging import as_tensor, resize_tensor_to_long_side
 
     return {
         name: resize_tensor_to_long_side(as_tensor(EVAL_PHOTOS / f"{name}.jpg"), size)
@@ -56,8 +55,8 @@ def gatys_settings(
 
 def gatys_result(cached: Path, photo: Any, painting: Path, options: dict[str, Any]) -> Any:
     """Gatys's result for (photo, painting), computed once and kept as a PNG at `cached`."""
-    from restyle.api import as_tensor, stylize_tensor
-    from restyle.imaging import save_image
+    from restyle.api import stylize_tensor
+    from restyle.imaging import as_tensor, save_image
 
     if not cached.is_file():
         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from restyle import zoo
-    from restyle.api import as_tensor, stylize_tensor
+    from restyle.api import stylize_tensor
+    from restyle.imaging import as_tensor
     from restyle.metrics import StyleMetrics
 
     torch.manual_seed(0)

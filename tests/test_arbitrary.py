@@ -11,13 +11,12 @@ from PIL import Image
 from torch.func import functional_call
 
 import restyle
-from restyle.api import as_tensor
 from restyle.cli import main
-from restyle.engines.arbitrary import ArbitraryStylizer
-from restyle.engines.arbitrary_config import ArbitraryConfig
+from restyle.engines.arbitrary import ArbitraryEngine
+from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
 from restyle.errors import InvalidParameterError, WeightsError
 from restyle.examples import example_path
-from restyle.imaging import image_to_tensor, resize_tensor
+from restyle.imaging import as_tensor, image_to_tensor, resize_tensor
 from restyle.models.checkpoint import load_meta_net, load_transform_net, save_meta_net
 from restyle.models.meta_net import (
     SHARED_PREFIXES,
@@ -234,9 +233,8 @@ def meta_model(style_dir: Path, photo_dir: Path, tmp_path_factory: pytest.TempPa
     return save_meta_net(out / "meta.safetensors", meta, info=info)
 
 
-def _stylizer(model: Path, **options: object) -> ArbitraryStylizer:
-    config = ArbitraryConfig(model=str(model), runtime="torch", **options)  # type: ignore[arg-type]
-    return ArbitraryStylizer(config=config, device="cpu")
+def _engine(model: Path) -> ArbitraryEngine:
+    return ArbitraryEngine(ArbitrarySetup(model=str(model), runtime="torch"), device="cpu")
 
 
 def _painting(index: int, style_dir: Path) -> torch.Tensor:
@@ -247,15 +245,15 @@ def _painting(index: int, style_dir: Path) -> torch.Tensor:
 def test_style_pass_runs_once_per_painting_and_is_deterministic(
     meta_model: Path, style_dir: Path
 ) -> None:
-    stylizer = _stylizer(meta_model)
-    key, net = stylizer.network(_painting(0, style_dir))
-    key_again, net_again = stylizer.network(_painting(0, style_dir).clone())
+    engine = _engine(meta_model)
+    key, net = engine.network(_painting(0, style_dir))
+    key_again, net_again = engine.network(_painting(0, style_dir).clone())
     assert key == key_again and net is net_again  # cached by the painting's pixels
-    fresh_key, fresh = _stylizer(meta_model).network(_painting(0, style_dir))
+    fresh_key, fresh = _engine(meta_model).network(_painting(0, style_dir))
     assert fresh_key == key
     for a, b in zip(net.state_dict().values(), fresh.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    other_key, other = stylizer.network(_painting(1, style_dir))
+    other_key, other = engine.network(_painting(1, style_dir))
     assert other_key != key
     photo = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -263,29 +261,23 @@ def test_style_pass_runs_once_per_painting_and_is_deterministic(
 
 
 def test_interpolation_at_0_and_1_equals_the_endpoints(meta_model: Path, style_dir: Path) -> None:
-    stylizer = _stylizer(meta_model)
+    engine = _engine(meta_model)
     a, b = _painting(0, style_dir), _painting(2, style_dir)
     photo = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(2))
-    ends = []
-    for style in (a, b):
-        stylizer.set_style(style)
-        ends.append(stylizer.stylize(photo))
-    stylizer.set_style([a, b], weights=[1.0, 0.0])
-    torch.testing.assert_close(stylizer.stylize(photo), ends[0])
-    stylizer.set_style([a, b], weights=[0.0, 1.0])
-    torch.testing.assert_close(stylizer.stylize(photo), ends[1])
-    stylizer.set_style([a, b], weights=[0.5, 0.5])
-    middle = stylizer.stylize(photo)
+    ends = [engine.stylizer([style]).stylize(photo) for style in (a, b)]
+    torch.testing.assert_close(engine.stylizer([a, b], [1.0, 0.0]).stylize(photo), ends[0])
+    torch.testing.assert_close(engine.stylizer([a, b], [0.0, 1.0]).stylize(photo), ends[1])
+    middle = engine.stylizer([a, b], [0.5, 0.5]).stylize(photo)
     assert (middle - ends[0]).abs().mean() > 1e-4 and (middle - ends[1]).abs().mean() > 1e-4
 
 
 def test_large_images_are_tiled_like_the_fast_engine(meta_model: Path, style_dir: Path) -> None:
-    whole = _stylizer(meta_model)
-    tiled = _stylizer(meta_model, tile_size=96, tile_overlap=64)
+    engine = _engine(meta_model)
+    painting = _painting(3, style_dir)
     photo = torch.rand(1, 3, 200, 170, generator=torch.Generator().manual_seed(3))
-    for stylizer in (whole, tiled):
-        stylizer.set_style(_painting(3, style_dir))
-    difference = (tiled.stylize(photo) - whole.stylize(photo)).abs()
+    whole = engine.run(photo, [painting])
+    tiled = engine.run(photo, [painting], ArbitraryOptions(tile_size=96, tile_overlap=64))
+    difference = (tiled - whole).abs()
     print(f"tiled vs whole: mean {difference.mean():.2e}, max {difference.max():.2e}")
     # Whole-image normalisation statistics make tiles agree; what is left comes from the
     # receptive field reaching past the overlap, on an untrained (high-contrast) network.
@@ -328,9 +320,9 @@ def test_library_and_cli_take_any_painting(
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="is not a file"):
-        ArbitraryStylizer(config=ArbitraryConfig(model=str(tmp_path / "nope.safetensors")))
+        ArbitraryEngine(ArbitrarySetup(model=str(tmp_path / "nope.safetensors")))
     with pytest.raises(InvalidParameterError, match="style_size"):
-        ArbitraryConfig(style_size=10)
+        ArbitraryOptions(style_size=10)
 
 
 def test_without_a_shipped_metanet_the_error_says_how_to_get_one(
@@ -341,7 +333,7 @@ def test_without_a_shipped_metanet_the_error_says_how_to_get_one(
     monkeypatch.setattr(zoo, "arbitrary_info", lambda: None)
     monkeypatch.setattr(zoo, "arbitrary_model", lambda: None)
     with pytest.raises(WeightsError, match="restyle train arbitrary"):
-        ArbitraryStylizer()
+        ArbitraryEngine()
     out = str(tmp_path / "x.png")
     code = main(["stylize", "--method", "arbitrary", "-s", "starry_night", "parrots", "-o", out])
     assert code == 4

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from restyle.api import stylize_tensor
-from restyle.engines.fast import FastStylizer
-from restyle.engines.fast_config import FastConfig
+from restyle.engines.fast import FastEngine, FastStylizer
+from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.tiling import plan_spans, run_tiled
 from restyle.errors import InvalidParameterError, WeightsError
 from restyle.models.checkpoint import load_transform_net, read_metadata, save_transform_net
@@ -170,11 +170,11 @@ def test_whole_image_statistics_are_what_remove_seams() -> None:
 
 def test_stylizer_tiles_large_images_and_matches_whole(lite_checkpoint: Path) -> None:
     image = _smooth((1, 3, 200, 300), seed=2)
-    whole = FastStylizer(lite_checkpoint, config=FastConfig(runtime="torch")).stylize(image)
+    whole = FastStylizer(lite_checkpoint, setup=FastSetup(runtime="torch")).stylize(image)
     reports: list[Progress] = []
-    tiled = FastStylizer(
-        lite_checkpoint, config=FastConfig(tile_size=160, tile_overlap=96)
-    ).stylize(image, callback=reports.append)
+    tiled = FastStylizer(lite_checkpoint).stylize(
+        image, FastOptions(tile_size=160, tile_overlap=96), callback=reports.append
+    )
     assert whole.shape == tiled.shape == image.shape
     # 2 × 4 tiles, one pass per instance norm (11 in lite) plus the output pass.
     assert [r.step for r in reports] == list(range(1, 97))
@@ -200,8 +200,8 @@ def test_onnx_and_torch_runtimes_agree(
 ) -> None:
     monkeypatch.setenv("RESTYLE_CACHE_DIR", str(tmp_path))
     image = _smooth((1, 3, 90, 120), seed=4)
-    via_torch = FastStylizer(lite_checkpoint, config=FastConfig(runtime="torch")).stylize(image)
-    via_onnx = FastStylizer(lite_checkpoint, config=FastConfig(runtime="onnx")).stylize(image)
+    via_torch = FastStylizer(lite_checkpoint, setup=FastSetup(runtime="torch")).stylize(image)
+    via_onnx = FastStylizer(lite_checkpoint, setup=FastSetup(runtime="onnx")).stylize(image)
     assert (via_torch - via_onnx).abs().max() < 1e-4
     assert list((tmp_path / "onnx").glob("*.onnx")), "the export is cached for the next run"
 
@@ -246,9 +246,9 @@ def test_bad_fast_requests_raise_clear_errors(lite_checkpoint: Path) -> None:
     with pytest.raises(InvalidParameterError, match="iterations"):
         stylize_tensor(image, str(lite_checkpoint), method="fast", iterations=10)
     with pytest.raises(InvalidParameterError, match="runtime"):
-        FastConfig(runtime="tensorrt")
+        FastSetup(runtime="tensorrt")
     with pytest.raises(InvalidParameterError, match="tile_size"):
-        FastConfig(tile_size=30)
+        FastOptions(tile_size=30)
     with pytest.raises(InvalidParameterError, match="style_weights"):
         stylize_tensor(image, [str(lite_checkpoint)], method="fast", style_weights=[-1])
 
@@ -272,3 +272,47 @@ def test_stylizing_never_imports_training_code(lite_checkpoint: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_engine_loads_each_network_once_and_again_when_the_file_changes(
+    lite_checkpoint: Path, tmp_path: Path
+) -> None:
+    engine = FastEngine(FastSetup(runtime="torch"), device="cpu", max_styles=2)
+    first = engine.stylizer(lite_checkpoint)
+    assert engine.stylizer(str(lite_checkpoint)) is first and engine.loads == 1
+    # A retrained file at the same path is another network.
+    path = save_transform_net(tmp_path / "style.safetensors", _net(SIZES["lite"], seed=1))
+    before = engine.stylizer(path)
+    save_transform_net(path, _net(SIZES["lite"], seed=2), dtype=torch.float16)
+    after = engine.stylizer(path)
+    assert after is not before and engine.loads == 3
+    # Only the `max_styles` most recently used networks are kept.
+    assert engine.stylizer(path) is after and engine.loads == 3
+    engine.stylizer(lite_checkpoint)
+    assert engine.loads == 4  # evicted by the two networks of `path`
+    with pytest.raises(InvalidParameterError, match="not Tensor"):
+        engine.run(torch.rand(1, 3, 16, 16), [torch.rand(1, 3, 16, 16)])  # type: ignore[list-item]
+
+
+def test_engine_batch_equals_one_photo_at_a_time(lite_checkpoint: Path) -> None:
+    engine = FastEngine(FastSetup(runtime="torch"), device="cpu")
+    photos = [
+        _smooth((1, 3, 40, 60), seed=1),  # 48×72 once resized
+        _smooth((1, 3, 20, 30), seed=2),  # 48×72 too: one forward pass with the first
+        _smooth((1, 3, 50, 50), seed=3),  # 72×72, over tile_size²: tiled on its own
+        _smooth((1, 3, 90, 120), seed=4),  # 54×72
+    ]
+    options = FastOptions(size=72, tile_size=64, tile_overlap=32)
+    batch = engine.run_batch(photos, lite_checkpoint, options)
+    for photo, out in zip(photos, batch, strict=True):
+        alone = engine.run(photo, [lite_checkpoint], options)
+        assert out.shape == alone.shape and max(out.shape[-2:]) == 72
+        assert (out - alone).abs().max() < 1e-5
+    assert engine.loads == 1
+
+
+def test_tile_size_is_the_options_or_a_side_that_fits_memory(lite_checkpoint: Path) -> None:
+    stylizer = FastStylizer(lite_checkpoint, device="cpu")
+    assert stylizer.tile_size(FastOptions(tile_size=512)) == 512
+    auto = stylizer.tile_size()
+    assert auto == stylizer.tile_size(FastOptions()) and auto % 4 == 0 and auto >= 2048

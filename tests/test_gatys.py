@@ -8,22 +8,30 @@ import pytest
 import torch
 
 from restyle.engines.gatys import GatysEngine, plan_scales
-from restyle.engines.gatys_config import MAX_ITERATIONS, GatysConfig
+from restyle.engines.gatys_config import MAX_ITERATIONS, GatysOptions
 from restyle.errors import InvalidParameterError
 from restyle.progress import Progress
 
 CPU = torch.device("cpu")
 
 
-def _run(config: GatysConfig, content, styles, **kwargs) -> tuple[torch.Tensor, list[Progress]]:
+@pytest.fixture(scope="module")
+def engine() -> GatysEngine:
+    """One engine (one VGG19) for every run of this module: options are per call."""
+    return GatysEngine(device=CPU)
+
+
+def _run(
+    engine: GatysEngine, options: GatysOptions, content, styles, **kwargs
+) -> tuple[torch.Tensor, list[Progress]]:
     reports: list[Progress] = []
-    out = GatysEngine(config, device=CPU).run(content, styles, callback=reports.append, **kwargs)
+    out = engine.run(content, styles, options, callback=reports.append, **kwargs)
     return out, reports
 
 
-def test_loss_decreases_over_steps(small_content, small_style) -> None:
-    config = GatysConfig(size=48, scales=1, iterations=25, seed=0)
-    out, reports = _run(config, small_content, [small_style])
+def test_loss_decreases_over_steps(engine: GatysEngine, small_content, small_style) -> None:
+    options = GatysOptions(size=48, scales=1, iterations=25, seed=0)
+    out, reports = _run(engine, options, small_content, [small_style])
     losses = [r.loss for r in reports]
     assert len(losses) == 25
     assert losses[-1] < 0.2 * losses[0]
@@ -34,8 +42,10 @@ def test_loss_decreases_over_steps(small_content, small_style) -> None:
     assert out.min() >= 0.0 and out.max() <= 1.0
 
 
-def test_progress_reports_carry_steps_terms_and_previews(small_content, small_style) -> None:
-    config = GatysConfig(
+def test_progress_reports_carry_steps_terms_and_previews(
+    engine: GatysEngine, small_content, small_style
+) -> None:
+    options = GatysOptions(
         size=48,
         min_scale_size=24,
         iterations=4,
@@ -43,7 +53,7 @@ def test_progress_reports_carry_steps_terms_and_previews(small_content, small_st
         tv_weight=1e-3,
         preview_every=2,
     )
-    _, reports = _run(config, small_content, [small_style])
+    _, reports = _run(engine, options, small_content, [small_style])
     assert [r.step for r in reports] == list(range(1, 8))
     assert all(r.total == 7 for r in reports)
     assert [r.scale for r in reports] == [1, 1, 1, 2, 2, 2, 2]
@@ -56,12 +66,13 @@ def test_progress_reports_carry_steps_terms_and_previews(small_content, small_st
     assert all(r.elapsed >= 0 for r in reports)
 
 
-def test_same_seed_same_result_noise_init(small_content, small_style) -> None:
-    config = GatysConfig(size=32, scales=1, iterations=5, init="noise", seed=7)
-    a, _ = _run(config, small_content, [small_style])
-    b, _ = _run(config, small_content, [small_style])
+def test_same_seed_same_result_noise_init(engine: GatysEngine, small_content, small_style) -> None:
+    options = GatysOptions(size=32, scales=1, iterations=5, init="noise", seed=7)
+    a, _ = _run(engine, options, small_content, [small_style])
+    b, _ = _run(engine, options, small_content, [small_style])
     c, _ = _run(
-        GatysConfig(size=32, scales=1, iterations=5, init="noise", seed=8),
+        engine,
+        GatysOptions(size=32, scales=1, iterations=5, init="noise", seed=8),
         small_content,
         [small_style],
     )
@@ -69,21 +80,25 @@ def test_same_seed_same_result_noise_init(small_content, small_style) -> None:
     assert not torch.equal(a, c)
 
 
-def test_style_with_zero_weight_is_ignored(small_content, small_style, small_style_2) -> None:
-    config = GatysConfig(size=32, scales=1, iterations=6, seed=0)
-    alone, _ = _run(config, small_content, [small_style])
-    blended, _ = _run(config, small_content, [small_style, small_style_2], style_blend=[1.0, 0.0])
+def test_style_with_zero_weight_is_ignored(
+    engine: GatysEngine, small_content, small_style, small_style_2
+) -> None:
+    options = GatysOptions(size=32, scales=1, iterations=6, seed=0)
+    alone, _ = _run(engine, options, small_content, [small_style])
+    blended, _ = _run(
+        engine, options, small_content, [small_style, small_style_2], style_blend=[1.0, 0.0]
+    )
     assert torch.allclose(alone, blended, atol=1e-5)
 
 
 def test_blend_weights_move_the_result_between_styles(
-    small_content, small_style, small_style_2
+    engine: GatysEngine, small_content, small_style, small_style_2
 ) -> None:
-    config = GatysConfig(size=32, scales=1, iterations=15, seed=0)
-    engine = GatysEngine(config, device=CPU)
-    a = engine.run(small_content, [small_style, small_style_2], style_blend=[1, 0])
-    b = engine.run(small_content, [small_style, small_style_2], style_blend=[0, 1])
-    mid = engine.run(small_content, [small_style, small_style_2], style_blend=[1, 1])
+    options = GatysOptions(size=32, scales=1, iterations=15, seed=0)
+    styles = [small_style, small_style_2]
+    a = engine.run(small_content, styles, options, style_blend=[1, 0])
+    b = engine.run(small_content, styles, options, style_blend=[0, 1])
+    mid = engine.run(small_content, styles, options, style_blend=[1, 1])
     # The 50/50 blend lies between the two single-style results in mean colour.
     for channel in range(3):
         lo, hi = sorted((a[0, channel].mean().item(), b[0, channel].mean().item()))
@@ -92,49 +107,50 @@ def test_blend_weights_move_the_result_between_styles(
 
 
 def test_blended_loss_equals_sum_of_per_style_losses(
-    small_content, small_style, small_style_2
+    engine: GatysEngine, small_content, small_style, small_style_2
 ) -> None:
     """The blended-Gram shortcut must report the same loss as weighting each style's loss."""
-    config = GatysConfig(size=32, scales=1, iterations=0)
-    engine = GatysEngine(config, device=CPU)
+    gatys = engine.prepare(GatysOptions(size=32, scales=1, iterations=0))
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
-    both = engine._targets(small_content, [small_style, small_style_2], [0.25, 0.75], (32, 32))
-    one = engine._targets(small_content, [small_style], [1.0], (32, 32))
-    two = engine._targets(small_content, [small_style_2], [1.0], (32, 32))
-    style_both = engine.objective(image, both)[1]["style"]
+    both = gatys._targets(small_content, [small_style, small_style_2], [0.25, 0.75], (32, 32))
+    one = gatys._targets(small_content, [small_style], [1.0], (32, 32))
+    two = gatys._targets(small_content, [small_style_2], [1.0], (32, 32))
+    style_both = gatys.objective(image, both)[1]["style"]
     expected = (
-        0.25 * engine.objective(image, one)[1]["style"]
-        + 0.75 * engine.objective(image, two)[1]["style"]
+        0.25 * gatys.objective(image, one)[1]["style"]
+        + 0.75 * gatys.objective(image, two)[1]["style"]
     )
     assert style_both.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
-def test_style_distance_drops_content_stays_bounded_multiscale(small_content, small_style) -> None:
-    config = GatysConfig(size=48, min_scale_size=24, iterations=15, coarse_iterations=10, seed=0)
-    _, reports = _run(config, small_content, [small_style])
+def test_style_distance_drops_content_stays_bounded_multiscale(
+    engine: GatysEngine, small_content, small_style
+) -> None:
+    options = GatysOptions(size=48, min_scale_size=24, iterations=15, coarse_iterations=10, seed=0)
+    _, reports = _run(engine, options, small_content, [small_style])
     final = [r for r in reports if r.scale == r.scales]
     assert final[-1].losses["style"] < 0.5 * final[0].losses["style"]
 
 
-def test_init_image_is_used(small_content, small_style) -> None:
-    config = GatysConfig(size=32, scales=1, iterations=0, init="image")
+def test_init_image_is_used(engine: GatysEngine, small_content, small_style) -> None:
+    options = GatysOptions(size=32, scales=1, iterations=0, init="image")
     grey = torch.full((1, 3, 16, 16), 0.5)
-    out, _ = _run(config, small_content, [small_style], init_image=grey)
+    out, _ = _run(engine, options, small_content, [small_style], init_image=grey)
     assert torch.allclose(out, torch.full_like(out, 0.5), atol=1e-6)
     with pytest.raises(InvalidParameterError, match="init_image"):
-        GatysEngine(config, device=CPU).run(small_content, [small_style])
+        engine.run(small_content, [small_style], options)
 
 
 def test_plan_scales_coarse_to_fine() -> None:
-    config = GatysConfig(size=512, min_scale_size=128, iterations=100, coarse_iterations=50)
-    plans = plan_scales((300, 400), config)
+    options = GatysOptions(size=512, min_scale_size=128, iterations=100, coarse_iterations=50)
+    plans = plan_scales((300, 400), options)
     assert [p.size for p in plans] == [(96, 128), (192, 256), (384, 512)]
     assert [p.iterations for p in plans] == [50, 50, 100]
 
 
 def test_history_shrinks_to_fit_memory_budget_at_print_size() -> None:
-    config = GatysConfig(size=2048, lbfgs_history=100, history_bytes=2 * 1024**3)
-    plans = plan_scales((2048, 2048), config)
+    options = GatysOptions(size=2048, lbfgs_history=100, history_bytes=2 * 1024**3)
+    plans = plan_scales((2048, 2048), options)
     final = plans[-1]
     pair_bytes = 2 * 3 * 2048 * 2048 * 4
     assert final.lbfgs_history * pair_bytes <= 2 * 1024**3
@@ -144,12 +160,12 @@ def test_history_shrinks_to_fit_memory_budget_at_print_size() -> None:
 
 def test_iteration_cap_is_enforced() -> None:
     with pytest.raises(InvalidParameterError, match="iterations"):
-        GatysConfig(iterations=MAX_ITERATIONS + 1)
-    config = GatysConfig(
+        GatysOptions(iterations=MAX_ITERATIONS + 1)
+    options = GatysOptions(
         size=4096, min_scale_size=16, scale_factor=1.5, iterations=10_000, coarse_iterations=5_000
     )
     with pytest.raises(InvalidParameterError, match="limit"):
-        plan_scales((4096, 4096), config)
+        plan_scales((4096, 4096), options)
 
 
 @pytest.mark.parametrize(
@@ -172,33 +188,35 @@ def test_iteration_cap_is_enforced() -> None:
 )
 def test_absurd_parameters_are_rejected(field: str, value: object) -> None:
     with pytest.raises(InvalidParameterError, match=field.split("_")[0]):
-        GatysConfig(**{field: value})
+        GatysOptions(**{field: value})
 
 
-def test_style_blend_errors(small_content, small_style) -> None:
-    engine = GatysEngine(GatysConfig(size=32, scales=1, iterations=0), device=CPU)
-    with pytest.raises(InvalidParameterError, match="style_blend"):
-        engine.run(small_content, [small_style], style_blend=[0.0])
-    with pytest.raises(InvalidParameterError, match="style_blend"):
-        engine.run(small_content, [small_style], style_blend=[1.0, 1.0])
+def test_style_blend_errors(engine: GatysEngine, small_content, small_style) -> None:
+    options = GatysOptions(size=32, scales=1, iterations=0)
+    with pytest.raises(InvalidParameterError, match="style_weights"):
+        engine.run(small_content, [small_style], options, style_blend=[0.0])
+    with pytest.raises(InvalidParameterError, match="style_weights"):
+        engine.run(small_content, [small_style], options, style_blend=[1.0, 1.0])
     with pytest.raises(InvalidParameterError, match="style"):
-        engine.run(small_content, [])
+        engine.run(small_content, [], options)
 
 
-def test_adam_optimiser_also_descends(small_content, small_style) -> None:
-    config = GatysConfig(size=32, scales=1, iterations=30, optimizer="adam", seed=0)
-    _, reports = _run(config, small_content, [small_style])
+def test_adam_optimiser_also_descends(engine: GatysEngine, small_content, small_style) -> None:
+    options = GatysOptions(size=32, scales=1, iterations=30, optimizer="adam", seed=0)
+    _, reports = _run(engine, options, small_content, [small_style])
     assert reports[-1].loss < 0.7 * reports[0].loss
 
 
 def test_native_size_over_the_limit_is_rejected() -> None:
     with pytest.raises(InvalidParameterError, match="size"):
-        plan_scales((9000, 300), GatysConfig(size=None))
+        plan_scales((9000, 300), GatysOptions(size=None))
 
 
-def test_divergence_raises_numerical_error_not_garbage(small_content, small_style) -> None:
+def test_divergence_raises_numerical_error_not_garbage(
+    engine: GatysEngine, small_content, small_style
+) -> None:
     from restyle.errors import NumericalError
 
-    config = GatysConfig(size=32, scales=1, iterations=3, optimizer="adam", learning_rate=1e30)
+    options = GatysOptions(size=32, scales=1, iterations=3, optimizer="adam", learning_rate=1e30)
     with pytest.raises(NumericalError, match="diverged"):
-        GatysEngine(config, device=CPU).run(small_content, [small_style])
+        engine.run(small_content, [small_style], options)

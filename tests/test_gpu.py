@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from restyle.engines.gatys import GatysEngine, plan_scales
-from restyle.engines.gatys_config import GatysConfig
+from restyle.engines.gatys_config import GatysOptions, GatysSetup
+from restyle.engines.holder import Engines
 
 pytestmark = [
     pytest.mark.gpu,
@@ -18,17 +19,22 @@ def test_bf16_objective_matches_float32_on_cuda(small_content, small_style) -> N
     cuda = torch.device("cuda")
     image = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0)).to(cuda)
     values = {}
+    engines = Engines(device=cuda)  # one VGG19 for both precisions
     for precision in ("float32", "bfloat16"):
-        engine = GatysEngine(GatysConfig(size=48, scales=1, precision=precision), device=cuda)
-        targets = engine._targets(small_content.to(cuda), [small_style.to(cuda)], [1.0], (48, 48))
-        values[precision] = engine.objective(image, targets)[0].item()
+        engine = engines.get("gatys", GatysSetup(precision=precision))
+        assert isinstance(engine, GatysEngine)
+        gatys = engine.prepare(GatysOptions(size=48, scales=1))
+        targets = gatys._targets(small_content.to(cuda), [small_style.to(cuda)], [1.0], (48, 48))
+        values[precision] = gatys.objective(image, targets)[0].item()
+    assert engines.loads == {"vgg19": 1, "gatys": 2}
     assert values["bfloat16"] == pytest.approx(values["float32"], rel=0.05)
 
 
 def test_cuda_run_matches_cpu_run_closely(small_content, small_style) -> None:
-    config = GatysConfig(size=48, scales=1, iterations=10, precision="float32", seed=0)
-    cpu = GatysEngine(config, device=torch.device("cpu")).run(small_content, [small_style])
-    gpu = GatysEngine(config, device=torch.device("cuda")).run(small_content, [small_style])
+    setup = GatysSetup(precision="float32")
+    options = GatysOptions(size=48, scales=1, iterations=10, seed=0)
+    cpu = GatysEngine(setup, device="cpu").run(small_content, [small_style], options)
+    gpu = GatysEngine(setup, device="cuda").run(small_content, [small_style], options)
     assert (cpu - gpu.cpu()).abs().mean() < 0.02
 
 
@@ -38,19 +44,20 @@ def test_multiscale_2048_peak_memory_below_single_scale() -> None:
     content = torch.rand(1, 3, 2048, 2048, generator=torch.Generator().manual_seed(0))
     style = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
     peaks = {}
-    for name, config in {
-        "single": GatysConfig(
+    engine = GatysEngine(device=cuda)
+    for name, options in {
+        "single": GatysOptions(
             size=2048, scales=1, iterations=3, lbfgs_history=100, history_bytes=2**40
         ),
-        "multi": GatysConfig(size=2048, iterations=3, coarse_iterations=3, lbfgs_history=100),
+        "multi": GatysOptions(size=2048, iterations=3, coarse_iterations=3, lbfgs_history=100),
     }.items():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-        GatysEngine(config, device=cuda).run(content, [style])
+        engine.run(content, [style], options)
         peaks[name] = torch.cuda.max_memory_allocated()
     print({k: f"{v / 2**30:.1f} GiB" for k, v in peaks.items()})
     assert peaks["multi"] < 0.6 * peaks["single"]
-    assert plan_scales((2048, 2048), GatysConfig(size=2048))[-1].lbfgs_history < 50
+    assert plan_scales((2048, 2048), GatysOptions(size=2048))[-1].lbfgs_history < 50
 
 
 def _fast_checkpoint(tmp_path):  # type: ignore[no-untyped-def]
@@ -63,29 +70,26 @@ def _fast_checkpoint(tmp_path):  # type: ignore[no-untyped-def]
 
 def test_fast_float16_on_cuda_matches_float32_on_cpu(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from restyle.engines.fast import FastStylizer
-    from restyle.engines.fast_config import FastConfig
+    from restyle.engines.fast_config import FastSetup
 
     path = _fast_checkpoint(tmp_path)
     image = torch.rand(1, 3, 270, 480, generator=torch.Generator().manual_seed(0))
-    cpu = FastStylizer(path, config=FastConfig(runtime="torch"), device="cpu").stylize(image)
+    cpu = FastStylizer(path, setup=FastSetup(runtime="torch"), device="cpu").stylize(image)
     gpu = FastStylizer(path, device="cuda").stylize(image)
     assert (cpu - gpu).abs().mean() < 0.01
 
 
 def test_fast_tiled_on_cuda_matches_whole(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from restyle.engines.fast import FastStylizer
-    from restyle.engines.fast_config import FastConfig
+    from restyle.engines.fast_config import FastOptions, FastSetup
 
     path = _fast_checkpoint(tmp_path)
     image = torch.rand(1, 3, 1000, 1500, generator=torch.Generator().manual_seed(1))
     image = torch.nn.functional.avg_pool2d(image, 9, 1, 4, count_include_pad=False)
-    whole = FastStylizer(path, config=FastConfig(precision="float32"), device="cuda")
-    tiled = FastStylizer(
-        path,
-        config=FastConfig(precision="float32", tile_size=512, tile_overlap=192),
-        device="cuda",
-    )
-    assert (whole.stylize(image) - tiled.stylize(image)).abs().mean() < 0.005
+    stylizer = FastStylizer(path, setup=FastSetup(precision="float32"), device="cuda")
+    whole = stylizer.stylize(image)
+    tiled = stylizer.stylize(image, FastOptions(tile_size=512, tile_overlap=192))
+    assert (whole - tiled).abs().mean() < 0.005
 
 
 def test_fast_training_step_in_bf16_on_cuda(tmp_path, small_style) -> None:  # type: ignore[no-untyped-def]
@@ -124,8 +128,8 @@ def test_fast_training_step_in_bf16_on_cuda(tmp_path, small_style) -> None:  # t
 
 
 def test_arbitrary_on_cuda_matches_cpu(tmp_path, small_content, small_style) -> None:  # type: ignore[no-untyped-def]
-    from restyle.engines.arbitrary import ArbitraryStylizer
-    from restyle.engines.arbitrary_config import ArbitraryConfig
+    from restyle.engines.arbitrary import ArbitraryEngine
+    from restyle.engines.arbitrary_config import ArbitrarySetup
     from restyle.models.checkpoint import save_meta_net
     from restyle.models.meta_net import MetaNet
 
@@ -136,8 +140,7 @@ def test_arbitrary_on_cuda_matches_cpu(tmp_path, small_content, small_style) -> 
     path = save_meta_net(tmp_path / "meta.safetensors", meta)
     outputs = {}
     for device in ("cpu", "cuda"):
-        config = ArbitraryConfig(model=str(path), runtime="torch")
-        stylizer = ArbitraryStylizer(small_style, config=config, device=device)
-        outputs[device] = stylizer.stylize(small_content)
+        engine = ArbitraryEngine(ArbitrarySetup(model=str(path), runtime="torch"), device=device)
+        outputs[device] = engine.run(small_content, [small_style])
     # float16 weights and activations on CUDA against float32 on the CPU.
     assert (outputs["cpu"] - outputs["cuda"]).abs().mean() < 0.01

@@ -15,10 +15,10 @@ import torch
 from safetensors.torch import load_file
 
 from restyle import zoo
-from restyle.api import as_tensor, stylize_tensor
+from restyle.api import stylize_tensor
 from restyle.cli import main
 from restyle.examples import example_names, example_path
-from restyle.imaging import resize_tensor, resize_tensor_to_long_side
+from restyle.imaging import as_tensor, resize_tensor, resize_tensor_to_long_side
 from restyle.metrics import StyleMetrics
 
 pytestmark = pytest.mark.slow

@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -191,17 +192,35 @@ def test_the_library_lists_the_styles_too() -> None:
     assert max(image.size) == 64
 
 
-def test_a_style_is_loaded_once_for_many_photos(tmp_path: Path) -> None:
+def test_a_style_is_loaded_once_for_many_photos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from restyle import api
+    from restyle.engines import holder as holder_module
 
-    api._load_fast_stylizer.cache_clear()
     photos = [example_path(name) for name in ("parrots", "cat", "lighthouse")]
+    # The library: one holder, three calls, one network read from disk.
+    engines = holder_module.Engines(device="cpu")
+    for photo in photos:
+        api.stylize_tensor(photo, "the-scream", size=48, engines=engines)
+    assert engines.loads == {"fast": 1}
+    assert engines.get("fast").loads == 1
+    # The command line: the holder it builds for the run loads the style once for all photos.
+    built: list[holder_module.Engines] = []
+
+    class Recorded(holder_module.Engines):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(holder_module, "Engines", Recorded)
     out = tmp_path / "styled"
     args = ["stylize", "-s", "the-scream", *map(str, photos), "-o", str(out), "--size", "48"]
     assert main([*args, "--quiet"]) == 0
     assert len(list(out.iterdir())) == 3
-    info = api._load_fast_stylizer.cache_info()
-    assert (info.misses, info.hits) == (1, 2)
+    (holder,) = built
+    assert holder.loads == {"fast": 1}
+    assert holder.get("fast").loads == 1
 
 
 @pytest.mark.skipif(zoo.arbitrary_info() is None, reason="no MetaNet shipped yet")
