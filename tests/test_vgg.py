@@ -53,6 +53,31 @@ def test_truncates_after_deepest_layer_and_shapes() -> None:
     assert out["relu2_1"].shape == (2, LAYER_CHANNELS["relu2_1"], 16, 16)
 
 
+def test_one_network_serves_any_layers_and_pooling_per_call() -> None:
+    """What the engines rely on to share one VGG19: per-call layers and pooling are exact."""
+    torch.manual_seed(2)
+    image = torch.rand(1, 3, 40, 48)
+    full = VGG19Features(LAYER_NAMES)
+    assert set(full(image)) == set(LAYER_NAMES)  # default: the layers it was built for
+    for pooling in ("max", "avg"):
+        for layers in (STYLE_LAYERS, ["relu4_2"], ["relu2_1", "relu1_2"]):
+            own = VGG19Features(layers, pooling=pooling)(image)
+            shared = full(image, layers=layers, pooling=pooling)
+            assert set(shared) == set(layers)
+            for layer in layers:
+                assert torch.equal(shared[layer], own[layer]), (pooling, layer)
+    assert full.pooling == "max"  # a call's pooling does not stick
+    shallow = VGG19Features(["relu2_1"])
+    with pytest.raises(InvalidParameterError, match="relu3_1"):
+        shallow(image, layers=["relu3_1"])
+    with pytest.raises(InvalidParameterError, match="at least one"):
+        full(image, layers=[])
+    with pytest.raises(InvalidParameterError, match="unknown VGG19 layer 'conv1_1'"):
+        full(image, layers=["conv1_1"])
+    with pytest.raises(InvalidParameterError, match="pooling"):
+        full(image, layers=["relu2_1"], pooling="median")  # type: ignore[arg-type]
+
+
 def test_weights_are_frozen_but_input_gradients_flow() -> None:
     net = VGG19Features(["relu3_1"])
     assert not any(p.requires_grad for p in net.parameters())

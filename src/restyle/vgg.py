@@ -183,7 +183,9 @@ class VGG19Features(nn.Module):
         `layers` and `pooling` may differ per call, so one network serves every engine and
         every option on a device: a layer deeper than the network was built for is an error.
         """
-        wanted = set(self.layers if layers is None else layers)
+        wanted = set(self.layers if layers is None else check_layers(layers, argument="layers"))
+        if not wanted:
+            raise InvalidParameterError("layers: at least one VGG19 layer is needed")
         unknown = wanted - set(self._names)
         if unknown:
             raise InvalidParameterError(
@@ -191,6 +193,8 @@ class VGG19Features(nn.Module):
             )
         last = max(self._names.index(name) for name in wanted)
         pool = self.pooling if pooling is None else pooling
+        if pool not in ("max", "avg"):
+            raise InvalidParameterError(f"pooling: expected 'max' or 'avg', got {pool!r}")
         out: dict[str, torch.Tensor] = {}
         x = image - self.mean_rgb  # (B, 3, H, W)
         for index, (name, conv) in enumerate(zip(self._names, self.convs, strict=True)):
