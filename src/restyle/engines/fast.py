@@ -78,10 +78,13 @@ class FastStylizer:
     ) -> FastStylizer:
         """A stylizer for a network built in memory (the arbitrary engine's generated ones).
 
-        `cache_key` names the network's weights (a hex digest) for the ONNX export cache.
+        `cache_key` names the network's weights (a hex digest) for the ONNX export cache. The
+        stylizer runs its own copy: converting to its device, dtype and layout leaves the
+        caller's network (the arbitrary engine's cached float32 one) as it was.
         """
         stylizer = cls.__new__(cls)
-        stylizer._setup(net, info or {}, cache_key=cache_key, setup=setup, device=device)
+        own = copy.deepcopy(net)
+        stylizer._setup(own, info or {}, cache_key=cache_key, setup=setup, device=device)
         return stylizer
 
     def _setup(

@@ -41,9 +41,7 @@ class Engines:
         self.device = resolve_device(device)
         self._setups = dict(setups or {})
         for name, setup in self._setups.items():
-            spec = engine_spec(name)
-            if not isinstance(setup, spec.setup):
-                raise TypeError(f"setups[{name!r}]: a {spec.setup.__name__}, got {setup!r}")
+            _check_setup(name, setup)
         self._engines: dict[tuple[str, Any], Engine] = {}
         self._vggs: dict[str | None, VGG19Features] = {}
         self._lock = threading.RLock()
@@ -57,6 +55,7 @@ class Engines:
         """The engine `name` with `setup` (default: this holder's), built on first use."""
         spec = engine_spec(name)
         setup = setup if setup is not None else self.setup_of(name)
+        _check_setup(name, setup)
         key = (name, setup)
         with self._lock:
             engine = self._engines.get(key)
@@ -95,3 +94,9 @@ class Engines:
                 continue
             built.append(name)
         return built
+
+
+def _check_setup(name: str, setup: Any) -> None:
+    expected = engine_spec(name).setup
+    if not isinstance(setup, expected):
+        raise TypeError(f"setup of {name!r}: a {expected.__name__}, got {setup!r}")
