@@ -146,8 +146,10 @@ def test_two_threads_on_one_gatys_engine_match_sequential_runs(engines: Engines)
 def test_the_holder_checks_names_and_setups() -> None:
     with pytest.raises(InvalidParameterError, match="method: unknown engine 'nope'"):
         Engines(device="cpu").get("nope")
-    with pytest.raises(TypeError, match=r"setups\['fast'\]: a FastSetup"):
+    with pytest.raises(TypeError, match=r"setup of 'fast': a FastSetup"):
         Engines(device="cpu", setups={"fast": GatysSetup()})
+    with pytest.raises(TypeError, match=r"setup of 'gatys': a GatysSetup"):
+        Engines(device="cpu").get("gatys", FastSetup())
     holder = Engines(device="cpu", setups={"fast": FastSetup(runtime="torch")})
     assert holder.setup_of("fast") == FastSetup(runtime="torch")
     assert holder.setup_of("gatys") == GatysSetup()
