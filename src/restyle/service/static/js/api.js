@@ -65,3 +65,17 @@ export function showError(element, error) {
   }
   element.hidden = false;
 }
+
+// A <label class=className> holding a radio button of group `name`: the gallery's cards and
+// the engine choice. The caller appends what the label shows after the input.
+export function radioLabel(className, name, value, checked) {
+  const label = document.createElement("label");
+  label.className = className;
+  const input = document.createElement("input");
+  input.type = "radio";
+  input.name = name;
+  input.value = value;
+  input.checked = checked;
+  label.append(input);
+  return label;
+}

@@ -2,7 +2,7 @@
 // step. Each engine comes with the JSON schema of its options, which options.js turns into the
 // controls of the Options step.
 
-import { apiJson } from "./api.js";
+import { apiJson, radioLabel } from "./api.js";
 
 export async function loadEngines() {
   return (await apiJson("/api/engines")).engines; // [{name, title, summary, styles, options}]
@@ -23,13 +23,7 @@ function sentence(text) {
 }
 
 function radio(engine, checked) {
-  const label = document.createElement("label");
-  label.className = "engine";
-  const input = document.createElement("input");
-  input.type = "radio";
-  input.name = "method";
-  input.value = engine.name;
-  input.checked = checked;
+  const label = radioLabel("engine", "method", engine.name, checked);
   const text = document.createElement("span");
   const title = document.createElement("strong");
   title.textContent = engine.title || engine.name;
@@ -39,7 +33,7 @@ function radio(engine, checked) {
     engine.styles === "trained" ? "Gallery styles only." : "",
   ].filter(Boolean).join(" ");
   text.append(title, summary);
-  label.append(input, text);
+  label.append(text);
   return label;
 }
 

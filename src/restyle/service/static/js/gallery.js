@@ -1,7 +1,7 @@
 // The gallery of shipped styles: each is a radio button inside its card, so arrow keys move
 // between styles and screen readers announce "The Starry Night, Vincent van Gogh, 1 of 10".
 
-import { apiJson, localPath } from "./api.js";
+import { apiJson, localPath, radioLabel } from "./api.js";
 
 export async function loadStyles() {
   return apiJson("/api/styles"); // {styles: [...], methods: [...]}
@@ -15,13 +15,7 @@ export function renderGallery(container, styles, onChange) {
 }
 
 function card(style, checked) {
-  const label = document.createElement("label");
-  label.className = "style-card";
-  const input = document.createElement("input");
-  input.type = "radio";
-  input.name = "style";
-  input.value = style.id;
-  input.checked = checked;
+  const label = radioLabel("style-card", "style", style.id, checked);
   const image = document.createElement("img");
   image.src = localPath(style.thumbnail_url);
   image.alt = `${style.title} by ${style.artist}`;
@@ -33,7 +27,7 @@ function card(style, checked) {
   const artist = document.createElement("span");
   artist.className = "artist";
   artist.textContent = style.year ? `${style.artist}, ${style.year}` : style.artist;
-  label.append(input, image, title, artist);
+  label.append(image, title, artist);
   return label;
 }
 
