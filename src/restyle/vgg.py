@@ -156,13 +156,19 @@ class VGG19Features(nn.Module):
         self.convs = nn.ModuleList()
         for index in range(deepest + 1):
             weight, bias = conv_weights[index]
-            conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=1)
+            # Built on the meta device (no random init to overwrite), then given the process's
+            # dequantised tensors themselves, not copies: they are frozen and never written in
+            # place (`.to()` makes new ones), so every VGG19 of the process shares one copy
+            # of the 80 MB of weights on the CPU.
+            conv = nn.Conv2d(
+                weight.shape[1], weight.shape[0], kernel_size=3, padding=1, device="meta"
+            )
             # Fold Caffe's RGB->BGR swap and 0-255 scale into the first conv, so the network
             # takes [0, 1] RGB directly and preprocessing costs no extra pass over the image.
             if index == 0:
                 weight = weight.flip(1) * 255.0
-            conv.weight = nn.Parameter(weight.clone(), requires_grad=False)
-            conv.bias = nn.Parameter(bias.clone(), requires_grad=False)
+            conv.weight = nn.Parameter(weight, requires_grad=False)
+            conv.bias = nn.Parameter(bias, requires_grad=False)
             self.convs.append(conv)
         # Mean subtraction in [0, 1] RGB units; kept as a buffer so .to(device, dtype) moves it.
         mean_rgb = torch.tensor(CAFFE_MEAN_BGR[::-1]).view(1, 3, 1, 1) / 255.0
