@@ -111,7 +111,8 @@ def run_stylize(args: argparse.Namespace) -> int:
     style_inputs = [s if trained else resolve_image(s) for s in styles]
     engines = Engines(device=args.device)  # built once for every photo of this run
     for content, output in zip(args.content, outputs, strict=True):
-        with ProgressBar(disabled=args.quiet, unit="step" if method == "gatys" else "tile") as bar:
+        unit = "tile" if ENGINES[method].interactive else "step"  # tiles of a large image
+        with ProgressBar(disabled=args.quiet, unit=unit) as bar:
             result = stylize_tensor(
                 resolve_image(content),
                 style_inputs,

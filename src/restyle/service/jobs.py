@@ -40,7 +40,7 @@ class JobOptions(BaseModel):
 
     model_config = {"extra": "forbid", "frozen": True}
 
-    method: str = "fast"
+    method: str = next(iter(ENGINES))  # the registry's first engine is the default
     style: str | None = Field(None, pattern=STYLE_ID_PATTERN)
     format: Literal["png", "jpeg", "webp"] = "png"
     options: dict[str, Any] = Field(default_factory=dict)

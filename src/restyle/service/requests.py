@@ -181,8 +181,10 @@ def _options(
             "use a method that takes any painting: "
             + ", ".join(repr(e.name) for e in ENGINES.values() if e.styles == "painting"),
         )
-    if method == "arbitrary" and zoo.arbitrary_model() is None:
-        raise ApiError(400, "method_unavailable", "method 'arbitrary': no MetaNet is installed")
+    if not engine.installed():
+        raise ApiError(
+            400, "method_unavailable", f"method {method!r}: its model is not installed here"
+        )
     return options
 
 

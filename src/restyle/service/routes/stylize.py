@@ -11,6 +11,7 @@ import base64
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from restyle.engines.registry import ENGINES
 from restyle.service.backend import Backend
 from restyle.service.deps import BackendDep, ClientDep, SettingsDep
 from restyle.service.errors import ApiError, api_error_for_job
@@ -21,7 +22,6 @@ from restyle.service.schemas import StylizeJsonResponse, error_responses, image_
 
 router = APIRouter(tags=["stylize"])
 
-_SYNC_METHODS = ("fast", "arbitrary")
 _RESPONSES = {
     200: {
         "model": StylizeJsonResponse,
@@ -39,7 +39,7 @@ async def stylize_now(
     """Stylize with `fast` or `arbitrary` and answer with the image (the form of POST /api/jobs,
     plus `response`: `image` or `json`)."""
     parsed = await read_stylize_request(request, settings)
-    if parsed.options.method not in _SYNC_METHODS:
+    if not ENGINES[parsed.options.method].interactive:
         raise ApiError(
             400,
             "invalid_parameter",
