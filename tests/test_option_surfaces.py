@@ -40,7 +40,12 @@ def test_every_option_is_a_cli_flag_with_its_choices(engine: str, spec: OptionSp
     assert spec.cli_flag in action.option_strings
     assert action.default is argparse.SUPPRESS  # the engine's default applies, written once
     if spec.choices is not None:
-        assert list(action.choices or ()) == list(spec.choices)
+        # One flag for every engine that has the option: its choices are theirs together, in
+        # the engines' order, and each engine's own declaration rejects the others (below).
+        engines_choices = [s.choices or () for _, s in ALL_OPTIONS if s.name == spec.name]
+        assert list(action.choices or ()) == list(
+            dict.fromkeys(c for cs in engines_choices for c in cs)
+        )
     if spec.kind != "bool":
         assert action.type is not None
         assert action.type(_text(spec.default)) == spec.default
@@ -82,6 +87,7 @@ def _text(value: object) -> str:
         (["--method", "fast", "--strength", "1.5"], "strength"),
         (["--method", "fast", "--iterations", "3"], "iterations"),
         (["--method", "gatys", "--style-scale", "nan"], "style_scale"),
+        (["--method", "gatys", "--precision", "float16"], "precision"),
     ],
 )
 def test_the_cli_rejects_what_the_declaration_rejects(

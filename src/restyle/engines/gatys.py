@@ -507,7 +507,7 @@ def _diverged(loss: float, report: _Reporter) -> NumericalError:
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "float32" or (precision == "auto" and device.type != "cuda"):
         return None
-    return torch.float16 if precision == "float16" else torch.bfloat16
+    return torch.bfloat16
 
 
 __all__ = ["GatysEngine", "GatysOptions", "GatysRun", "GatysSetup", "ScalePlan", "plan_scales"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from restyle.errors import InvalidParameterError
-from restyle.options import Precision, check_options, option
+from restyle.options import check_options, option
 from restyle.vgg import check_layers
 
 MAX_ITERATIONS = 20_000
@@ -22,6 +22,8 @@ MAX_SIZE = 8192
 larger prints come from `output_size`, a resample of the finished image."""
 
 Optimizer = Literal["lbfgs", "adam"]
+GatysPrecision = Literal["auto", "float32", "bfloat16"]
+"""No float16: VGG19's activations on 0-255 Caffe inputs overflow it (the loss becomes NaN)."""
 Init = Literal["content", "noise", "image"]
 Pooling = Literal["max", "avg"]
 
@@ -30,10 +32,10 @@ Pooling = Literal["max", "avg"]
 class GatysSetup:
     """What a gatys engine is built with (one VGG19 on one device)."""
 
-    precision: Precision = option(
+    precision: GatysPrecision = option(
         "auto",
         help="VGG19's precision: auto runs bfloat16 autocast on CUDA and float32 elsewhere; "
-        "losses and Grams stay float32",
+        "losses and Grams stay float32 (no float16: VGG19's activations overflow it)",
     )
     weights_path: str | None = option(
         None,
