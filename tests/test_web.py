@@ -126,7 +126,7 @@ def test_page_is_served_cross_origin_isolated(service: Service) -> None:
     assert page.headers["cross-origin-embedder-policy"] == "require-corp"
     script = httpx.get(f"{service.url}/static/js/live.js")
     assert script.headers["content-type"].startswith("text/javascript")
-    wasm = httpx.head(f"{service.url}/vendor/onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm")
+    wasm = httpx.head(f"{service.url}/vendor/onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm")
     assert wasm.status_code == 200, "web/node_modules is missing: run `cd web && npm ci`"
     assert wasm.headers["content-type"] == "application/wasm"
     missing = httpx.get(f"{service.url}/static/../app.py")

@@ -9,8 +9,9 @@
 import { apiFetch, showError } from "./api.js";
 
 const ORT_MISSING =
-  "Live mode needs onnxruntime-web, which is not installed on this server " +
-  "(run `npm ci` in the project's web/ folder; `make run` does it).";
+  "Live mode needs onnxruntime-web, which this server's installation lacks " +
+  "(from a source checkout: run `npm ci` in web/, as `make run` does; a wheel must be " +
+  "built after `npm ci`).";
 
 let ortPromise = null;
 
