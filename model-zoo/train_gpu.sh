@@ -4,16 +4,26 @@
 #   bash model-zoo/train_gpu.sh lite
 #   bash model-zoo/train_gpu.sh arbitrary     # the MetaNet ([arbitrary.gpu]), about 8 minutes
 #   bash model-zoo/train_gpu.sh all           # standard then lite; run again if cut off
-# Finished runs (weights, logs, last sample sheet) are copied to $OUT when it is set, so a
-# machine that is handed back loses nothing; a second call skips styles already finished.
-# Then, anywhere: python model-zoo/build.py package --profile standard --profile lite --arbitrary gpu
-#                 python model-zoo/build.py evaluate
+# When $OUT is set, the runs (weights, logs, last sample sheet) are packed into $OUT as at most
+# 8 flat files of at most 16 MiB, 64 MiB in all (runs-N.tar and MANIFEST.json; see
+# model-zoo/pack_runs.py), so a machine that hands back only that loses nothing. Ten standard
+# networks alone are 64.1 MiB: runs that do not fit are left for the next call, which trains
+# no finished style again and delivers only what no earlier call delivered.
+# Then, anywhere, for each call's files: python model-zoo/pack_runs.py unpack FILES_AT zoo-runs
+# and once all are in: python model-zoo/build.py package --profile standard --profile lite --arbitrary gpu
+#                      python model-zoo/build.py evaluate
 set -euo pipefail
 PROFILE="${1:?usage: train_gpu.sh standard|lite|arbitrary|all}"
+deliver() {
+    # Pack every run not delivered yet into $OUT; nothing to do without $OUT.
+    [ -z "${OUT:-}" ] || python model-zoo/pack_runs.py pack zoo-runs "$OUT"
+}
 if [ "$PROFILE" = all ]; then
     status=0
-    bash "$0" standard || status=$?
-    bash "$0" lite || status=$?
+    # One pack at the end: two would share $OUT.
+    OUT= bash "$0" standard || status=$?
+    OUT= bash "$0" lite || status=$?
+    deliver || status=$?
     exit "$status"
 fi
 JOBS="${JOBS:-4}"
@@ -25,21 +35,8 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 status=0
 if [ "$PROFILE" = arbitrary ]; then
     python model-zoo/build.py train-arbitrary --profile gpu || status=$?
-    PROFILE=arbitrary-gpu
-    if [ -n "${OUT:-}" ]; then
-        mkdir -p "$OUT/zoo-runs/$PROFILE"
-        cp zoo-runs/$PROFILE/{model.safetensors,train_log.jsonl,train.out} "$OUT/zoo-runs/$PROFILE/" || true
-    fi
-    exit "$status"
+else
+    python model-zoo/build.py train --profile "$PROFILE" --jobs "$JOBS" --skip-done || status=$?
 fi
-python model-zoo/build.py train --profile "$PROFILE" --jobs "$JOBS" --skip-done || status=$?
-if [ -n "${OUT:-}" ]; then
-    for run in zoo-runs/"$PROFILE"/*/; do
-        dest="$OUT/zoo-runs/$PROFILE/$(basename "$run")"
-        mkdir -p "$dest"
-        cp "$run"/model.safetensors "$run"/train_log.jsonl "$run"/train.out "$dest"/ 2>/dev/null || true
-        last=$(ls "$run"/samples/*.jpg 2>/dev/null | sort | tail -1 || true)
-        [ -n "$last" ] && cp "$last" "$dest"/
-    done
-fi
+deliver || status=$?
 exit "$status"
