@@ -69,7 +69,9 @@ def main() -> int:
     engines = Engines(device=args.device)  # one VGG19 for every runtime
     arbitrary: dict[str, ArbitraryEngine] = {}
     for runtime in runtimes:
-        engine = engines.get("arbitrary", ArbitrarySetup(model=model, runtime=runtime))
+        engine = engines.get(
+            "arbitrary", ArbitrarySetup(network="metanet", model=model, runtime=runtime)
+        )
         assert isinstance(engine, ArbitraryEngine)
         arbitrary[runtime] = engine
         variants[f"arbitrary-{runtime}"] = engine.stylizer([painting]).stylize
@@ -80,7 +82,7 @@ def main() -> int:
     first = arbitrary[runtimes[0]]
 
     def style_pass() -> None:
-        first._networks.clear()
+        first._styles.clear()
         first.network(painting)
         if cuda:
             torch.cuda.synchronize()

@@ -46,7 +46,7 @@ def run_evaluate_arbitrary(args: argparse.Namespace) -> int:
     from restyle.metrics import StyleMetrics
 
     recipes = load_recipes()
-    engine = ArbitraryEngine(ArbitrarySetup(model=args.model), device="cpu")
+    engine = ArbitraryEngine(ArbitrarySetup(network="metanet", model=args.model), device="cpu")
     photos = eval_photos(args.photos, args.size)
     options, cache = gatys_settings(args.size, args.gatys_coarse_iterations, args.gatys_iterations)
     metrics = StyleMetrics()

@@ -234,7 +234,9 @@ def meta_model(style_dir: Path, photo_dir: Path, tmp_path_factory: pytest.TempPa
 
 
 def _engine(model: Path) -> ArbitraryEngine:
-    return ArbitraryEngine(ArbitrarySetup(model=str(model), runtime="torch"), device="cpu")
+    return ArbitraryEngine(
+        ArbitrarySetup(network="metanet", model=str(model), runtime="torch"), device="cpu"
+    )
 
 
 def _painting(index: int, style_dir: Path) -> torch.Tensor:
@@ -289,19 +291,21 @@ def test_library_and_cli_take_any_painting(
 ) -> None:
     painting = style_dir / "painting4.png"
     image = restyle.stylize(
-        example_path("parrots"), painting, method="arbitrary", model=str(meta_model), size=48
-    )
+        example_path("parrots"), painting, method="arbitrary", network="metanet",
+        model=str(meta_model), size=48,
+    )  # fmt: skip
     assert max(image.size) == 48
     same = restyle.stylize_tensor(
-        example_path("parrots"), painting, method="arbitrary", model=str(meta_model), size=48,
-        strength=0.0,
+        example_path("parrots"), painting, method="arbitrary", network="metanet",
+        model=str(meta_model), size=48, strength=0.0,
     )  # fmt: skip
     photo = resize_tensor(as_tensor(example_path("parrots")), tuple(same.shape[-2:]))
     torch.testing.assert_close(same, photo, atol=1e-3, rtol=0)  # strength 0: the photo
     out = tmp_path / "out.png"
     code = main(
         [
-            "stylize", "--method", "arbitrary", "--model", str(meta_model), "-s", str(painting),
+            "stylize", "--method", "arbitrary", "--network", "metanet", "--model", str(meta_model),
+            "-s", str(painting),
             "parrots", "-o", str(out), "--size", "40", "--quiet",
         ]
     )  # fmt: skip
@@ -311,7 +315,8 @@ def test_library_and_cli_take_any_painting(
     onnx_file = tmp_path / "generated.onnx"
     code = main(
         [
-            "export", "onnx", "--method", "arbitrary", "--model", str(meta_model),
+            "export", "onnx", "--method", "arbitrary", "--network", "metanet",
+            "--model", str(meta_model),
             "--style", str(painting), "-o", str(onnx_file),
         ]
     )  # fmt: skip
@@ -320,7 +325,7 @@ def test_library_and_cli_take_any_painting(
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="is not a file"):
-        ArbitraryEngine(ArbitrarySetup(model=str(tmp_path / "nope.safetensors")))
+        ArbitraryEngine(ArbitrarySetup(network="metanet", model=str(tmp_path / "nope.safetensors")))
     with pytest.raises(InvalidParameterError, match="style_size"):
         ArbitraryOptions(style_size=10)
 
@@ -333,7 +338,8 @@ def test_without_a_shipped_metanet_the_error_says_how_to_get_one(
     monkeypatch.setattr(zoo, "arbitrary_info", lambda: None)
     monkeypatch.setattr(zoo, "arbitrary_model", lambda: None)
     with pytest.raises(WeightsError, match="restyle train arbitrary"):
-        ArbitraryEngine()
+        ArbitraryEngine(ArbitrarySetup(network="metanet"))
     out = str(tmp_path / "x.png")
-    code = main(["stylize", "--method", "arbitrary", "-s", "starry_night", "parrots", "-o", out])
+    argv = ["stylize", "--method", "arbitrary", "--network", "metanet", "-s", "starry_night"]
+    code = main([*argv, "parrots", "-o", out])
     assert code == 4

@@ -63,20 +63,21 @@ def test_every_engine_is_built_once_for_every_size(engines: Engines, photo: torc
     arbitrary = engines.get("arbitrary")
     assert isinstance(arbitrary, ArbitraryEngine)
     painting = as_tensor(PAINTING)
-    # The painting is analysed at the size the MetaNet was trained at, whatever the output
-    # size: one style pass, one generated network, one runner for the three sizes.
-    assert list(arbitrary._networks) == [arbitrary.style_key(painting)]
+    # The painting is analysed at the network's own size, whatever the output size: one style
+    # pass (MicroAST's signals), one network, one runner for the three sizes.
+    assert list(arbitrary._styles) == [arbitrary.style_key(painting)]
     assert len(arbitrary._runners) == 1
     # Another analysis size is another network (larger or smaller brush strokes).
     other_key = arbitrary.style_key(painting, style_size=64)
     assert other_key != arbitrary.style_key(painting)
     api.stylize_tensor(photo, PAINTING, method="arbitrary", size=32, style_size=64, engines=engines)
-    assert set(arbitrary._networks) == {arbitrary.style_key(painting), other_key}
+    assert set(arbitrary._styles) == {arbitrary.style_key(painting), other_key}
     assert engines.loads["arbitrary"] == 1
-    # The engines that read VGG19 share the holder's one network.
+    # MicroAST reads no VGG19; the MetaNet shares the holder's one network with gatys.
     gatys_engine = engines.get("gatys")
     assert isinstance(gatys_engine, GatysEngine)
-    assert arbitrary.vgg is gatys_engine.vgg is engines.vgg()
+    assert gatys_engine.vgg is engines.vgg()
+    assert engines.loads["vgg19"] == 1
 
 
 def test_another_setup_builds_another_engine_but_no_second_vgg(

@@ -140,7 +140,9 @@ def test_arbitrary_on_cuda_matches_cpu(tmp_path, small_content, small_style) -> 
     path = save_meta_net(tmp_path / "meta.safetensors", meta)
     outputs = {}
     for device in ("cpu", "cuda"):
-        engine = ArbitraryEngine(ArbitrarySetup(model=str(path), runtime="torch"), device=device)
+        engine = ArbitraryEngine(
+            ArbitrarySetup(network="metanet", model=str(path), runtime="torch"), device=device
+        )
         outputs[device] = engine.run(small_content, [small_style])
     # float16 weights and activations on CUDA against float32 on the CPU.
     assert (outputs["cpu"] - outputs["cuda"]).abs().mean() < 0.01

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from tests.service_processes import Service
 
+from restyle.engines.registry import ENGINES
 from restyle.examples import example_path
 
 pytestmark = pytest.mark.timeout(600)
@@ -239,8 +240,7 @@ def test_live_mode_gets_a_style_network_as_onnx(client: httpx.Client) -> None:
     assert client.get("/api/styles/mona-lisa/model.onnx").status_code == 404
 
 
-def test_any_painting_through_the_metanet_when_one_is_installed(client: httpx.Client) -> None:
-    from restyle import zoo
+def test_any_painting_through_the_arbitrary_engine_when_installed(client: httpx.Client) -> None:
 
     painting = {"style_image": ("painting.jpg", jpeg("great_wave"), "image/jpeg")}
     network = client.post("/api/live/model.onnx", files=painting)
@@ -249,7 +249,7 @@ def test_any_painting_through_the_metanet_when_one_is_installed(client: httpx.Cl
         files={"content": ("photo.jpg", jpeg(), "image/jpeg"), **painting},
         data={"method": "arbitrary", "size": "64"},
     )
-    if zoo.arbitrary_model() is None:
+    if not ENGINES["arbitrary"].installed():
         assert network.status_code == stylized.status_code == 400
         assert network.json()["error"]["code"] == "method_unavailable"
         assert stylized.json()["error"]["code"] == "method_unavailable"

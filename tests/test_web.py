@@ -429,10 +429,12 @@ def test_live_mode_without_onnxruntime_web_says_so(page: Any) -> None:
     assert page.evaluate("() => document.querySelector('#live-video').srcObject") is None
 
 
-def test_live_painting_without_metanet_shows_the_api_message(page: Any, service: Service) -> None:
+def test_live_painting_without_an_arbitrary_engine_shows_the_api_message(
+    page: Any, service: Service
+) -> None:
     methods = httpx.get(f"{service.url}/api/styles").json()["methods"]
     if "arbitrary" in methods:
-        pytest.skip("a MetaNet is installed: live mode takes any painting")
+        pytest.skip("an arbitrary engine is installed: live mode takes any painting")
     painting = example_path("starry_night")
     api = httpx.post(
         f"{service.url}/api/live/model.onnx",
@@ -444,10 +446,12 @@ def test_live_painting_without_metanet_shows_the_api_message(page: Any, service:
     expect(page.locator("#live-error")).to_contain_text(api.json()["error"]["message"])
 
 
-def test_live_mode_with_any_painting_through_the_metanet(page: Any, service: Service) -> None:
+def test_live_mode_with_any_painting_through_the_arbitrary_engine(
+    page: Any, service: Service
+) -> None:
     methods = httpx.get(f"{service.url}/api/styles").json()["methods"]
     if "arbitrary" not in methods:
-        pytest.skip("no MetaNet installed: covered by the test of its message")
+        pytest.skip("no arbitrary engine installed: covered by the test of its message")
     page.get_by_role("tab", name="Live camera").click()
     page.select_option("#live-size", "160x120")
     page.set_input_files("#live-painting", str(example_path("great_wave")))

@@ -56,6 +56,9 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     monkeypatch.setattr(
         arbitrary_module, "load_meta_net", spy("metanet", arbitrary_module.load_meta_net)
     )
+    monkeypatch.setattr(
+        arbitrary_module, "load_microast", spy("microast", arbitrary_module.load_microast)
+    )
     return counted
 
 
@@ -66,7 +69,7 @@ def test_one_worker_loads_each_model_once_across_sizes_and_options(
     engines = Engines(device="cpu")
     backend = EmbeddedBackend(settings, engines)
     engines.setup()  # what a worker does at start
-    assert loads == {"vgg19": 1, "metanet": 1}
+    assert loads == {"vgg19": 1, "microast": 1}  # the arbitrary engine's default network
 
     def run_job(method: str, style: str | None, painting: bytes | None, **options: Any) -> None:
         job_options = JobOptions(method=method, style=style, options=options)
@@ -94,12 +97,12 @@ def test_one_worker_loads_each_model_once_across_sizes_and_options(
             run_job("gatys", "great-wave", None, size=size, iterations=2, seed=size)
             run_job("fast", "starry-night", None, size=size, strength=0.5)
             run_job("arbitrary", None, painting, size=size, preserve_color="luminance")
-        assert loads == {"vgg19": 1, "metanet": 1, "network": 1}
+        assert loads == {"vgg19": 1, "microast": 1, "network": 1}
         # Other styles load their own network once; nothing else is loaded again.
         run_job("fast", "the-scream", None, size=40)
         run_job("fast", "the-scream", None, size=56)
         run_job("gatys", None, painting, size=40, iterations=2, style_weight=10.0)
-        assert loads == {"vgg19": 1, "metanet": 1, "network": 2}
+        assert loads == {"vgg19": 1, "microast": 1, "network": 2}
         assert engines.loads == {"vgg19": 1, "gatys": 1, "fast": 1, "arbitrary": 1}
     finally:
         backend.stop()
@@ -121,4 +124,4 @@ def test_live_mode_exports_load_each_network_once(
     exported = painting_onnx(engines, _png("great_wave", 96), limits=DEFAULT_LIMITS)
     painting_onnx(engines, _png("great_wave", 96), limits=DEFAULT_LIMITS)
     assert exported.is_file()
-    assert loads == {"vgg19": 1, "metanet": 1, "network": 1}
+    assert loads == {"microast": 1, "network": 1}  # MicroAST needs no VGG19

@@ -18,6 +18,8 @@ from restyle.cli.common import (
     parse_layers,
     resolve_image,
 )
+from restyle.engines.arbitrary_config import ArbitrarySetup
+from restyle.options import option_specs
 from restyle.training.config import FastLossConfig, TrainConfig
 
 
@@ -114,9 +116,16 @@ def add_export_parser(commands: Any) -> None:
         "--method",
         choices=("fast", "arbitrary"),
         default="fast",
-        help="arbitrary: export the network the MetaNet writes for the painting STYLE",
+        help="arbitrary: export the painting STYLE's network from the arbitrary engine",
     )
-    onnx.add_argument("--model", default="", help="arbitrary: MetaNet checkpoint (shipped)")
+    network = next(s for s in option_specs(ArbitrarySetup) if s.name == "network")
+    onnx.add_argument(
+        "--network",
+        choices=network.choices,
+        default=network.default,
+        help=f"arbitrary: {network.help} (default {network.default})",
+    )
+    onnx.add_argument("--model", default="", help="arbitrary: the network's checkpoint (shipped)")
     onnx.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
 
 
@@ -202,9 +211,9 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.method == "arbitrary":
         from restyle.engines.arbitrary import ArbitraryEngine
-        from restyle.engines.arbitrary_config import ArbitrarySetup
 
-        engine = ArbitraryEngine(ArbitrarySetup(model=args.model), device="cpu")
+        setup = ArbitrarySetup(network=args.network, model=args.model)
+        engine = ArbitraryEngine(setup, device="cpu")
         _, net = engine.network(resolve_image(args.style))
     else:
         net, _ = load_transform_net(resolve_model(args.style))

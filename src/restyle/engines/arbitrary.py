@@ -1,23 +1,31 @@
-"""The arbitrary engine: any painting, feed-forward speed (a MetaNet writes the network).
+"""The arbitrary engine: any painting, feed-forward speed.
 
-`ArbitraryEngine` runs VGG19 and the MetaNet once per painting (the "style pass"), then
-stylizes any number of photos or frames with the generated `TransformNet` through the fast
-engine's runtime (onnxruntime on the CPU, fp16 on CUDA, exact tiling for large images).
-Generated networks are cached by the painting's pixels, so a service or a webcam loop that
-sees the same painting again skips the style pass.
+Two networks can do it (`ArbitrarySetup.network`):
+- **MicroAST** (default; Wang et al. 2023, the authors' published weights): a style encoder and
+  a modulator turn the painting into `StyleSignals` (a few per-channel vectors); the painting's
+  network is the content encoder and decoder with those signals folded into its weights.
+- **MetaNet** (Shen et al. 2018; Restyle's seed design, provisional CPU-trained weights): VGG19
+  statistics of the painting go through the MetaNet, which writes a `TransformNet`.
+
+Either way the engine makes one feed-forward network per painting (the "style pass", cached by
+the painting's pixels as analysed), then stylizes any number of photos or frames with it through
+the fast engine's runtime (onnxruntime on the CPU, fp16 on CUDA, tiling with whole-image
+statistics for print sizes, ONNX export for the browser). Several paintings blend where their
+representation lives: MicroAST's signals are averaged, MetaNet's generated weights are.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from restyle import zoo
 from restyle.devices import resolve_device
@@ -25,45 +33,118 @@ from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
 from restyle.engines.fast import FastStylizer
 from restyle.errors import InvalidParameterError, WeightsError
 from restyle.imaging import ImageInput, as_tensor, resize_tensor_to_long_side
-from restyle.models.checkpoint import file_sha256, load_meta_net
+from restyle.models.checkpoint import file_sha256, load_meta_net, load_microast
 from restyle.models.meta_net import STYLE_LAYERS, style_statistics
+from restyle.models.microast import StyleSignals
 from restyle.models.transform_net import TransformNet
 from restyle.options import normalise_weights
 from restyle.progress import ProgressCallback
 from restyle.vgg import VGG19Features
 
-CACHED_STYLES = 16  # generated networks kept per stylizer (each ~0.3 MB)
-DEFAULT_STYLE_SIZE = 256
+CACHED_STYLES = 16  # paintings (and blends) kept per engine: a few kB to 0.3 MB each
+DEFAULT_STYLE_SIZE = 256  # the MetaNet's, when its checkpoint does not say
+MICROAST_STYLE_SIZE = 512  # paintings' short side for MicroAST's style encoder
 
 
-def resolve_meta_model(model: str | os.PathLike[str] = "") -> tuple[Path, str]:
-    """The given MetaNet checkpoint, or the shipped one (verified by the registry), and its
-    sha256."""
-    if model:
-        path = Path(model)
+def resolve_model(setup: ArbitrarySetup) -> tuple[Path, str]:
+    """The checkpoint of the setup's network (a given file, or the shipped one verified by the
+    registry) and its sha256."""
+    if setup.model:
+        path = Path(setup.model)
         if not path.is_file():
-            raise InvalidParameterError(f"model: {str(model)!r} is not a file")
+            raise InvalidParameterError(f"model: {setup.model!r} is not a file")
         return path, file_sha256(path)
-    shipped, record = zoo.verified_arbitrary_model(), zoo.arbitrary_info()
+    if setup.network == "microast":
+        shipped, record = zoo.verified_microast_model(), zoo.microast_info()
+    else:
+        shipped, record = zoo.verified_arbitrary_model(), zoo.arbitrary_info()
     if shipped is None or record is None:
         raise WeightsError(
-            "the arbitrary engine's model is not installed; train one with "
-            "`restyle train arbitrary` and pass it with --model"
+            f"the arbitrary engine's {setup.network} network is not installed; "
+            + (
+                "train one with `restyle train arbitrary` and pass it with --model"
+                if setup.network == "metanet"
+                else "reinstall restyle"
+            )
         )
     return shipped, str(record["sha256"])
 
 
+class _MetaNetPainter:
+    """MetaNet: painting → VGG19 statistics → a generated `TransformNet`."""
+
+    def __init__(
+        self, path: Path, device: torch.device, vgg: Callable[[], VGG19Features] | None
+    ) -> None:
+        self.meta, self.info = load_meta_net(path, device=device)
+        self.vgg = (vgg() if vgg is not None else VGG19Features(STYLE_LAYERS)).to(device)
+        self.device = device
+        # Paintings are analysed at the size the MetaNet saw them in training.
+        loss, run = self.info.get("loss", {}), self.info.get("training", {}).get("config", {})
+        self.style_size = int(loss.get("style_size") or run.get("image_size") or DEFAULT_STYLE_SIZE)
+
+    def analyse(self, painting: torch.Tensor) -> TransformNet:
+        with torch.no_grad():
+            features = self.vgg(painting.to(self.device), layers=STYLE_LAYERS)
+            return self.meta.transform_net(style_statistics(features))
+
+    def blend(self, parts: list[Any], fractions: list[float]) -> TransformNet:
+        states = [net.state_dict() for net in parts]
+        blended = {
+            name: sum((f * state[name] for f, state in zip(fractions, states, strict=True)))
+            for name in states[0]
+        }
+        net = TransformNet(self.meta.config.network).to(self.device)
+        net.load_state_dict(blended)
+        return net.eval()
+
+    def toward(self, part: Any, photo: torch.Tensor, mix: float) -> Any:
+        raise InvalidParameterError(
+            f"style_mix: the metanet network has no feature-space mix (got {mix}); use "
+            "strength, or the microast network"
+        )
+
+    def network(self, part: Any) -> nn.Module:
+        net: nn.Module = part
+        return net
+
+
+class _MicroASTPainter:
+    """MicroAST: painting → `StyleSignals` → the content network with the signals folded in."""
+
+    style_size = MICROAST_STYLE_SIZE
+
+    def __init__(self, path: Path, device: torch.device) -> None:
+        self.model, self.info = load_microast(path, device=device)
+        self.device = device
+
+    def analyse(self, painting: torch.Tensor) -> StyleSignals:
+        with torch.no_grad():
+            return self.model.signals(painting.to(self.device))
+
+    def blend(self, parts: list[Any], fractions: list[float]) -> StyleSignals:
+        return StyleSignals.blend(parts, fractions)
+
+    def toward(self, part: StyleSignals, photo: torch.Tensor, mix: float) -> StyleSignals:
+        """The painting's signals moved toward the photo's own: a feature-space strength."""
+        return StyleSignals.blend([part, self.analyse(photo)], [mix, 1.0 - mix])
+
+    def network(self, part: Any) -> nn.Module:
+        return self.model.styled(part).to(self.device).eval()
+
+
 class ArbitraryEngine:
-    """Loads the MetaNet once; writes a network per painting; stylizes photos with it.
+    """Loads the arbitrary network once; makes a network per painting; stylizes photos with it.
 
     >>> engine = ArbitraryEngine()
     >>> out = engine.run(photo, [painting])           # (1, 3, H, W) in [0, 1]
     >>> frames = engine.stylizer([painting])          # the painting's network, for a video loop
     >>> out = frames.stylize(frame)
 
-    Generated networks, and their runners, are cached by what determines them: the MetaNet, the
-    painting's pixels as analysed (so the analysis size is part of the key) and the blend
-    weights. The caches are bounded (`CACHED_STYLES` each).
+    What a painting gives (signals or a generated network) and the runners built from it are
+    cached by what determines them: the network's weights, the painting's pixels as analysed
+    (so the analysis size is part of the key), the blend weights and the style mix. The caches
+    are bounded (`CACHED_STYLES` each).
     """
 
     name = "arbitrary"
@@ -73,24 +154,24 @@ class ArbitraryEngine:
         setup: ArbitrarySetup | None = None,
         *,
         device: str | torch.device | None = None,
-        vgg: VGG19Features | None = None,
+        vgg: Callable[[], VGG19Features] | None = None,
     ) -> None:
         self.setup = setup or ArbitrarySetup()
         self.device = resolve_device(device)
-        path, self.model_sha256 = resolve_meta_model(self.setup.model)
-        self.meta, self.info = load_meta_net(path, device=self.device)
-        self.vgg = (vgg or VGG19Features(STYLE_LAYERS)).to(self.device)
-        # Paintings are analysed at the size the MetaNet saw them in training.
-        loss, run = self.info.get("loss", {}), self.info.get("training", {}).get("config", {})
-        self.trained_style_size = int(
-            loss.get("style_size") or run.get("image_size") or DEFAULT_STYLE_SIZE
-        )
-        self._networks: OrderedDict[str, TransformNet] = OrderedDict()
+        path, self.model_sha256 = resolve_model(self.setup)
+        self._painter: _MetaNetPainter | _MicroASTPainter
+        if self.setup.network == "metanet":
+            self._painter = _MetaNetPainter(path, self.device, vgg)
+        else:
+            self._painter = _MicroASTPainter(path, self.device)
+        self.info = self._painter.info
+        self.trained_style_size = self._painter.style_size
+        self._styles: OrderedDict[str, Any] = OrderedDict()
         self._runners: OrderedDict[str, FastStylizer] = OrderedDict()
         self._lock = threading.Lock()
 
     def style_key(self, painting: torch.Tensor, *, style_size: int = 0) -> str:
-        """Digest of the painting as analysed (after resizing) and of the MetaNet."""
+        """Digest of the painting as analysed (after resizing) and of the network's weights."""
         return self._digest(self._analysed(painting, style_size))
 
     def _digest(self, analysed: torch.Tensor) -> str:
@@ -100,44 +181,41 @@ class ArbitraryEngine:
         digest.update(pixels.cpu().numpy().tobytes())
         return digest.hexdigest()
 
-    def network(self, style: ImageInput, *, style_size: int = 0) -> tuple[str, TransformNet]:
-        """The generated network for a painting (any image input) and its cache key."""
+    def analyse(self, style: ImageInput, *, style_size: int = 0) -> tuple[str, Any]:
+        """What one painting gives the network (MicroAST's signals, MetaNet's generated
+        network), made once per painting, and its cache key."""
         analysed = self._analysed(_as_painting(style), style_size)
         key = self._digest(analysed)
         with self._lock:
-            if key in self._networks:
-                self._networks.move_to_end(key)
-                return key, self._networks[key]
-        with torch.no_grad():
-            features = self.vgg(analysed.to(self.device), layers=STYLE_LAYERS)
-            net = self.meta.transform_net(style_statistics(features))
+            if key in self._styles:
+                self._styles.move_to_end(key)
+                return key, self._styles[key]
+        part = self._painter.analyse(analysed)
         with self._lock:
-            _remember(self._networks, key, net)
-        return key, net
+            _remember(self._styles, key, part)
+        return key, part
 
     def blend(
         self, styles: Sequence[ImageInput], weights: Sequence[float], *, style_size: int = 0
-    ) -> tuple[str, TransformNet]:
-        """A network whose weights are the weighted mean of the paintings' networks.
+    ) -> tuple[str, Any]:
+        """Several paintings as one: MicroAST's signals or MetaNet's weights, weighted.
 
         Two styles with weights (1 - t, t) interpolate between them; t = 0 and 1 give the
         endpoints exactly.
         """
         fractions = normalise_weights(weights, len(styles))
-        parts = [self.network(s, style_size=style_size) for s in styles]
+        parts = [self.analyse(s, style_size=style_size) for s in styles]
         if len(parts) == 1:
             return parts[0]
         key = hashlib.sha256(
             repr([(k, f) for (k, _), f in zip(parts, fractions, strict=True)]).encode()
         ).hexdigest()
-        states = [net.state_dict() for _, net in parts]
-        blended = {
-            name: sum((f * state[name] for f, state in zip(fractions, states, strict=True)))
-            for name in states[0]
-        }
-        net = TransformNet(self.meta.config.network).to(self.device)
-        net.load_state_dict(blended)
-        return key, net.eval()
+        return key, self._painter.blend([part for _, part in parts], fractions)
+
+    def network(self, style: ImageInput, *, style_size: int = 0) -> tuple[str, nn.Module]:
+        """One painting's feed-forward network (float32, on this engine's device) and its key."""
+        key, part = self.analyse(style, style_size=style_size)
+        return key, self._painter.network(part)
 
     def stylizer(
         self,
@@ -147,7 +225,7 @@ class ArbitraryEngine:
         style_size: int = 0,
     ) -> FastStylizer:
         """The runner of the network for `styles` (blended by `weights`), made once and kept."""
-        key, net = self.blend(
+        key, part = self.blend(
             styles, normalise_weights(weights, len(styles)), style_size=style_size
         )
         with self._lock:
@@ -156,7 +234,11 @@ class ArbitraryEngine:
                 self._runners.move_to_end(key)
                 return runner
         runner = FastStylizer.from_network(
-            net, cache_key=key, info=self.info, setup=self.setup, device=self.device
+            self._painter.network(part),
+            cache_key=key,
+            info=self.info,
+            setup=self.setup,
+            device=self.device,
         )
         with self._lock:
             _remember(self._runners, key, runner)
@@ -173,8 +255,23 @@ class ArbitraryEngine:
     ) -> torch.Tensor:
         """(1, 3, H, W) in [0, 1] → stylized in the style of `styles`, on the CPU."""
         options = options or ArbitraryOptions()
-        runner = self.stylizer(styles, style_blend, style_size=options.style_size)
-        return runner.stylize(content, options, callback=callback)
+        if options.style_mix == 1.0:
+            runner = self.stylizer(styles, style_blend, style_size=options.style_size)
+            return runner.stylize(content, options, callback=callback)
+        # A network for this photo alone: its own signals are part of it. PyTorch runs it (an
+        # ONNX export per call would cost more than the call).
+        weights = normalise_weights(style_blend, len(styles))
+        _, part = self.blend(styles, weights, style_size=options.style_size)
+        photo = self._analysed(content, options.style_size)
+        mixed = self._painter.toward(part, photo, options.style_mix)
+        once = FastStylizer.from_network(
+            self._painter.network(mixed),
+            cache_key="",
+            info=self.info,
+            setup=dataclasses.replace(self.setup, runtime="torch"),
+            device=self.device,
+        )
+        return once.stylize(content, options, callback=callback)
 
     def _analysed(self, painting: torch.Tensor, style_size: int) -> torch.Tensor:
         # The short side at style_size, as the training crops were.

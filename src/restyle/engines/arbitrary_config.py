@@ -1,19 +1,31 @@
-"""The arbitrary engine's setup and options: the fast engine's, plus the MetaNet and style size."""
+"""The arbitrary engine's setup and options: the fast engine's, plus its network and style size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.errors import InvalidParameterError
 from restyle.options import check_options, option
 
+Network = Literal["microast", "metanet"]
+
 
 @dataclass(frozen=True)
 class ArbitrarySetup(FastSetup):
-    """The fast engine's setup plus the MetaNet checkpoint ("" uses the one shipped)."""
+    """The fast engine's setup plus the arbitrary network and its weights.
 
-    model: str = option("", help="MetaNet checkpoint (default: the one shipped with restyle)")
+    - `network`: "microast" (default: the published MicroAST weights, Wang et al. 2023) or
+      "metanet" (Restyle's seed design, a MetaNet that writes a transform network; its CPU-
+      trained weights are provisional).
+    - `model`: a checkpoint of that network; "" uses the one shipped with Restyle.
+    """
+
+    network: Network = option(
+        "microast", help="arbitrary network: microast (pretrained) or metanet (provisional)"
+    )
+    model: str = option("", help="checkpoint of the arbitrary network (default: the shipped one)")
 
 
 @dataclass(frozen=True)
@@ -26,9 +38,17 @@ class ArbitraryOptions(FastOptions):
 
     style_size: int = option(
         0,
-        help="painting short side when analysed (0: as trained; smaller: larger strokes)",
+        help="painting short side when analysed (0: the network's own; smaller: larger strokes)",
         minimum=0,
         maximum=2048,
+    )
+    style_mix: float = option(
+        1.0,
+        help="microast: the network's own content/style mix in feature space (1: full style); "
+        "strength then blends pixels",
+        minimum=0.0,
+        maximum=1.0,
+        public=True,
     )
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from restyle import zoo
 from restyle.devices import resolve_device
@@ -22,7 +23,6 @@ from restyle.engines.tiling import run_tiled
 from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import resize_tensor_to_long_side
 from restyle.models.checkpoint import file_sha256, load_transform_net
-from restyle.models.transform_net import TransformNet
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
 from restyle.options import normalise_weights
 from restyle.progress import Progress, ProgressCallback
@@ -69,14 +69,15 @@ class FastStylizer:
     @classmethod
     def from_network(
         cls,
-        net: TransformNet,
+        net: nn.Module,
         *,
         cache_key: str,
         info: dict[str, Any] | None = None,
         setup: FastSetup | None = None,
         device: str | torch.device | None = None,
     ) -> FastStylizer:
-        """A stylizer for a network built in memory (the arbitrary engine's generated ones).
+        """A stylizer for a network built in memory (the arbitrary engine's per-painting ones:
+        a `TransformNet` or a `StyledMicroAST`).
 
         `cache_key` names the network's weights (a hex digest) for the ONNX export cache. The
         stylizer runs its own copy: converting to its device, dtype and layout leaves the
@@ -89,7 +90,7 @@ class FastStylizer:
 
     def _setup(
         self,
-        net: TransformNet,
+        net: nn.Module,
         info: dict[str, Any],
         *,
         cache_key: str,
@@ -116,7 +117,8 @@ class FastStylizer:
         # Memory follows the full-resolution width: a 2048² run of a 16-channel network peaks
         # near 2.5 GB on the CPU (measured: 2.1 GB at 2400×1600). Tiling is exact but costs
         # several passes, so tiles are as large as that budget allows.
-        side = int((2048**2 * 16 / self.net.config.channels[0]) ** 0.5)
+        channels = getattr(self.net, "full_resolution_channels", 16)
+        side = int((2048**2 * 16 / channels) ** 0.5)
         return max(256, side - side % 4)
 
     def stylize(

@@ -15,7 +15,7 @@ import contextlib
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -98,9 +98,9 @@ class _Targets:
 class GatysEngine:
     """VGG19 on a device, built once; `run` may be called many times with any options.
 
-    A service worker builds one at start and serves every gatys job with it. `vgg` shares a
-    full VGG19 (up to relu5_4) with other engines on the same device; each run asks it only for
-    its own layers and pooling.
+    A service worker builds one at start and serves every gatys job with it. `vgg` gives a full
+    VGG19 (up to relu5_4) shared with other engines on the same device (`Engines.vgg`); each run
+    asks it only for its own layers and pooling.
     """
 
     name = "gatys"
@@ -110,13 +110,15 @@ class GatysEngine:
         setup: GatysSetup | None = None,
         *,
         device: str | torch.device | None = None,
-        vgg: VGG19Features | None = None,
+        vgg: Callable[[], VGG19Features] | None = None,
     ) -> None:
         self.setup = setup or GatysSetup()
         self.device = resolve_device(device)
         if vgg is None:
-            vgg = VGG19Features(LAYER_NAMES, weights_path=self.setup.weights_path)
-        self.vgg = vgg.to(self.device)
+            network = VGG19Features(LAYER_NAMES, weights_path=self.setup.weights_path)
+        else:
+            network = vgg()
+        self.vgg = network.to(self.device)
         self._channels_last = self.device.type == "cuda"
         if self._channels_last:
             # nn.Module.to accepts memory_format; torch's type stubs do not say so.

@@ -61,8 +61,9 @@ class Engines:
             engine = self._engines.get(key)
             if engine is None:
                 kwargs: dict[str, Any] = {"device": self.device}
-                if spec.uses_vgg:
-                    kwargs["vgg"] = self.vgg(getattr(setup, "weights_path", None))
+                if spec.uses_vgg:  # built when the engine first needs it, once per device
+                    weights = getattr(setup, "weights_path", None)
+                    kwargs["vgg"] = lambda: self.vgg(weights)
                 engine = spec.engine_class()(setup, **kwargs)
                 self.loads[name] += 1
                 self._engines[key] = engine

@@ -124,7 +124,7 @@ ENGINES: dict[str, EngineSpec] = {
             interactive=True,
             factory="restyle.engines.arbitrary:ArbitraryEngine",
             uses_vgg=True,
-            installed=lambda: zoo.arbitrary_model() is not None,
+            installed=lambda: zoo.microast_info() is not None or zoo.arbitrary_model() is not None,
         ),
         EngineSpec(
             name="gatys",

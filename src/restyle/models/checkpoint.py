@@ -1,10 +1,11 @@
 """Network checkpoints: safetensors weights plus the config and facts needed to use them.
 
-Two kinds: a fast engine's `TransformNet` ("restyle.transform_net") and the arbitrary engine's
-`MetaNet` ("restyle.meta_net"). A checkpoint is one `.safetensors` file. Its header metadata
-(strings only, by the format's rules) carries `format` and `format_version`, the network's
-config as JSON and free-form JSON `info` (style, training command, losses). Loading never
-unpickles anything, so a file from an untrusted user can at worst fail to load.
+Three kinds: a fast engine's `TransformNet` ("restyle.transform_net") and the arbitrary engine's
+networks, `MetaNet` ("restyle.meta_net") and `MicroAST` ("restyle.microast"). A checkpoint is
+one `.safetensors` file. Its header metadata (strings only, by the format's rules) carries
+`format` and `format_version`, the network's config as JSON and free-form JSON `info` (style,
+training command, losses). Loading never unpickles anything, so a file from an untrusted user
+can at worst fail to load.
 """
 
 from __future__ import annotations
@@ -21,13 +22,19 @@ from safetensors.torch import save_file
 
 from restyle.errors import WeightsError
 from restyle.models.meta_net import MetaNet, MetaNetConfig
+from restyle.models.microast import MicroAST
 from restyle.models.transform_net import TransformNet, TransformNetConfig
 
 FORMAT = "restyle.transform_net"
 META_FORMAT = "restyle.meta_net"
+MICROAST_FORMAT = "restyle.microast"
 FORMAT_VERSION = 1
 _Module = TypeVar("_Module", bound=torch.nn.Module)
-_KIND = {FORMAT: "transform network", META_FORMAT: "MetaNet (arbitrary engine)"}
+_KIND = {
+    FORMAT: "transform network",
+    META_FORMAT: "MetaNet (arbitrary engine)",
+    MICROAST_FORMAT: "MicroAST (arbitrary engine)",
+}
 
 
 def save_transform_net(
@@ -50,6 +57,13 @@ def save_meta_net(
 ) -> Path:
     """Write a MetaNet (with its shared layers) to `path` atomically."""
     return _save(path, net, net.config.to_dict(), META_FORMAT, info, dtype)
+
+
+def save_microast(
+    path: str | os.PathLike[str], net: MicroAST, *, info: dict[str, Any] | None = None
+) -> Path:
+    """Write a MicroAST network (float32: 1.9 MB) to `path` atomically."""
+    return _save(path, net, {}, MICROAST_FORMAT, info, torch.float32)
 
 
 def _save(
@@ -124,6 +138,15 @@ def load_meta_net(
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"checkpoint {str(path)!r}: bad MetaNet config ({exc})") from exc
     net = _load_weights(path, MetaNet(config))
+    return net.eval().requires_grad_(False).to(device), metadata["info"]
+
+
+def load_microast(
+    path: str | os.PathLike[str], *, device: torch.device | str = "cpu"
+) -> tuple[MicroAST, dict[str, Any]]:
+    """The MicroAST network stored at `path` (float32, eval mode, on `device`) and its info."""
+    metadata = _metadata_of_file(path, MICROAST_FORMAT)
+    net = _load_weights(path, MicroAST())
     return net.eval().requires_grad_(False).to(device), metadata["info"]
 
 

@@ -160,6 +160,11 @@ class TransformNet(nn.Module):
             ConvLayer(c1, 3, k, norm=False, relu=False),
         )
 
+    @property
+    def full_resolution_channels(self) -> int:
+        """Channels of the layers at full resolution: what bounds memory at print sizes."""
+        return self.config.channels[0]
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
         padded = pad_to_multiple(image, _DOWNSAMPLING)

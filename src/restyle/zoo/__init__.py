@@ -153,6 +153,21 @@ def arbitrary_model() -> Path | None:
     return None if model is None else _package_file(model["file"])
 
 
+def microast_info() -> dict[str, Any] | None:
+    """The registry's record of the shipped MicroAST network (file, sha256, source, licence)."""
+    record: dict[str, Any] | None = _registry().get("microast")
+    return record
+
+
+def verified_microast_model() -> Path | None:
+    """The shipped MicroAST weights, checked against the registry's sha256 (once per process)."""
+    record = microast_info()
+    if record is None:
+        return None
+    path = _package_file(record["file"])
+    return verify_file(path, record["sha256"], what="the arbitrary engine's MicroAST network")
+
+
 def verified_arbitrary_model() -> Path | None:
     """The shipped MetaNet, checked against the registry's sha256 (once per process)."""
     model = arbitrary_info()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from restyle import zoo
+from restyle.engines.registry import ENGINES
 from restyle.imaging import ImageLimits
 from restyle.service.deps import EnginesDep, SettingsDep
 from restyle.service.errors import ApiError
@@ -49,8 +50,10 @@ async def painting_onnx_model(
     """The network the MetaNet writes for an uploaded painting (`style_image`), as ONNX."""
     from restyle.service.live_models import painting_onnx
 
-    if zoo.arbitrary_model() is None:
-        raise ApiError(400, "method_unavailable", "live mode with a painting needs the MetaNet")
+    if not ENGINES["arbitrary"].installed():
+        raise ApiError(
+            400, "method_unavailable", "live mode with a painting needs the arbitrary engine"
+        )
     painting = await read_painting(request, settings)
     limits = ImageLimits(
         max_bytes=settings.max_style_upload_bytes, max_pixels=settings.max_upload_pixels

@@ -1,6 +1,7 @@
 // Live mode: camera frames stylized in the browser by onnxruntime-web, with the style's small
 // ("lite") network from GET /api/styles/{id}/model.onnx, or, for any painting, the network the
-// server's MetaNet writes (POST /api/live/model.onnx). No server work per frame.
+// server's arbitrary engine makes for it (POST /api/live/model.onnx: MicroAST with the
+// painting's style signals folded into its weights). No server work per frame.
 //
 // Frames are processed one at a time (no queue builds up when the network is slower than the
 // camera) at a small size: 320×240 and below keeps the WASM backend near video rate on a
@@ -101,7 +102,7 @@ export class LiveMode {
     );
     this.el.paintingNote.textContent = methods.includes("arbitrary")
       ? ""
-      : "(needs the MetaNet on the server)";
+      : "(needs the arbitrary engine on the server)";
   }
 
   status(text) {
