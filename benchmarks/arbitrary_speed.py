@@ -1,8 +1,10 @@
-"""Speed of the arbitrary engine: the style pass, then milliseconds per video frame.
+"""Speed of the arbitrary engine's networks: the style pass, then milliseconds per video frame.
 
-What is measured, in one process on one machine:
-- style pass: VGG19 statistics of a painting + MetaNet + building the generated network, from
-  a painting tensor (decoding excluded), cache cleared before every call;
+Both networks of the engine side by side, MicroAST (the default) and the MetaNet. What is
+measured, in one process on one machine:
+- style pass: from a painting tensor (decoding excluded), cache cleared before every call, to
+  the painting's network: MicroAST's style encoder and modulator then the folding of the
+  signals into the weights; VGG19 statistics, the MetaNet and the generated network;
 - per frame: `ArbitraryEngine.stylizer([painting]).stylize(frame)` for a (1, 3, H, W) float frame
   in memory at 640×480 and 1920×1080, for each runtime available on the device (CPU: onnxruntime and
   PyTorch float32; CUDA: PyTorch float16), next to the fast engine's shipped `lite` network run
@@ -67,36 +69,45 @@ def main() -> int:
     runtimes = ["torch"] if cuda else ["onnx", "torch"]
     variants: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     engines = Engines(device=args.device)  # one VGG19 for every runtime
-    arbitrary: dict[str, ArbitraryEngine] = {}
+    first: dict[str, ArbitraryEngine] = {}
+    for network in ("microast", "metanet"):
+        for runtime in runtimes:
+            setup = ArbitrarySetup(
+                network=network, model=model if network == "metanet" else "", runtime=runtime
+            )
+            engine = engines.get("arbitrary", setup)
+            assert isinstance(engine, ArbitraryEngine)
+            first.setdefault(network, engine)
+            variants[f"{network}-{runtime}"] = engine.stylizer([painting]).stylize
     for runtime in runtimes:
-        engine = engines.get(
-            "arbitrary", ArbitrarySetup(network="metanet", model=model, runtime=runtime)
-        )
-        assert isinstance(engine, ArbitraryEngine)
-        arbitrary[runtime] = engine
-        variants[f"arbitrary-{runtime}"] = engine.stylizer([painting]).stylize
         fast = engines.get("fast", FastSetup(runtime=runtime))
         assert isinstance(fast, FastEngine)
         variants[f"fast-lite-{runtime}"] = fast.stylizer("starry-night:lite").stylize
 
-    first = arbitrary[runtimes[0]]
-
-    def style_pass() -> None:
-        first._styles.clear()
-        first.network(painting)
-        if cuda:
-            torch.cuda.synchronize()
-
-    pass_ms = _median_ms(style_pass, warmup=args.warmup, repeats=args.repeats)
     results: dict[str, object] = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "threads": torch.get_num_threads(),
-        "style_pass_ms": round(pass_ms, 1),
-        "style_size": first.trained_style_size,
+        "style_pass_ms": {},
+        "style_size": {},
         "frames": {},
     }
-    print(f"style pass: {pass_ms:.1f} ms (painting analysed at {first.trained_style_size} px)")
+    for network, engine in first.items():
+
+        def style_pass(engine: ArbitraryEngine = engine) -> None:
+            engine._styles.clear()
+            engine.network(painting)
+            if cuda:
+                torch.cuda.synchronize()
+
+        pass_ms = _median_ms(style_pass, warmup=args.warmup, repeats=args.repeats)
+        results["style_pass_ms"][network] = round(pass_ms, 1)  # type: ignore[index]
+        results["style_size"][network] = engine.trained_style_size  # type: ignore[index]
+        print(
+            f"{network} style pass: {pass_ms:.1f} ms (painting analysed at "
+            f"{engine.trained_style_size} px)"
+        )
     for size_name in args.sizes.split(","):
         height, width = SIZES[size_name]
         frame = torch.nn.functional.interpolate(photo, size=(height, width), mode="bilinear")
