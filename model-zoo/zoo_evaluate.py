@@ -248,6 +248,26 @@ def _markdown(ids: list[str], settings: dict[str, Any], summary: dict[str, Any])
         "",
         "`model-zoo/train_gpu.sh` does the GPU part in calls of under ten minutes each.",
         "",
+        "### Getting the runs back from a GPU machine",
+        "",
+        "A machine that returns only what a command writes under `$OUT` hands back at most 8 "
+        "files, each at most 16 MiB, 64 MiB in all, no more than two folders down. With `$OUT` "
+        "set, `train_gpu.sh` therefore packs the runs (weights, `train_log.jsonl`, `train.out`, "
+        "last sample sheet; not the training state) flat into `$OUT` as `runs-1.tar`, "
+        "`runs-2.tar`, ... plus `MANIFEST.json` (every member's sha256), with "
+        '`python model-zoo/pack_runs.py pack zoo-runs "$OUT"`. A file over 16 MiB (the '
+        "arbitrary MetaNet's float32 weights, 28 MiB) is split across archives. Ten `standard` "
+        "networks in float32 are 64.1 MiB on their own, so the runs that do not fit are left "
+        "for the next call: run the same `train_gpu.sh` command again, which trains no finished "
+        "style again and delivers only what no earlier call delivered (`zoo-runs/.packed.json` "
+        "remembers). Unpack each call's files into the same folder, then package:",
+        "",
+        "```",
+        "python model-zoo/pack_runs.py unpack FILES_AT zoo-runs   # checks every sha256, "
+        "restores zoo-runs/PROFILE/STYLE/",
+        "python model-zoo/build.py package --profile standard --profile lite --arbitrary gpu",
+        "```",
+        "",
         "## Licences",
         "",
     ]
