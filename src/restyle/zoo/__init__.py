@@ -161,20 +161,18 @@ def microast_info() -> dict[str, Any] | None:
 
 def verified_microast_model() -> Path | None:
     """The shipped MicroAST weights, checked against the registry's sha256 (once per process)."""
-    record = microast_info()
-    if record is None:
-        return None
-    path = _package_file(record["file"])
-    return verify_file(path, record["sha256"], what="the arbitrary engine's MicroAST network")
+    return _verified_record(microast_info(), "the arbitrary engine's MicroAST network")
 
 
 def verified_arbitrary_model() -> Path | None:
     """The shipped MetaNet, checked against the registry's sha256 (once per process)."""
-    model = arbitrary_info()
-    if model is None:
+    return _verified_record(arbitrary_info(), "the arbitrary engine's model")
+
+
+def _verified_record(record: dict[str, Any] | None, what: str) -> Path | None:
+    if record is None:
         return None
-    path = _package_file(model["file"])
-    return verify_file(path, model["sha256"], what="the arbitrary engine's model")
+    return verify_file(_package_file(record["file"]), record["sha256"], what=what)
 
 
 _verified: set[tuple[str, str, int, int]] = set()
