@@ -125,3 +125,13 @@ def test_live_mode_exports_load_each_network_once(
     painting_onnx(engines, _png("great_wave", 96), limits=DEFAULT_LIMITS)
     assert exported.is_file()
     assert loads == {"microast": 1, "network": 1}  # MicroAST needs no VGG19
+
+
+def test_the_arbitrary_network_is_a_service_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServiceSettings().engines(device="cpu").setup_of("arbitrary").network == "microast"
+    monkeypatch.setenv("RESTYLE_ARBITRARY_NETWORK", "metanet")
+    engines = ServiceSettings().engines(device="cpu")
+    assert engines.setup_of("arbitrary").network == "metanet"
+    monkeypatch.setenv("RESTYLE_ARBITRARY_NETWORK", "vgg")
+    with pytest.raises(ValueError, match="arbitrary_network"):
+        ServiceSettings()

@@ -45,7 +45,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     # Embedded mode: the engines of this process's workers, which the live-mode routes share.
     # With Redis the jobs run elsewhere; the live-mode exports run here, on the CPU.
-    engines = Engines(device="cpu" if settings.redis_url else (settings.device or None))
+    engines = settings.engines(device="cpu" if settings.redis_url else None)
     backend = make_backend(settings, engines)
     metrics = ServiceMetrics(backend)
     sweeper = Sweeper(backend, settings)

@@ -50,7 +50,7 @@ class EmbeddedBackend(Backend):
         self.settings = settings
         # The worker threads' engines: built once (at start, in the first worker thread) and
         # shared by every thread and every job.
-        self.engines = engines or Engines(device=settings.device or None)
+        self.engines = engines or settings.engines()
         self.root = Path(settings.data_dir)
         self.files = self.root / "jobs"
         self.files.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from restyle.engines.arbitrary_config import ArbitrarySetup, Network
+from restyle.engines.holder import Engines
+
 
 class ServiceSettings(BaseSettings):
     """How `restyle serve` and `restyle worker` run (see the module docstring)."""
@@ -20,6 +23,9 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Field(Path("restyle-data"), description="job store, uploads and results")
     redis_url: str = Field("", description="empty: embedded mode; else the Redis of the queue")
     device: str = Field("", description="compute device of the embedded workers (empty: auto)")
+    arbitrary_network: Network = Field(
+        "microast", description="the arbitrary engine's network: microast or metanet"
+    )
     workers: int = Field(1, ge=1, le=64, description="embedded mode: jobs run at once")
 
     max_upload_bytes: int = Field(20_000_000, ge=1024, description="a photo upload")
@@ -41,3 +47,8 @@ class ServiceSettings(BaseSettings):
     batch_on_cpu: bool = Field(
         False, description="batch on a CPU too (no faster there, and a batch costs memory)"
     )
+
+    def engines(self, *, device: str | None = None) -> Engines:
+        """A holder of this server's engines (on `device`, default the settings' own)."""
+        setups = {"arbitrary": ArbitrarySetup(network=self.arbitrary_network)}
+        return Engines(device=device or self.device or None, setups=setups)

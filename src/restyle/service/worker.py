@@ -31,7 +31,7 @@ def run_job(job_id: str) -> None:
         backend = _state["backend"] = RedisBackend(settings)
     engines = _state.get("engines")
     if not isinstance(engines, Engines):
-        engines = _state["engines"] = Engines(device=settings.device or None)
+        engines = _state["engines"] = settings.engines()
     runner.run(backend, job_id, settings, engines)
 
 
@@ -46,7 +46,7 @@ def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = N
         raise ValueError("a worker needs RESTYLE_REDIS_URL (or --redis)")
     backend = RedisBackend(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    engines = Engines(device=settings.device or None)
+    engines = settings.engines()
     built = engines.setup()
     logging.getLogger("restyle.service").info(
         "engines ready on %s: %s", engines.device, ", ".join(built)
