@@ -102,7 +102,11 @@ class GatysOptions:
     )
     content_weight: float = option(1.0, help="content loss weight", minimum=0.0, maximum=1e9)
     style_weight: float = option(
-        100.0, help="style loss weight", minimum=0.0, maximum=1e9, public=True
+        10.0,
+        help="style loss weight (higher: more of the painting, less of the photo)",
+        minimum=0.0,
+        maximum=1e9,
+        public=True,
     )
     tv_weight: float = option(
         0.0,
