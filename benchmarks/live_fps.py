@@ -82,14 +82,7 @@ def main() -> None:
             server, url = helpers.start_server(data_dir)
             try:
                 with sync_playwright() as playwright:
-                    browser = playwright.chromium.launch(
-                        executable_path=args.chromium,
-                        args=[
-                            "--use-fake-device-for-media-stream",
-                            "--use-fake-ui-for-media-stream",
-                            f"--use-file-for-fake-video-capture={video}",
-                        ],
-                    )
+                    browser = helpers.launch_with_camera(playwright, args.chromium, video)
                     page = browser.new_context(**helpers.DESKTOP).new_page()
                     page.goto(url)
                     page.wait_for_selector("body[data-ready=true]")

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -88,6 +89,18 @@ def camera_video(path: Path, width: int = 640, height: int = 480, frames: int = 
                 half = plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
                 out.write(np.round(half).astype(np.uint8).tobytes())
     return path
+
+
+def launch_with_camera(playwright: Any, chromium: str | None, video: Path) -> Any:
+    """Headless Chromium whose camera is the fake device playing `video` (no prompt)."""
+    return playwright.chromium.launch(
+        executable_path=chromium,
+        args=[
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
 
 
 def save(page: Page, name: str) -> None:
@@ -178,14 +191,7 @@ def main() -> None:
         server, url = start_server(data_dir)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=args.chromium,
-                    args=[
-                        "--use-fake-device-for-media-stream",
-                        "--use-fake-ui-for-media-stream",
-                        f"--use-file-for-fake-video-capture={video}",
-                    ],
-                )
+                browser = launch_with_camera(playwright, args.chromium, video)
                 for device, options in (("desktop", DESKTOP), ("phone", PHONE)):
                     context = browser.new_context(**options)
                     page = context.new_page()

@@ -30,6 +30,7 @@ photo to the full style instead; the arbitrary engine's `style_mix` does that.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -305,8 +306,6 @@ class StyledMicroAST(nn.Module):
 
     def __init__(self, model: MicroAST, signals: StyleSignals) -> None:
         super().__init__()
-        import copy
-
         s = signals
         self.encoder = copy.deepcopy(model.content_encoder)
         self.norm2 = StyleNorm(s.mean2, s.std2)
