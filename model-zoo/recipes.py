@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "model-zoo" / "recipes.toml"
 RUNS = ROOT / "zoo-runs"
 # Recipe keys that describe the run rather than being `restyle train fast` options.
-NOT_OPTIONS = {"provisional"}
+NOT_OPTIONS = {"provisional", "variant", "artefacts"}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """`build.py package`: copy finished training runs into the package as registry entries.
 
 For each style of recipes.toml and each profile given: the run's weights are saved in float16
-as src/restyle/zoo/ID.SIZE.safetensors, the painting is shipped as a ≥512 px thumbnail
-src/restyle/zoo/ID.jpg, and registry.json gets the entry. Entries of other sizes already in
-the registry are kept, so the standard and lite networks can be packaged separately.
+as src/restyle/zoo/ID.VARIANT.safetensors (the profile's `variant`, else its network `size`),
+the painting is shipped as a ≥512 px thumbnail src/restyle/zoo/ID.jpg, and registry.json gets
+the entry. Entries of other variants already in the registry are kept, so the refined, standard
+and lite networks can be packaged separately; `--drop VARIANT` removes one (entry and file).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def add_package_parser(commands: Any) -> None:
         "--arbitrary", metavar="PROFILE", help="also ship the MetaNet of this [arbitrary.*] run"
     )
     package.add_argument("--only", nargs="+", metavar="ID", help="these styles only")
+    package.add_argument(
+        "--drop", action="append", default=[], metavar="VARIANT", help="remove this variant"
+    )
     package.set_defaults(run=run_package)
 
 
@@ -37,21 +41,26 @@ def run_package(args: argparse.Namespace) -> int:
     import torch
 
     from restyle import zoo
-    from restyle.models.checkpoint import load_transform_net, save_transform_net
+    from restyle.models.checkpoint import load_fast_network
 
     recipes = load_recipes()
     previous = _read_registry()
     existing = {s["id"]: s for s in previous["styles"]}
     styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
-    if not args.profile:
+    if not args.profile and not args.drop:
         styles = []
     for style in styles:
         entry = existing.get(style.id) or _new_entry(recipes, style)
+        for dropped in args.drop:
+            record = entry["variants"].pop(dropped, None)
+            if record is not None:
+                (ZOO_DIR / record["file"]).unlink(missing_ok=True)
+                print(f"{style.id}: dropped {dropped}", file=sys.stderr)
         for profile in args.profile:
             settings = recipes.settings(style, profile)
-            size = settings["size"]
+            size = settings.get("variant", settings.get("size", "standard"))
             run_model = recipes.run_dir(style, profile) / "model.safetensors"
-            net, info = load_transform_net(run_model)
+            net, info = load_fast_network(run_model)
             training = info.get("training", {})
             if training.get("steps") != training.get("total_steps"):
                 raise SystemExit(f"{style.id}/{profile}: {run_model} is not finished; train it")
@@ -62,7 +71,7 @@ def run_package(args: argparse.Namespace) -> int:
                     f"the recipe's:\n  {training.get('command')}\n  {expected}"
                 )
             shipped = ZOO_DIR / f"{style.id}.{size}.safetensors"
-            save_transform_net(shipped, net, info=info, dtype=torch.float16)
+            _save_fast_network(shipped, net, info, torch.float16)
             shipped.chmod(0o644)  # package data: readable by everyone who installs it
             entry["variants"][size] = {
                 **_file_record(shipped),
@@ -94,6 +103,16 @@ def run_package(args: argparse.Namespace) -> int:
     REGISTRY.write_text(json.dumps(registry, indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(f"wrote {REGISTRY.relative_to(ROOT)} ({len(ordered)} styles)", file=sys.stderr)
     return 0
+
+
+def _save_fast_network(path: Path, net: Any, info: dict[str, Any], dtype: Any) -> None:
+    from restyle.models.checkpoint import save_styled_microast, save_transform_net
+    from restyle.models.microast import StyledMicroAST
+
+    if isinstance(net, StyledMicroAST):
+        save_styled_microast(path, net, info=info, dtype=dtype)
+    else:
+        save_transform_net(path, net, info=info, dtype=dtype)
 
 
 def _recorded(recipes: Recipes, style: Style, profile: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from restyle.errors import DeviceError
@@ -29,3 +31,36 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     elif resolved.type != "cpu":
         raise DeviceError(f"device: unsupported device type {resolved.type!r}")
     return resolved
+
+
+# Set to 1 or 0 to force the CPU's bfloat16 choice either way (benchmarks, tests, a CPU that
+# reports bf16 but runs it slowly).
+CPU_BF16_ENV = "RESTYLE_CPU_BF16"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16).
+
+    Where it does (AMD Zen 4, Intel Sapphire Rapids and later) bfloat16 autocast made VGG19
+    forward+backward 1.7x faster than float32; where it does not, oneDNN emulates bf16 and
+    autocast is slower. `RESTYLE_CPU_BF16=1` / `=0` overrides the detection.
+    """
+    forced = os.environ.get(CPU_BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `precision` ("auto", "float32", "bfloat16") on `device`.
+
+    "auto" is bfloat16 on CUDA and on CPUs with native bf16, float32 (no autocast) elsewhere.
+    """
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
+        return torch.bfloat16
+    return None

@@ -21,10 +21,17 @@ from torch import nn
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix of feature maps, normalised by C*H*W. (B, C, H, W) -> (B, C, C)."""
+    """Gram matrix of feature maps, normalised by C*H*W. (B, C, H, W) -> (B, C, C).
+
+    Always computed in float32, also under bfloat16 autocast: a Gram sums H*W products, which
+    bf16's 8-bit mantissa would round visibly, and the custom backward needs one dtype.
+    """
     b, c, h, w = features.shape
     flat = features.reshape(b, c, h * w)  # (B, C, H*W)
-    product: torch.Tensor = _Gram.apply(flat)  # type: ignore[no-untyped-call]
+    if flat.dtype in (torch.float16, torch.bfloat16):
+        flat = flat.float()
+    with torch.autocast(features.device.type, enabled=False):
+        product: torch.Tensor = _Gram.apply(flat)  # type: ignore[no-untyped-call]
     return product / (c * h * w)  # (B, C, C)
 
 

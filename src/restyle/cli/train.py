@@ -47,7 +47,28 @@ def add_train_parser(commands: Any) -> None:
     )
     fast.add_argument("--style", required=True, help="painting (path or bundled example name)")
     fast.add_argument(
-        "--size", dest="network_size", default="standard", help="network size: standard or lite"
+        "--size",
+        dest="network_size",
+        default="standard",
+        help="network size from scratch: standard or lite",
+    )
+    fast.add_argument(
+        "--init",
+        choices=("scratch", "arbitrary"),
+        default="scratch",
+        help="scratch: a new transform network; arbitrary: refine the arbitrary network's pass "
+        "for STYLE (MicroAST with the painting's style signals), far sooner good",
+    )
+    fast.add_argument(
+        "--signal-size",
+        type=int,
+        default=0,
+        help="--init arbitrary: painting short side px for its style signals (0: 512)",
+    )
+    fast.add_argument(
+        "--freeze",
+        default="",
+        help="--init arbitrary: comma-separated parts left untrained (encoder, head)",
     )
     _add_common_options(fast)
     arbitrary = engines.add_parser(
@@ -79,6 +100,9 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=float, default=s, help="passes over DATA (overrides --steps)")
     p.add_argument("--batch-size", type=int, default=s, help=f"({t['batch_size']})")
     p.add_argument("--image-size", type=int, default=s, help=f"crop side px ({t['image_size']})")
+    p.add_argument(
+        "--zoom", type=float, default=s, help=f"crops' largest zoom into a photo ({t['zoom']})"
+    )
     p.add_argument("--learning-rate", "--lr", type=float, default=s, help=f"({t['learning_rate']})")
     p.add_argument("--lr-decay-to", type=float, default=s, help="final fraction of the lr (1)")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=s)
@@ -172,16 +196,27 @@ def _fast_task(args: argparse.Namespace, loss_config: FastLossConfig) -> Any:
     from restyle.training.fast_task import FastStyleTask
 
     style_path = resolve_image(args.style)
+    style_info = {
+        "name": style_path.stem,
+        "file": style_path.name,
+        "sha256": file_sha256(style_path),
+    }
+    if args.init == "arbitrary":
+        from restyle.training.fast_task import RefineStyleTask
+
+        return RefineStyleTask(
+            as_tensor(style_path),
+            loss=loss_config,
+            style_info=style_info,
+            signal_size=args.signal_size,
+            frozen=tuple(part for part in args.freeze.split(",") if part),
+            vgg_weights=args.vgg_weights,
+        )
     return FastStyleTask(
         as_tensor(style_path),
         network=size_config(args.network_size),
         loss=loss_config,
-        style_info={
-            "name": style_path.stem,
-            "file": style_path.name,
-            "sha256": file_sha256(style_path),
-            "network_size": args.network_size,
-        },
+        style_info={**style_info, "network_size": args.network_size},
         vgg_weights=args.vgg_weights,
     )
 
@@ -206,7 +241,7 @@ def run_export(args: argparse.Namespace) -> int:
     import torch
 
     from restyle.engines.fast import resolve_model
-    from restyle.models.checkpoint import load_transform_net
+    from restyle.models.checkpoint import load_fast_network
     from restyle.onnx_export import OnnxTransformNet, export_onnx
 
     if args.method == "arbitrary":
@@ -216,7 +251,7 @@ def run_export(args: argparse.Namespace) -> int:
         engine = ArbitraryEngine(setup, device="cpu")
         _, net = engine.network(resolve_image(args.style))
     else:
-        net, _ = load_transform_net(resolve_model(args.style))
+        net, _ = load_fast_network(resolve_model(args.style))
     written = export_onnx(net, args.output)
     # Check the file before calling it done: same output as PyTorch on an odd-sized image.
     probe = torch.rand(1, 3, 67, 93, generator=torch.Generator().manual_seed(0))

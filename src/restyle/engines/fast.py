@@ -22,7 +22,7 @@ from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.tiling import run_tiled
 from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import resize_tensor_to_long_side
-from restyle.models.checkpoint import file_sha256, load_transform_net
+from restyle.models.checkpoint import file_sha256, load_fast_network
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
 from restyle.options import normalise_weights
 from restyle.progress import Progress, ProgressCallback
@@ -63,7 +63,7 @@ class FastStylizer:
         device: str | torch.device | None = None,
     ) -> None:
         path = resolve_model(style)
-        net, info = load_transform_net(path)
+        net, info = load_fast_network(path)
         self._setup(net, info, cache_key=file_sha256(path), setup=setup, device=device)
 
     @classmethod

@@ -1,7 +1,9 @@
 """Network checkpoints: safetensors weights plus the config and facts needed to use them.
 
-Three kinds: a fast engine's `TransformNet` ("restyle.transform_net") and the arbitrary engine's
-networks, `MetaNet` ("restyle.meta_net") and `MicroAST` ("restyle.microast"). A checkpoint is
+Four kinds: the fast engine's networks, a `TransformNet` ("restyle.transform_net") or one
+painting's refined MicroAST (`StyledMicroAST`, "restyle.microast_style"), and the arbitrary
+engine's networks, `MetaNet` ("restyle.meta_net") and `MicroAST` ("restyle.microast"). A
+checkpoint is
 one `.safetensors` file. Its header metadata (strings only, by the format's rules) carries
 `format` and `format_version`, the network's config as JSON and free-form JSON `info` (style,
 training command, losses). Loading never unpickles anything, so a file from an untrusted user
@@ -22,19 +24,23 @@ from safetensors.torch import save_file
 
 from restyle.errors import WeightsError
 from restyle.models.meta_net import MetaNet, MetaNetConfig
-from restyle.models.microast import MicroAST
+from restyle.models.microast import MicroAST, StyledMicroAST
 from restyle.models.transform_net import TransformNet, TransformNetConfig
 
 FORMAT = "restyle.transform_net"
 META_FORMAT = "restyle.meta_net"
 MICROAST_FORMAT = "restyle.microast"
+STYLED_MICROAST_FORMAT = "restyle.microast_style"
 FORMAT_VERSION = 1
 _Module = TypeVar("_Module", bound=torch.nn.Module)
 _KIND = {
     FORMAT: "transform network",
     META_FORMAT: "MetaNet (arbitrary engine)",
     MICROAST_FORMAT: "MicroAST (arbitrary engine)",
+    STYLED_MICROAST_FORMAT: "refined MicroAST style",
 }
+# What the fast engine runs: one painting's feed-forward network, of either design.
+FAST_FORMATS = (FORMAT, STYLED_MICROAST_FORMAT)
 
 
 def save_transform_net(
@@ -66,6 +72,17 @@ def save_microast(
     return _save(path, net, {}, MICROAST_FORMAT, info, torch.float32)
 
 
+def save_styled_microast(
+    path: str | os.PathLike[str],
+    net: StyledMicroAST,
+    *,
+    info: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write one painting's refined MicroAST to `path` atomically (float16 halves it)."""
+    return _save(path, net, {"network": "microast"}, STYLED_MICROAST_FORMAT, info, dtype)
+
+
 def _save(
     path: str | os.PathLike[str],
     net: torch.nn.Module,
@@ -89,8 +106,14 @@ def _save(
     return path
 
 
-def read_metadata(path: str | os.PathLike[str], *, kind: str = FORMAT) -> dict[str, Any]:
-    """The checkpoint's config and info without loading its weights."""
+def read_metadata(
+    path: str | os.PathLike[str], *, kind: str | tuple[str, ...] = FORMAT
+) -> dict[str, Any]:
+    """The checkpoint's format, config and info without loading its weights.
+
+    `kind` is the format expected, or a tuple of the formats accepted.
+    """
+    kinds = (kind,) if isinstance(kind, str) else kind
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -99,9 +122,10 @@ def read_metadata(path: str | os.PathLike[str], *, kind: str = FORMAT) -> dict[s
         raise WeightsError(
             f"checkpoint {str(path)!r}: not a readable safetensors file ({exc})"
         ) from exc
-    if raw.get("format") != kind:
+    if raw.get("format") not in kinds:
+        wanted = " or ".join(_KIND[k] for k in kinds)
         raise WeightsError(
-            f"checkpoint {str(path)!r}: not a Restyle {_KIND[kind]} (format {raw.get('format')!r})"
+            f"checkpoint {str(path)!r}: not a Restyle {wanted} (format {raw.get('format')!r})"
         )
     version = raw.get("format_version", "")
     if not version.isdigit() or int(version) > FORMAT_VERSION:
@@ -110,7 +134,11 @@ def read_metadata(path: str | os.PathLike[str], *, kind: str = FORMAT) -> dict[s
             f"reads ({FORMAT_VERSION}); upgrade Restyle"
         )
     try:
-        return {"config": json.loads(raw["config"]), "info": json.loads(raw.get("info", "{}"))}
+        return {
+            "format": raw["format"],
+            "config": json.loads(raw["config"]),
+            "info": json.loads(raw.get("info", "{}")),
+        }
     except (KeyError, json.JSONDecodeError) as exc:
         raise WeightsError(f"checkpoint {str(path)!r}: damaged metadata ({exc})") from exc
 
@@ -125,6 +153,18 @@ def load_transform_net(
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"checkpoint {str(path)!r}: bad network config ({exc})") from exc
     net = _load_weights(path, TransformNet(config))
+    return net.eval().requires_grad_(False).to(device), metadata["info"]
+
+
+def load_fast_network(
+    path: str | os.PathLike[str], *, device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The fast engine's network at `path` (a `TransformNet` or a refined `StyledMicroAST`;
+    float32, eval mode, on `device`) and its info dict."""
+    metadata = _metadata_of_file(path, FAST_FORMATS)
+    if metadata["format"] == FORMAT:
+        return load_transform_net(path, device=device)
+    net = _load_weights(path, StyledMicroAST.blank())
     return net.eval().requires_grad_(False).to(device), metadata["info"]
 
 
@@ -150,7 +190,7 @@ def load_microast(
     return net.eval().requires_grad_(False).to(device), metadata["info"]
 
 
-def _metadata_of_file(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
+def _metadata_of_file(path: str | os.PathLike[str], kind: str | tuple[str, ...]) -> dict[str, Any]:
     if not Path(path).is_file():
         raise WeightsError(f"checkpoint {str(path)!r}: no such file")
     return read_metadata(path, kind=kind)

@@ -300,9 +300,18 @@ class _FoldedBlock(nn.Module):
 
 class StyledMicroAST(nn.Module):
     """One painting's network: image (B, 3, H, W) in [0, 1] → stylized (unclamped), no style
-    input. Built by `MicroAST.styled`; its own copy of the weights."""
+    input. Built by `MicroAST.styled`; its own copy of the weights, frozen. Refinement
+    (`restyle train fast --init arbitrary`) unfreezes and fine-tunes them, and the fast engine
+    loads the result like any trained style (`StyledMicroAST.blank()` plus the saved weights).
+    """
 
     full_resolution_channels = 16  # what bounds memory at print sizes (see FastStylizer)
+
+    @classmethod
+    def blank(cls) -> StyledMicroAST:
+        """A network of the right shape for loading saved weights into."""
+        ones = torch.ones(1, CHANNELS, 1, 1)
+        return cls(MicroAST(), StyleSignals(*(ones,) * 8))
 
     def __init__(self, model: MicroAST, signals: StyleSignals) -> None:
         super().__init__()

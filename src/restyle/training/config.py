@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from restyle.errors import InvalidParameterError
+from restyle.training.data import MAX_SCALE_JITTER
 from restyle.vgg import check_layers
 
 MAX_STEPS = 10_000_000
@@ -19,10 +20,14 @@ class TrainConfig:
     - `steps`: optimiser steps; `epochs` > 0 sets them from the data set size instead.
     - `batch_size`: images per step and per process (under DDP each process takes its own).
     - `image_size`: side of the square random crops, px.
+    - `zoom`: photos are scaled so their short side is `image_size` times a random factor in
+      [1, zoom] before cropping (1.25: crops of 80-100 % of the photo; 4: down to a quarter,
+      the scale of a print-size output).
     - `learning_rate`: Adam's; `lr_decay_to` is the fraction of it reached at the last step
       by cosine decay (1 keeps it constant).
     - `precision`: "auto" trains in bfloat16 autocast on CUDA (with channels-last memory) and
-      float32 on the CPU.
+      on CPUs that compute bf16 natively (AVX512-BF16 or AMX: `restyle.devices`), float32
+      elsewhere; the Gram matrices and losses stay float32 either way.
     - `workers`: data-loader processes decoding and cropping photos (-1: up to 8 when training
       on a GPU, none on the CPU, where training needs the cores itself).
     - `log_every`, `sample_every`, `checkpoint_every`: steps between log lines, sample images
@@ -34,6 +39,7 @@ class TrainConfig:
     epochs: float = 0.0
     batch_size: int = 8
     image_size: int = 256
+    zoom: float = MAX_SCALE_JITTER
     learning_rate: float = 1e-3
     lr_decay_to: float = 1.0
     precision: str = "auto"
@@ -52,6 +58,7 @@ class TrainConfig:
             raise InvalidParameterError(
                 f"image_size: must be a multiple of 4, got {self.image_size}"
             )
+        _check_range("zoom", self.zoom, 1.0, 8.0)
         _check_range("learning_rate", self.learning_rate, 1e-8, 1.0)
         _check_range("lr_decay_to", self.lr_decay_to, 0.0, 1.0)
         if self.precision not in ("auto", "float32", "bfloat16"):

@@ -59,10 +59,17 @@ def data_digest(root: str | os.PathLike[str], files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def random_crop(image: Image.Image, size: int, rng: random.Random) -> Image.Image:
-    """A `size`² crop after scaling the short side to `size`×[1, 1.25], flipped half the time."""
+def random_crop(
+    image: Image.Image, size: int, rng: random.Random, *, zoom: float = MAX_SCALE_JITTER
+) -> Image.Image:
+    """A `size`² crop after scaling the short side to `size`×[1, zoom], flipped half the time.
+
+    A large `zoom` shows the network photos at the scale of large outputs (a crop of a quarter
+    of the short side at zoom 4), where a network trained on whole photos only can draw
+    patterns it never learnt to avoid.
+    """
     image = ImageOps.exif_transpose(image)
-    scale = size * rng.uniform(1.0, MAX_SCALE_JITTER) / min(image.size)
+    scale = size * rng.uniform(1.0, zoom) / min(image.size)
     width = max(size, round(image.width * scale))
     height = max(size, round(image.height * scale))
     # draft() lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding: far cheaper.
@@ -81,9 +88,10 @@ def random_crop(image: Image.Image, size: int, rng: random.Random) -> Image.Imag
 class PhotoCrops(Dataset[torch.Tensor]):
     """Indexed by (file index, crop seed); returns a (3, size, size) uint8 tensor."""
 
-    def __init__(self, files: list[Path], *, size: int) -> None:
+    def __init__(self, files: list[Path], *, size: int, zoom: float = MAX_SCALE_JITTER) -> None:
         self.files = files
         self.size = size
+        self.zoom = zoom
 
     def __len__(self) -> int:
         return len(self.files)
@@ -96,7 +104,7 @@ class PhotoCrops(Dataset[torch.Tensor]):
             path = self.files[(index + attempt) % len(self.files)]
             try:
                 with Image.open(path) as image:
-                    crop = random_crop(image, self.size, random.Random(crop_seed))
+                    crop = random_crop(image, self.size, random.Random(crop_seed), zoom=self.zoom)
             except (OSError, ValueError, Image.DecompressionBombError):
                 continue
             return torch.from_numpy(np.asarray(crop).copy()).permute(2, 0, 1)
@@ -149,6 +157,7 @@ def photo_loader(
     rank: int,
     workers: int,
     pin_memory: bool,
+    zoom: float = MAX_SCALE_JITTER,
 ) -> DataLoader[torch.Tensor]:
     """A loader yielding (B, 3, size, size) uint8 batches, one per remaining step."""
     sampler = StepBatches(
@@ -160,7 +169,7 @@ def photo_loader(
         rank=rank,
     )
     return DataLoader(
-        PhotoCrops(files, size=size),
+        PhotoCrops(files, size=size, zoom=zoom),
         batch_sampler=sampler,
         num_workers=workers,
         pin_memory=pin_memory,

@@ -1,7 +1,14 @@
-"""What the fast engine learns: a TransformNet for one painting, with Johnson et al.'s loss."""
+"""What the fast engine learns: a network for one painting, with Johnson et al.'s loss.
+
+Two starting points share the loss: `FastStyleTask` trains a `TransformNet` from scratch;
+`RefineStyleTask` starts from the arbitrary network's pass for the painting (MicroAST with the
+painting's style signals folded in) and fine-tunes that, which reaches a given quality far
+sooner (see `docs/model-zoo.md`).
+"""
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -10,47 +17,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restyle.errors import InvalidParameterError
 from restyle.imaging import resize_tensor_to_long_side
 from restyle.losses import gram, total_variation
-from restyle.models.checkpoint import save_transform_net
+from restyle.models.checkpoint import save_styled_microast, save_transform_net
+from restyle.models.microast import StyledMicroAST
 from restyle.models.transform_net import TransformNet, TransformNetConfig
 from restyle.training.config import FastLossConfig, as_dict
 from restyle.vgg import LAYER_NAMES, VGG19Features
 
 
-class FastStyleTask:
-    """Train a transform network so its outputs match `style`'s Grams and the photo's content."""
+class _PaintingTask:
+    """A network for one painting: its outputs match `style`'s Grams and the photo's content."""
 
     engine = "fast"
+    channels_last_on_cpu = False  # whether the network trains faster in channels-last on a CPU
+    # Whether the network itself runs in float32 under the loop's bfloat16 autocast (only the
+    # loss network, VGG19, then runs in bf16).
+    network_in_float32 = False
 
     def __init__(
         self,
         style: torch.Tensor,
         *,
-        network: TransformNetConfig,
         loss: FastLossConfig,
         style_info: dict[str, Any],
         vgg_weights: str | os.PathLike[str] | None = None,
     ) -> None:
         self.style = style  # (1, 3, H, W) in [0, 1]
-        self.network = network
         self.loss_config = loss
         self.style_info = style_info
         self.vgg_weights = vgg_weights
         self.vgg: VGG19Features | None = None
         self.target_grams: dict[str, torch.Tensor] = {}
-
-    def describe(self) -> dict[str, Any]:
-        """What defines this task; a resumed run must match it."""
-        return {
-            "engine": self.engine,
-            "network": self.network.to_dict(),
-            "loss": as_dict(self.loss_config),
-            "style": self.style_info,
-        }
-
-    def build_model(self) -> nn.Module:
-        return TransformNet(self.network)
 
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None:
         """Load VGG19 on `device` and compute the painting's target Grams once."""
@@ -72,11 +71,44 @@ class FastStyleTask:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted loss of `model` on a batch of photos (B, 3, S, S) in [0, 1], and its terms."""
         assert self.vgg is not None, "setup() first"
-        return johnson_loss(self.vgg, model(photos), photos, self.target_grams, self.loss_config)
+        if self.network_in_float32:
+            with torch.autocast(photos.device.type, enabled=False):
+                stylized = model(photos)
+        else:
+            stylized = model(photos)
+        return johnson_loss(self.vgg, stylized, photos, self.target_grams, self.loss_config)
 
     def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = model(photos)
         return out
+
+
+class FastStyleTask(_PaintingTask):
+    """Train a transform network from scratch for one painting."""
+
+    def __init__(
+        self,
+        style: torch.Tensor,
+        *,
+        network: TransformNetConfig,
+        loss: FastLossConfig,
+        style_info: dict[str, Any],
+        vgg_weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(style, loss=loss, style_info=style_info, vgg_weights=vgg_weights)
+        self.network = network
+
+    def describe(self) -> dict[str, Any]:
+        """What defines this task; a resumed run must match it."""
+        return {
+            "engine": self.engine,
+            "network": self.network.to_dict(),
+            "loss": as_dict(self.loss_config),
+            "style": self.style_info,
+        }
+
+    def build_model(self) -> nn.Module:
+        return TransformNet(self.network)
 
     def save_model(
         self, path: str | os.PathLike[str], model: nn.Module, info: dict[str, Any]
@@ -126,3 +158,79 @@ def johnson_loss(
         "tv": config.tv_weight * tv,
     }
     return terms["content"] + terms["style"] + terms["tv"], terms
+
+
+class RefineStyleTask(_PaintingTask):
+    """Fine-tune the arbitrary network's pass for one painting (`--init arbitrary`).
+
+    The start is MicroAST with the painting's style signals (taken at `signal_size`, the
+    arbitrary engine's analysis) folded into its weights: a plain feed-forward network that
+    already stylizes every photo reasonably. Johnson et al.'s loss against the painting then
+    sharpens it toward that one painting. `frozen` names the parts left as they are ("encoder":
+    the content encoder, whose features the decoder was trained to read).
+    """
+
+    channels_last_on_cpu = True  # depthwise convolutions: ~7x faster forward+backward
+
+    def __init__(
+        self,
+        style: torch.Tensor,
+        *,
+        loss: FastLossConfig,
+        style_info: dict[str, Any],
+        signal_size: int = 0,
+        frozen: tuple[str, ...] = (),
+        arbitrary_model: str = "",
+        vgg_weights: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(style, loss=loss, style_info=style_info, vgg_weights=vgg_weights)
+        unknown = set(frozen) - set(REFINE_PARTS)
+        if unknown:
+            raise InvalidParameterError(
+                f"frozen: unknown part(s) {sorted(unknown)}; parts: {', '.join(REFINE_PARTS)}"
+            )
+        if signal_size and not 64 <= signal_size <= 2048:
+            raise InvalidParameterError(
+                f"signal_size: 0 (the network's own) or 64..2048 px, got {signal_size}"
+            )
+        self.signal_size, self.frozen = signal_size, tuple(sorted(frozen))
+        from restyle.engines.arbitrary import ArbitraryEngine
+        from restyle.engines.arbitrary_config import ArbitrarySetup
+
+        # The engine is only the starting point's maker; it is not kept.
+        engine = ArbitraryEngine(ArbitrarySetup(network="microast", model=arbitrary_model))
+        _, start = engine.network(style, style_size=signal_size)
+        assert isinstance(start, StyledMicroAST)
+        self.start = start
+        self.init_info = {
+            "network": "microast",
+            "sha256": engine.model_sha256,
+            "signal_size": signal_size or engine.trained_style_size,
+            "frozen": list(self.frozen),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What defines this task; a resumed run must match it."""
+        return {
+            "engine": self.engine,
+            "network": {"design": "microast"},
+            "init": self.init_info,
+            "loss": as_dict(self.loss_config),
+            "style": self.style_info,
+        }
+
+    def build_model(self) -> nn.Module:
+        model = copy.deepcopy(self.start).train().requires_grad_(True)
+        for part in self.frozen:
+            getattr(model, REFINE_PARTS[part]).requires_grad_(False)
+        return model
+
+    def save_model(
+        self, path: str | os.PathLike[str], model: nn.Module, info: dict[str, Any]
+    ) -> Path:
+        assert isinstance(model, StyledMicroAST)
+        return save_styled_microast(path, model, info={**self.describe(), **info})
+
+
+# The parts of a refined network that `RefineStyleTask(frozen=...)` may leave untrained.
+REFINE_PARTS = {"encoder": "encoder", "head": "head"}

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from restyle.devices import autocast_dtype as resolved_autocast
 from restyle.devices import resolve_device
 from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import save_image
@@ -128,6 +129,7 @@ class _Run:
         self.files = list_images(data)
         self.data_sha256 = data_digest(data, self.files)
         self.steps = self._steps()
+        self.computed_in = "float32"
 
     def _device(self, device: str | torch.device | None) -> torch.device:
         if self.dist.world_size == 1:
@@ -156,12 +158,9 @@ class _Run:
     ) -> TrainResult:
         config, device = self.config, self.device
         cuda = device.type == "cuda"
-        autocast_dtype = (
-            torch.bfloat16
-            if config.precision == "bfloat16" or (config.precision == "auto" and cuda)
-            else None
-        )
-        channels_last = cuda
+        autocast_dtype = resolved_autocast(config.precision, device)
+        self.computed_in = "bfloat16" if autocast_dtype is not None else "float32"
+        channels_last = cuda or bool(getattr(self.task, "channels_last_on_cpu", False))
         # Setup first: a task may initialise its model from its data (the MetaNet's input scale).
         self.task.setup(device, image_size=config.image_size, channels_last=channels_last)
         torch.manual_seed(config.seed)
@@ -188,6 +187,7 @@ class _Run:
             rank=self.dist.rank,
             workers=self._workers(cuda),
             pin_memory=cuda,
+            zoom=config.zoom,
         )
         log = (self.out_dir / LOG_FILE).open("a", encoding="utf-8") if self.dist.is_main else None
         last: dict[str, float] = {}
@@ -344,6 +344,7 @@ class _Run:
                 },
                 "processes": self.dist.world_size,
                 "device": self.device.type,
+                "computed_in": self.computed_in,
                 "losses": losses,
                 "seconds_this_run": round(time.perf_counter() - began, 1),
                 "resumed_from_step": start,

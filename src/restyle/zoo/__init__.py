@@ -1,9 +1,11 @@
 """The registry of trained styles shipped inside the package.
 
 `registry.json` lists every style: what the painting is (title, artist, year, licence, a
-thumbnail of at least 512 px for the gallery) and one trained network per size ("standard",
-"lite"), each with its architecture, the exact training command, data, steps, final losses and
-the sha256 of its weights. The files sit beside the registry; nothing parses file names.
+thumbnail of at least 512 px for the gallery) and its trained networks by variant ("refined":
+the arbitrary network fine-tuned for the painting; "standard", "lite": transform networks
+trained from scratch), each with its architecture, the exact training command, data, steps,
+final losses and the sha256 of its weights. The files sit beside the registry; nothing parses
+file names.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from restyle.errors import InvalidParameterError, WeightsError
 
 REGISTRY_FORMAT = "restyle.zoo"
 REGISTRY_VERSION = 1
-# Preferred network when a style id names no size: the larger one, once it has been trained.
-VARIANT_ORDER = ("standard", "lite")
+# Preferred network when a style id names no variant: the refined one (measured better than
+# the CPU-trained transform networks, docs/model-zoo.md), then the larger transform network.
+VARIANT_ORDER = ("refined", "standard", "lite")
 
 
 def _package_file(name: str) -> Path:

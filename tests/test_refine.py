@@ -1,0 +1,166 @@
+"""Refinement (`restyle train fast --init arbitrary`) and the CPU's bfloat16 choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from restyle.cli import main
+from restyle.devices import CPU_BF16_ENV, autocast_dtype, cpu_has_fast_bf16
+from restyle.engines.arbitrary import ArbitraryEngine
+from restyle.engines.fast import FastStylizer
+from restyle.errors import InvalidParameterError, WeightsError
+from restyle.losses import gram
+from restyle.models.checkpoint import (
+    STYLED_MICROAST_FORMAT,
+    load_fast_network,
+    load_transform_net,
+    read_metadata,
+)
+from restyle.models.microast import StyledMicroAST
+from restyle.training.config import FastLossConfig, TrainConfig
+from restyle.training.fast_task import RefineStyleTask
+from restyle.training.loop import LOG_FILE, MODEL_FILE, train
+
+
+def _config(**changes: object) -> TrainConfig:
+    settings: dict[str, object] = {
+        "steps": 3,
+        "batch_size": 2,
+        "image_size": 32,
+        "workers": 0,
+        "log_every": 1,
+        "sample_every": 0,
+        "checkpoint_every": 0,
+        "learning_rate": 1e-3,
+        "precision": "float32",
+    }
+    settings.update(changes)
+    return TrainConfig(**settings)  # type: ignore[arg-type]
+
+
+def _task(style: torch.Tensor, **changes: object) -> RefineStyleTask:
+    return RefineStyleTask(
+        style,
+        loss=FastLossConfig(style_size=64),
+        style_info={"name": "test"},
+        signal_size=64,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def test_refinement_starts_from_the_arbitrary_pass(small_style: torch.Tensor) -> None:
+    task = _task(small_style)
+    engine = ArbitraryEngine()
+    _, arbitrary = engine.network(small_style, style_size=64)
+    photo = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        start = task.build_model().eval()(photo)
+        assert (start - arbitrary(photo)).abs().max() < 1e-5
+    model = task.build_model()
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_refined_network_loads_in_the_fast_engine_and_keeps_frozen_parts(
+    photo_dir: Path, small_style: torch.Tensor, tmp_path: Path
+) -> None:
+    task = _task(small_style, frozen=("encoder",))
+    before = task.build_model().state_dict()
+    result = train(task, _config(), data=photo_dir, out_dir=tmp_path, device="cpu")
+    metadata = read_metadata(result.model_path, kind=STYLED_MICROAST_FORMAT)
+    assert metadata["info"]["init"]["frozen"] == ["encoder"]
+    assert metadata["info"]["training"]["computed_in"] == "float32"
+    net, _ = load_fast_network(result.model_path)
+    assert isinstance(net, StyledMicroAST)
+    after = net.state_dict()
+    encoder = [k for k in before if k.startswith("encoder.")]
+    decoder = [k for k in before if k.startswith("block")]
+    assert encoder and decoder
+    assert all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
+    photo = torch.rand(1, 3, 37, 45)
+    out = FastStylizer(result.model_path).stylize(photo)
+    assert out.shape == photo.shape and torch.isfinite(out).all()
+    with pytest.raises(WeightsError, match="not a Restyle transform network"):
+        load_transform_net(result.model_path)
+
+
+def test_refinement_rejects_unknown_parts_and_sizes(small_style: torch.Tensor) -> None:
+    with pytest.raises(InvalidParameterError, match="unknown part"):
+        _task(small_style, frozen=("decoder",))
+    with pytest.raises(InvalidParameterError, match="signal_size"):
+        RefineStyleTask(small_style, loss=FastLossConfig(), style_info={}, signal_size=9999)
+
+
+def test_cli_refines_exports_and_stylizes(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "train", "fast", "--init", "arbitrary", "--style", "starry_night", "--data",
+        str(photo_dir), "--out", str(out), "--steps", "2", "--image-size", "32",
+        "--batch-size", "2", "--signal-size", "64", "--style-size", "64", "--device", "cpu",
+        "--quiet", "--sample-every", "0", "--precision", "float32",
+    ]  # fmt: skip
+    assert main(args) == 0
+    info = read_metadata(out / MODEL_FILE, kind=STYLED_MICROAST_FORMAT)["info"]
+    assert "--init arbitrary" in info["training"]["command"]
+    assert info["init"]["signal_size"] == 64
+    onnx = tmp_path / "refined.onnx"
+    assert main(["export", "onnx", "--style", str(out / MODEL_FILE), "-o", str(onnx)]) == 0
+    assert onnx.stat().st_size > 100_000
+    result = tmp_path / "styled.png"
+    code = main(
+        ["stylize", "--method", "fast", "--style", str(out / MODEL_FILE), "parrots",
+         "-o", str(result), "--size", "64", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    with Image.open(result) as image:
+        assert max(image.size) == 64
+
+
+def test_cpu_bfloat16_detection_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setenv(CPU_BF16_ENV, "1")
+    assert cpu_has_fast_bf16() and autocast_dtype("auto", cpu) == torch.bfloat16
+    monkeypatch.setenv(CPU_BF16_ENV, "0")
+    assert not cpu_has_fast_bf16() and autocast_dtype("auto", cpu) is None
+    assert autocast_dtype("bfloat16", cpu) == torch.bfloat16
+    assert autocast_dtype("float32", cpu) is None
+    monkeypatch.delenv(CPU_BF16_ENV)
+    capabilities = torch.cpu.get_capabilities()
+    native = bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    assert cpu_has_fast_bf16() == native
+
+
+def test_gram_is_float32_and_differentiable_under_cpu_autocast() -> None:
+    features = torch.rand(2, 8, 16, 16, requires_grad=True)
+    exact = gram(features)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = gram(torch.nn.functional.relu(features).to(torch.bfloat16))
+    assert mixed.dtype == torch.float32
+    mixed.sum().backward()
+    assert features.grad is not None and torch.isfinite(features.grad).all()
+    assert (mixed - exact).abs().max() < 1e-2 * exact.abs().max()
+
+
+def test_bfloat16_training_tracks_float32(
+    photo_dir: Path, small_style: torch.Tensor, tmp_path: Path
+) -> None:
+    """Same weights, same batch: bf16 autocast's loss is within 2% of float32's, and both train."""
+    logs = {}
+    for precision in ("float32", "bfloat16"):
+        train(
+            _task(small_style),
+            _config(precision=precision, steps=3, learning_rate=1e-3),
+            data=photo_dir,
+            out_dir=tmp_path / precision,
+            device="cpu",
+        )
+        lines = (tmp_path / precision / LOG_FILE).read_text().splitlines()
+        logs[precision] = [json.loads(line)["loss"] for line in lines]
+    first32, first16 = logs["float32"][0], logs["bfloat16"][0]
+    assert abs(first16 - first32) < 0.02 * first32
+    assert logs["bfloat16"][-1] < first16 and logs["float32"][-1] < first32
