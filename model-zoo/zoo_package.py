@@ -90,6 +90,8 @@ def run_package(args: argparse.Namespace) -> int:
         existing[style.id] = entry
     ordered = [existing[s.id] for s in recipes.styles if s.id in existing]
     registry: dict[str, Any] = {
+        # Records this step does not make (the MicroAST network's) stay as they were.
+        **previous,
         "format": zoo.REGISTRY_FORMAT,
         "version": zoo.REGISTRY_VERSION,
         "styles": ordered,
@@ -97,6 +99,7 @@ def run_package(args: argparse.Namespace) -> int:
     arbitrary = (
         _package_arbitrary(recipes, args.arbitrary) if args.arbitrary else previous.get("arbitrary")
     )
+    registry.pop("arbitrary", None)
     if arbitrary is not None:
         registry["arbitrary"] = arbitrary
     zoo.parse_registry(registry)  # what the package will read back must parse
@@ -164,6 +167,7 @@ def _training_record(profile: str, info: dict[str, Any]) -> dict[str, Any]:
         "losses": training["losses"],
         "config": training["config"],
         "device": training["device"],
+        "computed_in": training.get("computed_in", "float32"),
         "seconds": training["seconds_this_run"],
         "torch": training["torch"],
     }

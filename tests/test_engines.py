@@ -1,6 +1,6 @@
 """Engines load once and run many: one holder, every engine, several sizes and options (CPU).
 
-Real weights (VGG19, the zoo's lite networks, the shipped MetaNet) at tiny sizes.
+Real weights (VGG19, the zoo's networks, the shipped MetaNet) at tiny sizes.
 """
 
 from __future__ import annotations
