@@ -51,7 +51,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     real_init = vgg_module.VGG19Features.__init__
     monkeypatch.setattr(vgg_module.VGG19Features, "__init__", spy("vgg19", real_init))
     monkeypatch.setattr(
-        fast_module, "load_transform_net", spy("network", fast_module.load_transform_net)
+        fast_module, "load_fast_network", spy("network", fast_module.load_fast_network)
     )
     monkeypatch.setattr(
         arbitrary_module, "load_meta_net", spy("metanet", arbitrary_module.load_meta_net)
