@@ -41,7 +41,7 @@ def run_package(args: argparse.Namespace) -> int:
     import torch
 
     from restyle import zoo
-    from restyle.models.checkpoint import load_fast_network
+    from restyle.models.checkpoint import load_fast_network, save_fast_network
 
     recipes = load_recipes()
     previous = _read_registry()
@@ -71,7 +71,7 @@ def run_package(args: argparse.Namespace) -> int:
                     f"the recipe's:\n  {training.get('command')}\n  {expected}"
                 )
             shipped = ZOO_DIR / f"{style.id}.{size}.safetensors"
-            _save_fast_network(shipped, net, info, torch.float16)
+            save_fast_network(shipped, net, info=info, dtype=torch.float16)
             shipped.chmod(0o644)  # package data: readable by everyone who installs it
             entry["variants"][size] = {
                 **_file_record(shipped),
@@ -106,16 +106,6 @@ def run_package(args: argparse.Namespace) -> int:
     REGISTRY.write_text(json.dumps(registry, indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(f"wrote {REGISTRY.relative_to(ROOT)} ({len(ordered)} styles)", file=sys.stderr)
     return 0
-
-
-def _save_fast_network(path: Path, net: Any, info: dict[str, Any], dtype: Any) -> None:
-    from restyle.models.checkpoint import save_styled_microast, save_transform_net
-    from restyle.models.microast import StyledMicroAST
-
-    if isinstance(net, StyledMicroAST):
-        save_styled_microast(path, net, info=info, dtype=dtype)
-    else:
-        save_transform_net(path, net, info=info, dtype=dtype)
 
 
 def _recorded(recipes: Recipes, style: Style, profile: str) -> str:

@@ -83,6 +83,21 @@ def save_styled_microast(
     return _save(path, net, {"network": "microast"}, STYLED_MICROAST_FORMAT, info, dtype)
 
 
+def save_fast_network(
+    path: str | os.PathLike[str],
+    net: torch.nn.Module,
+    *,
+    info: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write a fast-engine network of either kind (what `load_fast_network` reads back)."""
+    if isinstance(net, StyledMicroAST):
+        return save_styled_microast(path, net, info=info, dtype=dtype)
+    if isinstance(net, TransformNet):
+        return save_transform_net(path, net, info=info, dtype=dtype)
+    raise TypeError(f"not a fast-engine network: {type(net).__name__}")
+
+
 def _save(
     path: str | os.PathLike[str],
     net: torch.nn.Module,

@@ -32,9 +32,6 @@ class _PaintingTask:
 
     engine = "fast"
     channels_last_on_cpu = False  # whether the network trains faster in channels-last on a CPU
-    # Whether the network itself runs in float32 under the loop's bfloat16 autocast (only the
-    # loss network, VGG19, then runs in bf16).
-    network_in_float32 = False
 
     def __init__(
         self,
@@ -71,12 +68,7 @@ class _PaintingTask:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted loss of `model` on a batch of photos (B, 3, S, S) in [0, 1], and its terms."""
         assert self.vgg is not None, "setup() first"
-        if self.network_in_float32:
-            with torch.autocast(photos.device.type, enabled=False):
-                stylized = model(photos)
-        else:
-            stylized = model(photos)
-        return johnson_loss(self.vgg, stylized, photos, self.target_grams, self.loss_config)
+        return johnson_loss(self.vgg, model(photos), photos, self.target_grams, self.loss_config)
 
     def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = model(photos)
@@ -222,7 +214,7 @@ class RefineStyleTask(_PaintingTask):
     def build_model(self) -> nn.Module:
         model = copy.deepcopy(self.start).train().requires_grad_(True)
         for part in self.frozen:
-            getattr(model, REFINE_PARTS[part]).requires_grad_(False)
+            getattr(model, part).requires_grad_(False)
         return model
 
     def save_model(
@@ -232,5 +224,5 @@ class RefineStyleTask(_PaintingTask):
         return save_styled_microast(path, model, info={**self.describe(), **info})
 
 
-# The parts of a refined network that `RefineStyleTask(frozen=...)` may leave untrained.
-REFINE_PARTS = {"encoder": "encoder", "head": "head"}
+# The parts (attributes of `StyledMicroAST`) that `RefineStyleTask(frozen=...)` may leave untrained.
+REFINE_PARTS = ("encoder", "head")
