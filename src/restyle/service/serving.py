@@ -93,13 +93,13 @@ class _BoundedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._header_deadline: asyncio.TimerHandle | None = None
         # uvicorn's limit, by uvicorn's rule, but answered in JSON by `_admit`.
-        self.limit, self.limit_concurrency = self.limit_concurrency, None
+        self._concurrency_limit, self.limit_concurrency = self.limit_concurrency, None
         self._app = self.app
         self.app = self._admit
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         # This connection and this request's task are already counted, as in uvicorn's rule.
-        limit = self.limit
+        limit = self._concurrency_limit
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) > limit):
             self.logger.warning("Exceeded concurrency limit.")
             body = error_body("busy", "the server is at its connection limit; try again shortly")
