@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from tests.test_service import jpeg
 
+from restyle.errors import InvalidImageError, WeightsError
+from restyle.service import runner
 from restyle.service.app import create_app
 from restyle.service.backend import Backend
 from restyle.service.errors import JOB_ERROR_STATUS, api_error_for_job
@@ -179,9 +184,9 @@ def test_a_job_that_failed_without_a_reason_is_a_500() -> None:
 def test_every_code_the_runner_and_sweeper_write_is_in_the_table() -> None:
     import inspect
 
-    from restyle.service import runner, sweeper
+    from restyle.service import jobs, runner, sweeper
 
-    written = {code for _, code in runner._ERROR_CODES}
+    written = {code for _, code in jobs._LIBRARY_ERROR_CODES}
     written |= set(re.findall(r'JobError\(code="(\w+)"', inspect.getsource(runner)))
     written |= set(re.findall(r'_fail\(backend, record\.id, "(\w+)"', inspect.getsource(sweeper)))
     assert {"input_lost", "timeout", "internal_error", "worker_lost"} <= written  # found them
@@ -233,6 +238,7 @@ def test_stylize_with_no_worker_times_out_as_503_and_forgets_its_job(
         "error": {
             "code": "timeout",
             "message": "the server is busy; try again or use /api/jobs",
+            "request_id": response.headers["x-request-id"],
         }
     }
     assert app.state.backend.queue_depth() == 0
@@ -297,3 +303,99 @@ def test_readiness_is_503_with_the_same_body_when_the_store_does_not_answer(
     assert response.status_code == 503
     assert response.json() == {"ready": False, "mode": "embedded"}
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+# Errors no route handles, and what a client may read of them -------------------------------
+def raise_in_a_route(app: FastAPI, exc: BaseException) -> str:
+    """A route (first in the app) that raises `exc`: what a failing store or engine does."""
+
+    def fail() -> None:
+        raise exc
+
+    app.router.routes.insert(0, APIRoute("/test-failure", fail, methods=["GET"]))
+    return "/test-failure"
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (RuntimeError("boom at /srv/restyle-data/jobs/x"), 500, "internal_error"),
+        (PermissionError(13, "Permission denied", "/srv/data/jobs/x"), 503, "store_unavailable"),
+        (sqlite3.OperationalError("database or disk is full"), 503, "store_unavailable"),
+        (redis.ConnectionError("Error 111 connecting to queue-host"), 503, "store_unavailable"),
+        (MemoryError(), 500, "out_of_memory"),
+        (WeightsError("weights /srv/models/x.safetensors: bad sha256"), 500, "weights_error"),
+    ],
+)  # fmt: skip
+def test_an_unhandled_error_is_json_with_a_request_id_and_no_details(
+    app: FastAPI,
+    client: Client,
+    caplog: pytest.LogCaptureFixture,
+    exc: BaseException,
+    status: int,
+    code: str,
+) -> None:
+    response = client.get(raise_in_a_route(app, exc))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    request_id = response.headers["x-request-id"]
+    assert (error["code"], error["request_id"]) == (code, request_id)
+    assert "/srv" not in response.text and "queue-host" not in response.text
+    assert request_id in error["message"]
+    assert ("retry-after" in response.headers) == (status == 503)
+    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_a_library_error_about_the_input_is_a_4xx_with_its_message(
+    app: FastAPI, client: Client
+) -> None:
+    response = client.get(raise_in_a_route(app, InvalidImageError("content: not an image")))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_image"
+    assert response.json()["error"]["message"] == "content: not an image"
+
+
+def test_a_failed_jobs_error_names_no_server_path(
+    app: FastAPI, client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    created = client.post("/api/jobs", files=photo(), data={"style": "starry-night"}).json()
+    # The result cannot be written: a folder stands where the file goes (an OSError that names
+    # paths under the data directory, as a full or read-only disk would).
+    (tmp_path / "jobs" / created["id"] / "result" / "x").mkdir(parents=True)
+    settings, backend = app.state.settings, app.state.backend
+    runner.run(backend, created["id"], settings, app.state.engines)
+    response = client.get(
+        f"/api/jobs/{created['id']}", headers={"Authorization": f"Bearer {created['token']}"}
+    )
+    status = response.json()
+    assert status["status"] == "failed" and status["error"]["code"] == "internal_error"
+    assert str(tmp_path) not in response.text and "Errno" not in response.text
+    reference = re.fullmatch(r"internal error \(reference (\w+)\)", status["error"]["message"])
+    assert reference is not None
+    logged = [r for r in caplog.records if reference[1] in r.getMessage()]
+    assert logged and str(tmp_path) in str(logged[0].exc_info[1] if logged[0].exc_info else "")
+
+
+def multipart_body(boundary: str = "XyZ") -> bytes:
+    return (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="style"\r\n\r\n'
+            f"starry-night\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="content"; filename="a.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + jpeg(side=64)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+
+def test_a_body_shorter_than_its_content_length_is_a_truncated_request(client: Client) -> None:
+    body = multipart_body()
+    headers = {
+        "content-type": "multipart/form-data; boundary=XyZ",
+        "content-length": str(len(body)),
+    }
+    response = client.post("/api/jobs", content=body[: len(body) // 2], headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "truncated_request"
+    assert response.headers["connection"] == "close"

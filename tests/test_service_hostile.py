@@ -1,20 +1,29 @@
 """Hostile and malformed requests: each gets a 4xx JSON error naming the problem, and the
-server stays healthy (a real `restyle serve` on loopback, with small limits)."""
+server stays healthy (a real `restyle serve` on loopback, with small limits). Slow and idle
+clients are cut off in time; a failing store is a JSON 503 on a connection that stays usable;
+no error body names a server path, and no log line holds a job's token."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import io
+import json
 import pickle
+import socket
 import struct
+import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
-from tests.service_processes import Service
+from tests.service_processes import RedisServer, Service
 from tests.test_service import jpeg
+from tests.test_service_api import multipart_body
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -76,6 +85,7 @@ CASES: list[tuple[str, dict[str, Any], int, str]] = [
     ("no photo", {"files": {"style_image": ("p.jpg", jpeg(), "image/jpeg")}, "data": {"method": "gatys"}}, 400, "content"),
     ("json body", {"json": {"content": "x", "style": "starry-night"}}, 415, "multipart"),
     ("empty body", {"content": b"", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400, "content"),
+    ("multipart look-alike", {"content": b"--x\r\n", "headers": {"content-type": "multipart/form-dataX; boundary=x"}}, 415, "multipart"),
     ("malformed multipart", {"content": b"--y\r\ngarbage", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400, ""),
     ("unknown style", {"files": {"content": PHOTO}, "data": {"style": "mona-lisa"}}, 400, "mona-lisa"),
     ("path traversal style", {"files": {"content": PHOTO}, "data": {"style": "../../etc/passwd"}}, 400, "style"),
@@ -146,3 +156,175 @@ def test_the_server_is_healthy_and_working_after_all_that(client: httpx.Client) 
     assert response.status_code == 200
     assert Image.open(io.BytesIO(response.content)).size[0] <= 64
     assert client.get("/readyz").status_code == 200
+
+
+# Slow clients, failing stores, secrets in logs -----------------------------------------------
+TIGHT = {
+    "header_timeout_s": "1",
+    "body_timeout_s": "2",
+    "keep_alive_timeout_s": "1",
+    "limit_concurrency": "6",
+}
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A server with short timeouts and a small concurrency limit."""
+    server = Service(tmp_path_factory.mktemp("tight"), TIGHT).start()
+    yield server
+    server.stop()
+
+
+def connect(service: Service) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", service.port))
+    connection.settimeout(10)
+    return connection
+
+
+def read_until_closed(connection: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (the test's timeout bounds it)."""
+    data = b""
+    while chunk := connection.recv(65536):
+        data += chunk
+    return data
+
+
+def multipart_request(body: bytes) -> bytes:
+    head = (
+        "POST /api/jobs HTTP/1.1\r\nHost: test\r\n"
+        "Content-Type: multipart/form-data; boundary=XyZ\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode()
+
+
+def test_silent_and_half_sent_requests_are_closed_after_the_header_timeout(
+    tight: Service,
+) -> None:
+    silent = [connect(tight) for _ in range(3)]
+    half = connect(tight)
+    half.sendall(b"GET /heal")
+    started = time.monotonic()
+    for connection in [*silent, half]:
+        assert read_until_closed(connection) == b""
+        connection.close()
+    assert time.monotonic() - started < 4  # header_timeout_s = 1
+
+
+def test_a_dripping_body_gets_a_408_and_the_connection_is_closed(tight: Service) -> None:
+    body = multipart_body()
+    connection = connect(tight)
+    connection.sendall(multipart_request(body) + body[:100])
+    started = time.monotonic()
+    with contextlib.suppress(OSError):  # the server may close before all of the drip is sent
+        for byte in body[100:110]:
+            connection.sendall(bytes([byte]))
+            time.sleep(0.4)
+    answer = read_until_closed(connection)
+    connection.close()
+    assert time.monotonic() - started < 6  # body_timeout_s = 2
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower()
+    assert json.loads(payload)["error"]["code"] == "request_timeout"
+
+
+def test_over_the_concurrency_limit_is_a_json_503_until_idle_connections_go(
+    tight: Service,
+) -> None:
+    idle = [connect(tight) for _ in range(6)]
+    busy = httpx.get(f"{tight.url}/healthz")
+    assert busy.status_code == 503 and busy.json()["error"]["code"] == "busy"
+    assert busy.headers["retry-after"]
+    for connection in idle:
+        assert read_until_closed(connection) == b""  # closed by the header timeout
+        connection.close()
+    assert httpx.get(f"{tight.url}/healthz").status_code == 200
+
+
+def test_tokens_never_reach_the_log(tight: Service) -> None:
+    assert tight.log is not None
+    with tight.client() as client:
+        created = client.post("/api/jobs", files={"content": PHOTO}, data=STYLE)
+        assert created.status_code == 202, created.text
+        job, token = created.json()["id"], created.json()["token"]
+        others = ["not-a-token-" + "x" * 20, "another-secret-" + "y" * 20]
+        requests = [
+            (f"/api/jobs/{job}?token={token}", {}),
+            (f"/api/jobs/{job}/result?size=1&token={token}&x=1", {}),
+            (f"/api/jobs/{job}?%74oken={token}", {}),  # the key percent-encoded
+            (f"/api/jobs/{job}", {"Authorization": f"Bearer {token}"}),
+            (f"/api/jobs/{job}?token={others[0]}", {}),  # a wrong token: 403
+            (f"/api/nothing?token={others[1]}", {}),  # no such route: 404
+        ]
+        for url, headers in requests:
+            assert client.get(url, headers=headers).status_code < 500
+        client.delete(f"/api/jobs/{job}", headers={"Authorization": f"Bearer {token}"})
+    time.sleep(0.5)  # the log is written by another process
+    log = tight.log.read_text()
+    assert log.count("[redacted]") >= 5, log[-3000:]
+    for secret in [token, *others]:
+        assert secret not in log
+
+
+def test_a_broken_data_directory_is_a_503_json_on_a_usable_connection(tight: Service) -> None:
+    """Job uploads cannot be stored (the jobs folder is gone, a file in its place): a JSON 503
+    with a request id that the log line has too, no path in the body, and the same keep-alive
+    connection answers the next request."""
+    assert tight.log is not None
+    jobs = tight.data_dir / "jobs"
+    kept = jobs.rename(tight.data_dir / "jobs-kept")
+    jobs.write_text("not a folder")
+    connection = http.client.HTTPConnection("127.0.0.1", tight.port, timeout=30)
+    try:
+        body = multipart_body()
+        connection.request(
+            "POST",
+            "/api/jobs",
+            body=body,
+            headers={"Content-Type": "multipart/form-data; boundary=XyZ"},
+        )
+        response = connection.getresponse()
+        payload = response.read()
+        socket_used = connection.sock
+        assert response.status == 503, payload
+        error = json.loads(payload)["error"]
+        assert error["code"] == "store_unavailable" and response.getheader("retry-after")
+        assert error["request_id"] == response.getheader("x-request-id")
+        assert str(tight.data_dir) not in payload.decode()
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read() == b'{"status":"ok"}'
+        assert connection.sock is socket_used  # the server kept the connection open
+    finally:
+        connection.close()
+        jobs.unlink()
+        kept.rename(jobs)
+    time.sleep(0.5)
+    log = tight.log.read_text()
+    assert f"request {error['request_id']} POST /api/jobs failed" in log
+
+
+def test_store_errors_with_redis_away_are_json_503s(tmp_path: Path) -> None:
+    """Redis stops: creating, reading, cancelling and synchronous stylizing all answer a JSON
+    503 `store_unavailable` on the same connection, and no body names Redis's address."""
+    redis_server = RedisServer(tmp_path).start()
+    service = Service(tmp_path / "api", {"redis_url": redis_server.url}).start()
+    try:
+        with service.client() as client:
+            created = client.post("/api/jobs", files={"content": PHOTO}, data=STYLE).json()
+            auth = {"Authorization": f"Bearer {created['token']}"}
+            redis_server.stop()
+            calls = [
+                ("POST", "/api/jobs", {"files": {"content": PHOTO}, "data": STYLE}),
+                ("GET", f"/api/jobs/{created['id']}", {"headers": auth}),
+                ("DELETE", f"/api/jobs/{created['id']}", {"headers": auth}),
+                ("POST", "/api/stylize", {"files": {"content": PHOTO}, "data": STYLE}),
+            ]
+            for method, url, arguments in calls:
+                response = client.request(method, url, **arguments)
+                assert response.status_code == 503, (url, response.text)
+                assert response.json()["error"]["code"] == "store_unavailable"
+                assert str(redis_server.port) not in response.text
+                assert response.headers.get("connection") != "close"
+    finally:
+        service.stop()
+        redis_server.stop()

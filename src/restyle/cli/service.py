@@ -56,9 +56,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from restyle.service.app import create_app
+    from restyle.service.serving import serve
 
     settings = _settings(args)
     mode = f"Redis at {settings.redis_url}" if settings.redis_url else "embedded"
@@ -67,7 +66,7 @@ def run_serve(args: argparse.Namespace) -> int:
         f"data in {os.path.abspath(settings.data_dir)})",
         flush=True,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    serve(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 
 

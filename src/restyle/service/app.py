@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from restyle.engines.holder import Engines
 from restyle.service.backend import Backend
-from restyle.service.errors import install_error_handlers
+from restyle.service.errors import ErrorMiddleware, install_error_handlers
 from restyle.service.metrics import ServiceMetrics
 from restyle.service.requests import BodyLimitMiddleware, body_limit
 from restyle.service.routes import ROUTERS
@@ -70,7 +70,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.backend, app.state.settings, app.state.metrics = backend, settings, metrics
     app.state.engines = engines
-    app.add_middleware(BodyLimitMiddleware, limit=body_limit(settings))
+    app.add_middleware(
+        BodyLimitMiddleware, limit=body_limit(settings), timeout=settings.body_timeout_s
+    )
+    app.add_middleware(ErrorMiddleware, on_error=metrics.count_error)  # the outermost: added last
     install_error_handlers(app, metrics.count_error)
     for router in ROUTERS:
         app.include_router(router)

@@ -12,6 +12,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from restyle.engines.registry import ENGINES
+from restyle.errors import (
+    DeviceError,
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidParameterError,
+    NumericalError,
+    RestyleError,
+    WeightsError,
+)
 
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}(:[a-z]{1,16})?$"
 """A zoo style id, optionally with a network size ("starry-night:lite"): no dots, no slashes."""
@@ -61,6 +70,32 @@ class JobOptions(BaseModel):
 class JobError(BaseModel):
     code: str
     message: str
+
+
+_LIBRARY_ERROR_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (ImageTooLargeError, "image_too_large"),
+    (InvalidImageError, "invalid_image"),
+    (InvalidParameterError, "invalid_parameter"),
+    (WeightsError, "weights_error"),
+    (DeviceError, "device_error"),
+    (NumericalError, "diverged"),
+    (RestyleError, "stylize_error"),  # the base class last: any other library error
+    (MemoryError, "out_of_memory"),
+)
+
+
+def new_reference() -> str:
+    """A short random id that ties an error a client sees to the server's log line about it."""
+    return secrets.token_hex(8)
+
+
+def library_error_code(exc: BaseException) -> str | None:
+    """The error code of an error the library raises on purpose (or of running out of memory);
+    None for anything else, which is a bug or an environment failure."""
+    for kind, code in _LIBRARY_ERROR_CODES:
+        if isinstance(exc, kind):
+            return code
+    return None
 
 
 class JobRecord(BaseModel):

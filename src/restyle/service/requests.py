@@ -1,8 +1,9 @@
 """Reading a stylization request: the multipart form, its images, its options.
 
-Everything a client sends is checked here, before a job exists: the body size (while it
-streams), the content type, each image (decoded once with Restyle's limits: header checked
-before pixels, decompression bombs refused) and every option against the server's limits.
+Everything a client sends is checked here, before a job exists: the body's size, time and
+completeness (while it streams), the content type, each image (decoded once with Restyle's
+limits: header checked before pixels, decompression bombs refused) and every option against the
+server's limits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,7 +23,7 @@ from restyle.engines.registry import ENGINES
 from restyle.errors import ImageTooLargeError, InvalidImageError, InvalidParameterError
 from restyle.imaging import ImageLimits, load_image
 from restyle.options import OptionSpec
-from restyle.service.errors import ApiError, error_body
+from restyle.service.errors import ApiError
 from restyle.service.jobs import JobOptions
 from restyle.service.settings import ServiceSettings
 
@@ -50,21 +52,7 @@ class StylizeRequest:
 
 
 async def read_stylize_request(request: Request, settings: ServiceSettings) -> StylizeRequest:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"expected a multipart/form-data body, got {content_type or 'no content type'!r}",
-        )
-    try:
-        form = await request.form(max_files=2, max_fields=len(FORM_FIELDS), max_part_size=4096)
-    except ClientDisconnect as exc:
-        raise ApiError(400, "bad_request", "the client disconnected mid-upload") from exc
-    except _BodyTooLarge as exc:
-        raise ApiError(413, "too_large", "the request body is over the upload limits") from exc
-    except Exception as exc:  # Starlette reports a malformed multipart body in several ways
-        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
+    form = await _read_form(request, max_files=2, max_fields=len(FORM_FIELDS))
     try:
         return await _parse(form, settings)
     finally:
@@ -73,15 +61,7 @@ async def read_stylize_request(request: Request, settings: ServiceSettings) -> S
 
 async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
     """A form with one file, `style_image` (the live mode's painting), checked like any upload."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise ApiError(415, "unsupported_media_type", "expected a multipart/form-data body")
-    try:
-        form = await request.form(max_files=1, max_fields=1, max_part_size=4096)
-    except _BodyTooLarge as exc:
-        raise ApiError(413, "too_large", "the request body is over the upload limits") from exc
-    except Exception as exc:
-        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
+    form = await _read_form(request, max_files=1, max_fields=1)
     try:
         upload = form.get("style_image")
         if not isinstance(upload, UploadFile):
@@ -89,6 +69,28 @@ async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
         return await _read_image(upload, "style_image", settings.max_style_upload_bytes, settings)
     finally:
         await form.close()
+
+
+async def _read_form(request: Request, *, max_files: int, max_fields: int) -> FormData:
+    """The multipart form of `request`; the body's size, time and completeness are checked as
+    it streams (`BodyLimitMiddleware`), which raises its ApiErrors through Starlette's parser."""
+    content_type = request.headers.get("content-type", "")
+    # The media type parsed, not a prefix: "multipart/form-dataX" is not multipart.
+    media_type, _ = parse_options_header(content_type)
+    if media_type != b"multipart/form-data":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"expected a multipart/form-data body, got {content_type or 'no content type'!r}",
+        )
+    try:
+        return await request.form(max_files=max_files, max_fields=max_fields, max_part_size=4096)
+    except ApiError:
+        raise
+    except ClientDisconnect as exc:
+        raise _truncated() from exc
+    except Exception as exc:  # Starlette reports a malformed multipart body in several ways
+        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
 
 
 async def _parse(form: FormData, settings: ServiceSettings) -> StylizeRequest:
@@ -251,64 +253,84 @@ async def _read_image(
     return data
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
-    """Refuse request bodies over `limit` bytes while they stream (413), chunked ones included."""
+    """Check request bodies while they stream: at most `limit` bytes (413, chunked bodies
+    included), all of it within `timeout` seconds of the request's start (408: a client that
+    drips its body, or stops, must not hold a connection), and as long as it said it was (400
+    `truncated_request`: a Content-Length the client did not send in full).
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    The errors are raised from `receive`, so they reach the route that reads the body (and,
+    through it, the JSON error handlers); every one closes the connection, whose unread body
+    is of no use. Once the body is complete `receive` is left alone: server-sent event streams
+    wait on it for the client's disconnection for as long as they run.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers", []))
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _send_413(send, self.limit)
-            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.limit:
+            raise _too_large(self.limit)
+        deadline = asyncio.get_running_loop().time() + self.timeout
         received = 0
-        started = False
+        complete = False
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _BodyTooLarge()
+        async def checked_receive() -> Message:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            message = await self._receive_by(receive, deadline, received, declared)
+            if message["type"] == "http.disconnect":
+                raise _truncated(received, declared)
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _too_large(self.limit)
+            complete = not message.get("more_body", False)
+            if complete and declared is not None and received < declared:
+                raise _truncated(received, declared)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        await self.app(scope, checked_receive, send)
 
+    async def _receive_by(
+        self, receive: Receive, deadline: float, received: int, declared: int | None
+    ) -> Message:
+        remaining = deadline - asyncio.get_running_loop().time()
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_413(send, self.limit)
+            async with asyncio.timeout(max(remaining, 0)):
+                return await receive()
+        except TimeoutError:
+            of = f" of {declared}" if declared is not None else ""
+            raise ApiError(
+                408,
+                "request_timeout",
+                f"the request body did not arrive within {self.timeout:g} s "
+                f"({received}{of} bytes came)",
+                headers=_CLOSE,
+            ) from None
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    import json
+_CLOSE = {"connection": "close"}
 
-    body = json.dumps(
-        error_body("too_large", f"the request body is over the limit of {limit} bytes")
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-        }
+
+def _content_length(scope: Scope) -> int | None:
+    value = dict(scope.get("headers", [])).get(b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, "too_large", f"the request body is over the limit of {limit} bytes", headers=_CLOSE
     )
-    await send({"type": "http.response.body", "body": body})
+
+
+def _truncated(received: int | None = None, declared: int | None = None) -> ApiError:
+    got = "" if received is None else f": {received} of {declared or 'more'} bytes came"
+    return ApiError(400, "truncated_request", f"the request body ended early{got}", headers=_CLOSE)
 
 
 def body_limit(settings: ServiceSettings) -> int:

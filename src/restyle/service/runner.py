@@ -23,33 +23,17 @@ from restyle import zoo
 from restyle.api import stylize_batch, stylize_tensor
 from restyle.engines.holder import Engines
 from restyle.engines.registry import ENGINES
-from restyle.errors import (
-    DeviceError,
-    ImageTooLargeError,
-    InvalidImageError,
-    InvalidParameterError,
-    NumericalError,
-    RestyleError,
-    WeightsError,
-)
+from restyle.errors import InvalidParameterError
 from restyle.imaging import ImageLimits, as_tensor, encode_image, tensor_to_image
 from restyle.progress import Progress
 from restyle.service.backend import Backend
-from restyle.service.jobs import JobError, JobRecord, JobStatus
+from restyle.service.jobs import JobError, JobRecord, JobStatus, library_error_code, new_reference
 from restyle.service.settings import ServiceSettings
 
 log = logging.getLogger("restyle.service")
 
 _PROGRESS_EVERY_S = 0.5
 _PREVIEW_SIDE = 384
-_ERROR_CODES: list[tuple[type[Exception], str]] = [
-    (ImageTooLargeError, "image_too_large"),
-    (InvalidImageError, "invalid_image"),
-    (InvalidParameterError, "invalid_parameter"),
-    (WeightsError, "weights_error"),
-    (DeviceError, "device_error"),
-    (NumericalError, "diverged"),
-]
 MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -92,10 +76,7 @@ def execute(
         except JobStopped as stopped:
             return _finish(backend, record, stopped.status, stopped.error)
         except Exception as exc:  # every failure must end as a status the client can read
-            error = _error_of(exc)
-            if error.code == "internal_error":
-                log.exception("job %s failed", record.id)
-            return _finish(backend, record, JobStatus.FAILED, error)
+            return _finish(backend, record, JobStatus.FAILED, _error_of(exc, record.id))
 
 
 def run(backend: Backend, job_id: str, settings: ServiceSettings, engines: Engines) -> None:
@@ -294,15 +275,18 @@ def _finish(
     return final
 
 
-def _error_of(exc: Exception) -> JobError:
-    for kind, code in _ERROR_CODES:
-        if isinstance(exc, kind):
-            return JobError(code=code, message=str(exc))
-    if isinstance(exc, RestyleError):
-        return JobError(code="stylize_error", message=str(exc))
-    if isinstance(exc, MemoryError):
-        return JobError(code="out_of_memory", message="the worker ran out of memory")
-    return JobError(code="internal_error", message=f"{type(exc).__name__}: {exc}")
+def _error_of(exc: Exception, job_id: str) -> JobError:
+    """What the client reads about a failed job. The library's own errors are written for
+    users (they name the argument and the value); anything else, e.g. an OSError naming a file
+    under the data directory, is logged with a reference and the client gets only that."""
+    code = library_error_code(exc)
+    if code == "out_of_memory":
+        return JobError(code=code, message="the worker ran out of memory")
+    if code is not None:
+        return JobError(code=code, message=str(exc))
+    reference = new_reference()
+    log.error("job %s failed (reference %s)", job_id, reference, exc_info=exc)
+    return JobError(code="internal_error", message=f"internal error (reference {reference})")
 
 
 def _preview(tensor: torch.Tensor) -> bytes:

@@ -18,10 +18,16 @@ class ErrorDetail(BaseModel):
     message: str = Field(description="for people: what was wrong")
 
 
+class RequestErrorDetail(ErrorDetail):
+    request_id: str | None = Field(
+        None, description="this request's id (also `X-Request-ID`), as the server's log has it"
+    )
+
+
 class ErrorResponse(BaseModel):
     """Every error the API returns, whatever its status."""
 
-    error: ErrorDetail
+    error: RequestErrorDetail
 
 
 class HealthResponse(BaseModel):
@@ -108,14 +114,15 @@ _ERROR_DESCRIPTIONS = {
     400: "Bad request: an invalid image or parameter",
     401: "The job's token is missing",
     403: "The token does not match the job",
+    408: "The request's body did not arrive in time",
     404: "Not found (or expired)",
     409: "The job has no result (yet)",
     413: "An upload or image is too large",
     415: "Not a multipart/form-data body",
     422: "A path or query parameter is invalid",
     429: "Too many queued or running jobs for this client",
-    500: "The stylization failed",
-    503: "The server is busy or not ready",
+    500: "The stylization failed, or an internal error (details in the log, by request id)",
+    503: "The server is busy, or its job store is unavailable (`Retry-After`)",
 }
 
 

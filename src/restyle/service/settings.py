@@ -47,6 +47,18 @@ class ServiceSettings(BaseSettings):
     batch_on_cpu: bool = Field(
         False, description="batch on a CPU too (no faster there, and a batch costs memory)"
     )
+    # The HTTP server (uvicorn, configured by `restyle serve`): slow or idle clients must not hold
+    # connections for ever, nor crowd out the others.
+    limit_concurrency: int = Field(
+        200, ge=2, description="open connections or requests at once; beyond: 503 busy"
+    )
+    keep_alive_timeout_s: int = Field(5, ge=1, description="an idle keep-alive connection closes")
+    header_timeout_s: float = Field(
+        10, gt=0, description="a request's headers must arrive within this, else the server closes"
+    )
+    body_timeout_s: float = Field(
+        120, gt=0, description="a request's body must arrive within this (408 request_timeout)"
+    )
 
     def engines(self, *, device: str | None = None) -> Engines:
         """A holder of this server's engines (on `device`, default the settings' own)."""
