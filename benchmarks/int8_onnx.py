@@ -69,7 +69,9 @@ def main() -> int:
         networks["metanet"] = metanet.network(painting)[1]
 
     photos = sorted(EVAL_PHOTOS.glob("*.jpg"))
-    calibration = [resize_tensor_to_long_side(as_tensor(p), 320) for p in photos[: args.calibration]]
+    calibration = [
+        resize_tensor_to_long_side(as_tensor(p), 320) for p in photos[: args.calibration]
+    ]
     test_photos = photos[args.calibration : args.calibration + args.test]
     tests = [resize_tensor_to_long_side(as_tensor(p), 512) for p in test_photos]
     frame = torch.rand(1, 3, *FRAME, generator=torch.Generator().manual_seed(0))
