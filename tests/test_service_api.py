@@ -104,7 +104,11 @@ def test_openapi_lists_the_response_schemas(openapi: dict[str, Any]) -> None:
     images = openapi["paths"]["/api/stylize"]["post"]["responses"]["200"]["content"]
     assert {"image/png", "image/jpeg", "image/webp"} <= set(images)
     ready = openapi["paths"]["/readyz"]["get"]["responses"]
-    assert set(schema_of(openapi, "/readyz", "get", "503")["properties"]) == {"ready", "mode"}
+    assert set(schema_of(openapi, "/readyz", "get", "503")["properties"]) == {
+        "ready",
+        "mode",
+        "reason",
+    }
     assert ready["200"]["content"] == ready["503"]["content"]
 
 
@@ -292,8 +296,8 @@ def test_readiness_is_503_with_the_same_body_when_the_store_does_not_answer(
     app: FastAPI, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert client.get("/readyz").json() == {"ready": True, "mode": "embedded"}
-    monkeypatch.setattr(app.state.backend, "ready", lambda: False)
+    monkeypatch.setattr(app.state.backend, "unready_reason", lambda: "no answer")
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"ready": False, "mode": "embedded"}
+    assert response.json() == {"ready": False, "mode": "embedded", "reason": "no answer"}
     assert client.get("/healthz").json() == {"status": "ok"}
