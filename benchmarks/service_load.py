@@ -9,8 +9,10 @@ What is measured, on one machine:
    sides. Two untimed warm-up calls, then as many calls as fit in `--raw-seconds`; images/s.
 2. The service: `restyle serve` is started as a subprocess on a free loopback port with a fresh
    temporary RESTYLE_DATA_DIR (other RESTYLE_* variables are inherited; `--workers` sets
-   RESTYLE_WORKERS). After /readyz answers, one priming request loads the model (its latency is
-   reported as the cold start) and checks the returned image. Then `--clients` concurrent asyncio
+   RESTYLE_WORKERS; RESTYLE_MAX_JOBS_PER_CLIENT is raised to `--clients` unless set, since all
+   clients share one loopback address and the per-client limit counts /api/stylize). After
+   /readyz answers, one priming request loads the model (its latency is reported as the cold
+   start) and checks the returned image. Then `--clients` concurrent asyncio
    clients (httpx, one connection each) loop POST /api/stylize with the same photo and options.
    Warm-up lasts until every client has had an answer (so the queue is in its steady state) and
    at least `--warmup-seconds` more have passed; then the measured window of `--seconds` starts.
@@ -155,9 +157,10 @@ def serve_command(port: int) -> list[str]:
     return [*base, "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def start_server(data_dir: Path, log_path: Path, workers: int | None) -> Server:
+def start_server(data_dir: Path, log_path: Path, workers: int | None, clients: int) -> Server:
     port = free_port()
     env = {**os.environ, "RESTYLE_DATA_DIR": str(data_dir)}
+    env.setdefault("RESTYLE_MAX_JOBS_PER_CLIENT", str(max(clients, 4)))
     if workers is not None:
         env["RESTYLE_WORKERS"] = str(workers)
     with log_path.open("wb") as log:  # a file, not a pipe: an undrained pipe would block it
@@ -484,7 +487,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 # --- the benchmark -----------------------------------------------------------------------------
 def measure_service(args: argparse.Namespace, jpeg: bytes, scratch: Path) -> dict[str, Any]:
-    server = start_server(scratch / "data", scratch / "server.log", args.workers)
+    server = start_server(scratch / "data", scratch / "server.log", args.workers, args.clients)
     results: dict[str, Any] = {"server_log": str(server.log_path)}
     try:
         results["server_mode"] = wait_ready(server, args.ready_timeout).get("mode")

@@ -109,7 +109,11 @@ def test_openapi_lists_the_response_schemas(openapi: dict[str, Any]) -> None:
     images = openapi["paths"]["/api/stylize"]["post"]["responses"]["200"]["content"]
     assert {"image/png", "image/jpeg", "image/webp"} <= set(images)
     ready = openapi["paths"]["/readyz"]["get"]["responses"]
-    assert set(schema_of(openapi, "/readyz", "get", "503")["properties"]) == {"ready", "mode"}
+    assert set(schema_of(openapi, "/readyz", "get", "503")["properties"]) == {
+        "ready",
+        "mode",
+        "reason",
+    }
     assert ready["200"]["content"] == ready["503"]["content"]
 
 
@@ -298,10 +302,10 @@ def test_readiness_is_503_with_the_same_body_when_the_store_does_not_answer(
     app: FastAPI, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert client.get("/readyz").json() == {"ready": True, "mode": "embedded"}
-    monkeypatch.setattr(app.state.backend, "ready", lambda: False)
+    monkeypatch.setattr(app.state.backend, "unready_reason", lambda: "no answer")
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"ready": False, "mode": "embedded"}
+    assert response.json() == {"ready": False, "mode": "embedded", "reason": "no answer"}
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
@@ -356,12 +360,20 @@ def test_a_library_error_about_the_input_is_a_4xx_with_its_message(
 
 
 def test_a_failed_jobs_error_names_no_server_path(
-    app: FastAPI, client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    app: FastAPI,
+    client: Client,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     created = client.post("/api/jobs", files=photo(), data={"style": "starry-night"}).json()
-    # The result cannot be written: a folder stands where the file goes (an OSError that names
-    # paths under the data directory, as a full or read-only disk would).
-    (tmp_path / "jobs" / created["id"] / "result" / "x").mkdir(parents=True)
+
+    # The painting step fails with an error that names a server path (the store's own failures
+    # are outages, waited out: test_service_hostile.py).
+    def fails(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "cache" / "net.onnx"))
+
+    monkeypatch.setattr(runner, "stylize_tensor", fails)
     settings, backend = app.state.settings, app.state.backend
     runner.run(backend, created["id"], settings, app.state.engines)
     response = client.get(

@@ -10,11 +10,14 @@ import http.client
 import io
 import json
 import pickle
+import shutil
 import socket
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ import httpx
 import pytest
 from PIL import Image
 from tests.service_processes import RedisServer, Service
-from tests.test_service import jpeg
+from tests.test_service import auth, jpeg
 from tests.test_service_api import multipart_body
 
 pytestmark = pytest.mark.timeout(300)
@@ -328,3 +331,98 @@ def test_store_errors_with_redis_away_are_json_503s(tmp_path: Path) -> None:
     finally:
         service.stop()
         redis_server.stop()
+
+
+TOO_MANY = {"code": "too_many_jobs", "message": "at most 4 queued or running jobs per client"}
+
+
+def burst(url: str, *, source: str, count: int = 16) -> list[Future[httpx.Response]]:
+    """`count` job requests sent at the same moment from one client address (`source`, a
+    loopback address of its own, so no other test's jobs count), every other one to
+    POST /api/stylize."""
+    start = threading.Barrier(count)
+
+    def post(index: int) -> httpx.Response:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(base_url=url, transport=transport, timeout=120) as client:
+            path = "/api/stylize" if index % 2 else "/api/jobs"
+            start.wait()
+            return client.post(path, files={"content": PHOTO}, data={**STYLE, "size": "64"})
+
+    pool = ThreadPoolExecutor(count)
+    futures = [pool.submit(post, i) for i in range(count)]
+    pool.shutdown(wait=False)
+    return futures
+
+
+def outcomes(
+    futures: list[Future[httpx.Response]], *, rejections: int, then: Any = None
+) -> list[httpx.Response]:
+    """The responses of a burst; `then()` runs once `rejections` of them are 429s (the admitted
+    synchronous requests wait for their jobs, which may need it)."""
+    deadline = time.monotonic() + 60
+    while sum(f.done() and f.result().status_code == 429 for f in futures) < rejections:
+        if all(f.done() for f in futures) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if then is not None:
+        then()
+    responses = [f.result(timeout=120) for f in futures]
+    for response in responses:
+        if response.status_code == 429:
+            error = response.json()["error"]
+            assert {k: error[k] for k in TOO_MANY} == TOO_MANY
+    return responses
+
+
+def test_concurrent_requests_cannot_pass_the_per_client_limit(
+    service: Service, client: httpx.Client
+) -> None:
+    # The one worker is kept busy by a long job of another client, so nothing admitted ends
+    # (and frees a slot) while the burst is answered.
+    blocker = client.post(
+        "/api/jobs",
+        files={"content": PHOTO},
+        data={**STYLE, "method": "gatys", "size": "64", "iterations": "500"},
+    ).json()
+    deadline = time.monotonic() + 60
+    while client.get(blocker["urls"]["self"], headers=auth(blocker)).json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    def release() -> None:
+        client.delete(blocker["urls"]["self"], headers=auth(blocker))
+
+    results = outcomes(burst(service.url, source="127.0.0.6"), rejections=12, then=release)
+    admitted = [r.status_code for r in results if r.status_code != 429]
+    assert len(admitted) == 4, [r.status_code for r in results]
+    assert set(admitted) <= {200, 202}
+    for job in (r.json() for r in results if r.status_code == 202):  # let them end
+        while client.get(job["urls"]["self"], headers=auth(job)).json()["status"] in (
+            "queued",
+            "running",
+        ):
+            time.sleep(0.1)
+
+
+def test_readiness_follows_the_data_directory(service: Service, client: httpx.Client) -> None:
+    # The job files' folder made unwritable. Permission bits do not stop root, which the tests
+    # may run as; a file where the folder was stops anyone.
+    files = service.data_dir / "jobs"
+    files.rename(service.data_dir / "jobs.away")
+    files.write_bytes(b"")
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json() == {
+            "ready": False,
+            "mode": "embedded",
+            "reason": "the data directory is not writable",
+        }
+        refused = client.post("/api/jobs", files={"content": PHOTO}, data=STYLE)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "store_unavailable"
+    finally:
+        files.unlink()
+        shutil.move(service.data_dir / "jobs.away", files)
+    assert client.get("/readyz").json() == {"ready": True, "mode": "embedded"}

@@ -1,7 +1,9 @@
 """The scale-out mode: the API on a real redis-server, `restyle worker` processes pulling jobs.
 
 Covers a worker killed mid-job (the job is retried on another worker), a Redis restart with
-queued jobs (append-only persistence keeps them) and synchronous requests served by a worker.
+queued jobs (append-only persistence keeps them) or with busy workers (they ride it out), a job
+whose queue entry was lost (queued again), the per-client limit under concurrent requests, and
+synchronous requests served by a worker.
 """
 
 from __future__ import annotations
@@ -13,13 +15,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from PIL import Image
+from rq import Queue
 from tests.service_processes import RedisServer, Service, Worker
 from tests.test_service import auth, jpeg, submit, wait
+from tests.test_service_hostile import burst, outcomes
 
 pytestmark = pytest.mark.timeout(600)
 
-FAST_SWEEP = {"heartbeat_s": "0.5", "heartbeat_timeout_s": "4", "cleanup_interval_s": "1"}
+FAST_SWEEP = {
+    "heartbeat_s": "0.5",
+    "heartbeat_timeout_s": "4",
+    "cleanup_interval_s": "1",
+    "requeue_grace_s": "2",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +44,8 @@ def service(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
 ) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("api")
-    server = Service(folder, {"redis_url": redis_server.url, **FAST_SWEEP}).start()
+    settings = {"redis_url": redis_server.url, "max_jobs_per_client": "20", **FAST_SWEEP}
+    server = Service(folder, settings).start()
     yield server
     server.stop()
 
@@ -120,3 +131,62 @@ def test_queued_jobs_survive_a_redis_restart(
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert wait(client, submit(client, size="64"), timeout=120)["status"] == "succeeded"
+
+
+def wait_ready(client: httpx.Client, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the API did not see Redis again"
+        time.sleep(0.2)
+
+
+def test_busy_workers_ride_out_a_redis_restart(
+    service: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
+) -> None:
+    pair = [start_worker(workers, redis_server, tmp_path) for _ in range(2)]
+    with service.client() as client:
+        jobs = [submit(client, size="128") for _ in range(20)]
+        deadline = time.monotonic() + 60
+        while sum(status(client, job)["status"] == "running" for job in jobs) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+        redis_server.stop(kill=True)  # both workers are mid-job
+        time.sleep(3)  # longer than a client library's own few quick retries
+        redis_server.start()
+        wait_ready(client)
+        finals = [wait(client, job, timeout=120)["status"] for job in jobs]
+    assert finals == ["succeeded"] * 20
+    assert [worker.process.poll() for worker in pair] == [None, None]  # both still serving
+
+
+def test_a_queued_job_whose_queue_entry_was_lost_is_queued_again(
+    service: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
+) -> None:
+    with service.client() as client:
+        job = submit(client, size="64")
+        broker = redis.Redis.from_url(redis_server.url)
+        queue = Queue("restyle", connection=broker)
+        # As if a worker had taken the entry and died before claiming the job.
+        assert broker.lrem(queue.key, 0, f"{job['id']}_0") == 1
+        broker.close()
+        start_worker(workers, redis_server, tmp_path)
+        final = wait(client, job, timeout=60)
+    assert final["status"] == "succeeded" and final["attempts"] == 1
+
+
+def test_concurrent_requests_cannot_pass_the_per_client_limit(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    limits = {"redis_url": redis_server.url, "max_jobs_per_client": "4", "sync_timeout_s": "3"}
+    api = Service(tmp_path / "api", limits).start()  # no worker: admitted jobs stay queued
+    try:
+        results = outcomes(burst(api.url, source="127.0.0.5"), rejections=12)
+        with api.client() as client:  # the admitted asynchronous jobs are not wanted
+            for job in (r.json() for r in results if r.status_code == 202):
+                client.delete(f"/api/jobs/{job['id']}", headers=auth(job))
+    finally:
+        api.stop()
+    admitted = [r.status_code for r in results if r.status_code != 429]
+    assert len(admitted) == 4, [r.status_code for r in results]
+    # An admitted synchronous request waited for a worker in vain: 503 timeout.
+    assert set(admitted) <= {202, 503}

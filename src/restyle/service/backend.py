@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 from restyle.service.jobs import JobRecord, JobStatus
 
@@ -21,15 +21,41 @@ from restyle.service.jobs import JobRecord, JobStatus
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 
 
+class JobRefused(Exception):
+    """A new job was not admitted: its client has too many, or the queue is full."""
+
+    def __init__(self, reason: Literal["client", "queue"]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StoreUnavailable(Exception):
+    """The job store cannot be written now (disk full or read-only, database locked)."""
+
+
 class Backend(abc.ABC):
     """Records, blobs (inputs, preview, result), the queue and job statistics."""
 
     mode: str
+    # What a store method raises while the store itself is unreachable or unwritable, as opposed
+    # to a problem of one job: a worker waits such an outage out instead of failing its job.
+    unavailable: tuple[type[Exception], ...] = (StoreUnavailable,)
 
     # Records ---------------------------------------------------------------------------------
     @abc.abstractmethod
-    def submit(self, record: JobRecord, blobs: dict[str, bytes]) -> None:
-        """Store a new job with its input files and queue it."""
+    def submit(
+        self,
+        record: JobRecord,
+        blobs: dict[str, bytes],
+        *,
+        max_per_client: int | None = None,
+        max_queued: int | None = None,
+    ) -> None:
+        """Store a new job with its input files and queue it.
+
+        With limits, admission is atomic: the client's queued or running jobs and the queued
+        jobs in all are counted and the job inserted as one step, so concurrent requests cannot
+        all pass the check; `JobRefused` when a limit is reached (nothing is stored then)."""
 
     @abc.abstractmethod
     def get(self, job_id: str) -> JobRecord | None: ...
@@ -56,6 +82,11 @@ class Backend(abc.ABC):
         """Queue an existing record again (its worker was lost)."""
 
     @abc.abstractmethod
+    def stranded(self, queued_before: float) -> list[str]:
+        """Ids of jobs whose record says queued since before `queued_before` but which no queue
+        holds (a worker died between taking and claiming one, or the queue entry was lost)."""
+
+    @abc.abstractmethod
     def running(self) -> list[JobRecord]: ...
 
     @abc.abstractmethod
@@ -64,7 +95,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def active_count(self, client: str) -> int:
-        """Queued or running asynchronous jobs of one client."""
+        """Queued or running jobs of one client."""
 
     @abc.abstractmethod
     def queue_depth(self) -> int: ...
@@ -94,8 +125,11 @@ class Backend(abc.ABC):
         """Stop workers and close connections."""
 
     @abc.abstractmethod
+    def unready_reason(self) -> str | None:
+        """None when jobs can be accepted now, else why not (store unreachable, disk full)."""
+
     def ready(self) -> bool:
-        """Can jobs be accepted now (store reachable)?"""
+        return self.unready_reason() is None
 
     async def wait_finished(self, job_id: str, timeout: float) -> JobRecord | None:
         """Wait until the job has finished (or `timeout` passed); its latest record."""

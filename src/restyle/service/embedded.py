@@ -3,6 +3,10 @@
 Everything lives under `RESTYLE_DATA_DIR`: `jobs.sqlite3` and `jobs/<id>/<name>`. A restart of
 the process keeps every job; jobs that were running when it stopped are retried or failed by
 the sweeper at start-up (their heartbeat is old).
+
+A disk that is full or read-only is an outage of the store, not a fault of the job at hand:
+writes raise `StoreUnavailable`, `/readyz` says not ready, and the worker threads wait with a
+pause that doubles up to `_MAX_PAUSE_S`, logging once per outage.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import os
 import re
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from restyle.engines.holder import Engines
 from restyle.service import runner
-from restyle.service.backend import Backend, bucket_keys
+from restyle.service.backend import Backend, JobRefused, StoreUnavailable, bucket_keys
 from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, JobStatus
 from restyle.service.settings import ServiceSettings
 
@@ -41,6 +47,40 @@ CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, created_at
 CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 _BLOB_NAMES = frozenset({"content", "style", "preview", "result"})
+_FIRST_PAUSE_S = 0.5
+_MAX_PAUSE_S = 10.0  # the longest a queued job waits after the disk is writable again
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """A failing disk or database (full, read-only, locked) as `StoreUnavailable`."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as exc:
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class _Outage:
+    """The worker threads' shared backoff while the store cannot be written: the pause doubles
+    up to `_MAX_PAUSE_S`, and the outage is logged when it starts and when it ends, not at every
+    attempt."""
+
+    def __init__(self) -> None:
+        self.pause = 0.0
+        self._lock = threading.Lock()
+
+    def failed(self, error: Exception) -> float:
+        with self._lock:
+            if self.pause == 0.0:
+                log.error("the job store cannot be written (%s); retrying with backoff", error)
+            self.pause = min(max(2 * self.pause, _FIRST_PAUSE_S), _MAX_PAUSE_S)
+            return self.pause
+
+    def succeeded(self) -> None:
+        with self._lock:
+            if self.pause:
+                log.warning("the job store can be written again")
+            self.pause = 0.0
 
 
 class EmbeddedBackend(Backend):
@@ -62,14 +102,37 @@ class EmbeddedBackend(Backend):
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
         self._stopping = False
+        self._outage = _Outage()
         self._threads: list[threading.Thread] = []
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
 
     # Records ---------------------------------------------------------------------------------
-    def submit(self, record: JobRecord, blobs: dict[str, bytes]) -> None:
-        for name, data in blobs.items():
-            self.put_blob(record.id, name, data)
-        with self._work:
+    def submit(
+        self,
+        record: JobRecord,
+        blobs: dict[str, bytes],
+        *,
+        max_per_client: int | None = None,
+        max_queued: int | None = None,
+    ) -> None:
+        try:
+            for name, data in blobs.items():  # the files first: a worker may take the job at once
+                self.put_blob(record.id, name, data)
+            with self._work, _store_errors():
+                self._admit(record, max_per_client, max_queued)
+                self._work.notify()
+        except BaseException:
+            shutil.rmtree(self._job_dir(record.id), ignore_errors=True)
+            raise
+
+    def _admit(self, record: JobRecord, max_per_client: int | None, max_queued: int | None) -> None:
+        """Count and insert in one IMMEDIATE transaction (the lock held): no other writer, in
+        this process or another on the same database, passes the same limit in between."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            refusal = self._refusal(record.client, max_per_client, max_queued)
+            if refusal is not None:
+                raise JobRefused(refusal)
             self._db.execute(
                 "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, NULL)",
                 (
@@ -81,7 +144,19 @@ class EmbeddedBackend(Backend):
                     record.created_at,
                 ),
             )
-            self._work.notify()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _refusal(
+        self, client: str, max_per_client: int | None, max_queued: int | None
+    ) -> Literal["client", "queue"] | None:
+        if max_per_client is not None and self._active_count(client) >= max_per_client:
+            return "client"
+        if max_queued is not None and self._queue_depth() >= max_queued:
+            return "queue"
+        return None
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
@@ -117,10 +192,11 @@ class EmbeddedBackend(Backend):
     def _write(self, record: JobRecord, **fields: Any) -> JobRecord:
         """Store `record` with `fields` changed (the lock held)."""
         record = JobRecord.model_validate({**record.model_dump(), **fields})
-        self._db.execute(
-            "UPDATE jobs SET record = ?, status = ?, finished_at = ? WHERE id = ?",
-            (record.model_dump_json(), record.status.value, record.finished_at, record.id),
-        )
+        with _store_errors():
+            self._db.execute(
+                "UPDATE jobs SET record = ?, status = ?, finished_at = ? WHERE id = ?",
+                (record.model_dump_json(), record.status.value, record.finished_at, record.id),
+            )
         return record
 
     def update(self, job_id: str, **fields: Any) -> JobRecord | None:
@@ -146,6 +222,9 @@ class EmbeddedBackend(Backend):
             self._write(record, status=JobStatus.QUEUED, message="retrying")
             self._work.notify()
 
+    def stranded(self, queued_before: float) -> list[str]:
+        return []  # the queue is the records' status column: a queued record is always taken
+
     def running(self) -> list[JobRecord]:
         with self._lock:
             rows = self._db.execute(
@@ -163,17 +242,23 @@ class EmbeddedBackend(Backend):
 
     def active_count(self, client: str) -> int:
         with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE client = ? AND priority = 0 AND status IN (?, ?)",
-                (client, JobStatus.QUEUED.value, JobStatus.RUNNING.value),
-            ).fetchone()
+            return self._active_count(client)
+
+    def _active_count(self, client: str) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE client = ? AND status IN (?, ?)",
+            (client, JobStatus.QUEUED.value, JobStatus.RUNNING.value),
+        ).fetchone()
         return int(row[0])
 
     def queue_depth(self) -> int:
         with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE status = ?", (JobStatus.QUEUED.value,)
-            ).fetchone()
+            return self._queue_depth()
+
+    def _queue_depth(self) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = ?", (JobStatus.QUEUED.value,)
+        ).fetchone()
         return int(row[0])
 
     # Blobs -----------------------------------------------------------------------------------
@@ -187,18 +272,22 @@ class EmbeddedBackend(Backend):
         if name not in _BLOB_NAMES:
             raise ValueError(f"not a job file: {name!r}")
         folder = self._job_dir(job_id)
-        folder.mkdir(exist_ok=True)
-        partial = folder / f".{name}.{threading.get_ident()}"
-        partial.write_bytes(data)
-        os.replace(partial, folder / name)  # readers never see half a file
+        with _store_errors():
+            folder.mkdir(exist_ok=True)
+            partial = folder / f".{name}.{threading.get_ident()}"
+            partial.write_bytes(data)
+            os.replace(partial, folder / name)  # readers never see half a file
 
     def get_blob(self, job_id: str, name: str) -> bytes | None:
         if name not in _BLOB_NAMES:
             raise ValueError(f"not a job file: {name!r}")
         try:
-            return (self._job_dir(job_id) / name).read_bytes()
-        except FileNotFoundError:
-            return None
+            with _store_errors():
+                return (self._job_dir(job_id) / name).read_bytes()
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return None
+            raise
 
     # Statistics ------------------------------------------------------------------------------
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:
@@ -209,7 +298,7 @@ class EmbeddedBackend(Backend):
         if seconds is not None:
             increments |= dict.fromkeys(bucket_keys(seconds), 1.0)
             increments |= {"duration_sum": seconds, "duration_count": 1.0}
-        with self._lock:
+        with self._lock, _store_errors():
             self._db.executemany(
                 "INSERT INTO stats VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
@@ -236,13 +325,15 @@ class EmbeddedBackend(Backend):
             thread.join(timeout=5)
         self._db.close()
 
-    def ready(self) -> bool:
+    def unready_reason(self) -> str | None:
+        if self._stopping:
+            return "the server is stopping"
         try:
             with self._lock:
                 self._db.execute("SELECT 1").fetchone()
         except sqlite3.Error:
-            return False
-        return not self._stopping
+            return "the job database does not answer"
+        return disk_problem([self.root, self.files], self.settings.min_free_bytes)
 
     def _next_queued(self) -> str | None:
         with self._work:
@@ -262,12 +353,27 @@ class EmbeddedBackend(Backend):
             self.engines.setup()  # off the event loop; the first job waits for it
         except Exception:  # a broken engine fails its jobs with a clear error, not the pool
             log.exception("building the engines failed")
-        while (job_id := self._next_queued()) is not None:
+        while not self._stopping:
+            job_id = None
             try:
+                job_id = self._next_queued()
+                if job_id is None:
+                    return
                 runner.run(self, job_id, self.settings, self.engines)
+            except StoreUnavailable as exc:  # a full or read-only disk: wait, do not spin
+                self._pause(self._outage.failed(exc))
+                continue
             except Exception:  # the pool must outlive any one job
                 log.exception("worker crashed on job %s", job_id)
                 time.sleep(0.1)
+                continue
+            self._outage.succeeded()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the backend stops."""
+        with self._work:
+            if not self._stopping:
+                self._work.wait(timeout=seconds)
 
     # Waiting for a job (POST /api/stylize) ----------------------------------------------------
     async def wait_finished(self, job_id: str, timeout: float) -> JobRecord | None:
@@ -299,3 +405,24 @@ class EmbeddedBackend(Backend):
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def disk_problem(folders: list[Path], min_free_bytes: int) -> str | None:
+    """Why jobs cannot be stored in `folders` now, or None. Each must take a new file (not
+    read-only, not replaced by a file), and their disk must keep `min_free_bytes` free: SQLite
+    and the result files fail on a full disk long before it reads 0 bytes free. The messages name
+    no path (they are served at /readyz)."""
+    for folder in folders:
+        try:
+            with tempfile.TemporaryFile(dir=folder) as probe:
+                probe.write(b"restyle")
+                probe.flush()
+        except OSError:
+            return "the data directory is not writable"
+    try:
+        free = shutil.disk_usage(folders[0]).free
+    except OSError:
+        return "the data directory is not readable"
+    if free < min_free_bytes:
+        return "the data directory's disk is almost full (RESTYLE_MIN_FREE_BYTES)"
+    return None

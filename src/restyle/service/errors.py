@@ -25,6 +25,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from restyle.service.backend import StoreUnavailable
 from restyle.service.jobs import JobError, library_error_code, new_reference
 
 log = logging.getLogger("restyle.service")
@@ -105,7 +106,7 @@ def _is_store_failure(exc: BaseException) -> bool:
     """Whether `exc` says the job store (SQLite, the data directory's files, Redis) cannot be
     used now: a full or read-only disk, a missing folder, Redis away. Timeouts and broken
     connections to a client are OSErrors too, but not the store's."""
-    if isinstance(exc, sqlite3.OperationalError | RedisError):
+    if isinstance(exc, StoreUnavailable | sqlite3.OperationalError | RedisError):
         return True
     return isinstance(exc, OSError) and not isinstance(exc, TimeoutError | ConnectionError)
 

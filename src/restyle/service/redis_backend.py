@@ -9,8 +9,12 @@ job id, JSON-serialised: nothing from a client is ever pickled or unpickled.
 
 Keys (prefix `restyle:`): `job:<id>` a hash, one JSON value per record field (so concurrent
 updates of different fields never lose each other); `blob:<id>:<name>` the files, with a TTL;
-`running` (set), `finished` (zset by finish time), `active:<client>` (set of its async jobs),
-`stats` (hash of counters).
+`queued` (zset by the time a job was queued), `running` (set), `finished` (zset by finish time),
+`active:<client>` (set of its queued or running jobs), `stats` (hash of counters).
+
+Every command is retried with backoff through a Redis outage of up to `store_retry_s` (a
+restart, a fail-over), in the API and in the workers, RQ's own commands included: a worker that
+is busy when Redis restarts keeps its job's outcome and writes it once Redis is back.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import time
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from restyle.service.backend import Backend, bucket_keys
+from restyle.service.backend import Backend, JobRefused, bucket_keys
 from restyle.service.jobs import JobRecord, JobStatus
 from restyle.service.settings import ServiceSettings
 
@@ -43,12 +49,27 @@ if redis.call('HGET', KEYS[1], 'status') ~= '"queued"' then return 0 end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) + 1
 redis.call('HSET', KEYS[1], 'status', '"running"', 'attempts', tostring(attempts),
            'started_at', ARGV[1], 'heartbeat_at', ARGV[1], 'message', '"started"')
+redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 """
+# Admission: count the client's jobs and the queued jobs, and insert the record, as one step
+# (a check and a separate insert let 16 concurrent requests through a limit of 4).
+# KEYS: the job's hash, the client's active set, the queued zset.
+# ARGV: the client limit, the queue limit, the job id, the time, then the record's fields.
+_ADMIT = """
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 'client' end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[2]) then return 'queue' end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+return 'ok'
+"""
+_NO_LIMIT = 2**62
 
 
 class RedisBackend(Backend):
     mode = "redis"
+    unavailable = (redis.ConnectionError, redis.TimeoutError)
 
     def __init__(self, settings: ServiceSettings, connection: redis.Redis | None = None) -> None:
         self.settings = settings
@@ -57,23 +78,50 @@ class RedisBackend(Backend):
             socket_timeout=10,
             socket_connect_timeout=5,
             health_check_interval=10,
+            retry=store_retry(settings.store_retry_s),
+        )
+        # Readiness must answer at once while Redis is away, not after the retries above.
+        self._probe = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(ExponentialBackoff(), 0),
         )
         self.queues = [
             Queue(name, connection=self.redis, serializer=JSONSerializer) for name in QUEUE_NAMES
         ]
         self._update = self.redis.register_script(_UPDATE_IF_EXISTS)
         self._claim = self.redis.register_script(_CLAIM)
+        self._admit = self.redis.register_script(_ADMIT)
         self.blob_ttl = int(settings.result_ttl_s + settings.job_timeout_s + 3600)
 
     # Records ---------------------------------------------------------------------------------
-    def submit(self, record: JobRecord, blobs: dict[str, bytes]) -> None:
-        with self.redis.pipeline() as pipe:
+    def submit(
+        self,
+        record: JobRecord,
+        blobs: dict[str, bytes],
+        *,
+        max_per_client: int | None = None,
+        max_queued: int | None = None,
+    ) -> None:
+        with self.redis.pipeline() as pipe:  # the files first: a worker may take the job at once
             for name, data in blobs.items():
                 pipe.set(_blob(record.id, name), data, ex=self.blob_ttl)
-            pipe.hset(_job(record.id), mapping=_encode(record.model_dump(mode="json")))  # type: ignore[arg-type]
-            if record.priority == 0:
-                pipe.sadd(_active(record.client), record.id)
             pipe.execute()
+        fields = _encode(record.model_dump(mode="json"))
+        verdict = self._admit(
+            keys=[_job(record.id), _active(record.client), PREFIX + "queued"],
+            args=[
+                _NO_LIMIT if max_per_client is None else max_per_client,
+                _NO_LIMIT if max_queued is None else max_queued,
+                record.id,
+                json.dumps(time.time()),
+                *(item for pair in fields.items() for item in pair),
+            ],
+        )
+        if _text(verdict) != "ok":
+            self.redis.delete(*(_blob(record.id, name) for name in blobs))
+            raise JobRefused("client" if _text(verdict) == "client" else "queue")
         self._enqueue(record)
 
     def _enqueue(self, record: JobRecord) -> None:
@@ -94,7 +142,7 @@ class RedisBackend(Backend):
         return JobRecord.model_validate(_decode(data))
 
     def claim(self, job_id: str, now: float) -> JobRecord | None:
-        if not self._claim(keys=[_job(job_id)], args=[json.dumps(now)]):
+        if not self._claim(keys=[_job(job_id), PREFIX + "queued"], args=[json.dumps(now), job_id]):
             return None
         record = self.get(job_id)
         if record is not None:
@@ -125,6 +173,10 @@ class RedisBackend(Backend):
     def _track(self, record: JobRecord) -> None:
         """Keep the running, finished and per-client sets in step with a status change."""
         with self.redis.pipeline() as pipe:
+            if record.status == JobStatus.QUEUED:
+                pipe.zadd(PREFIX + "queued", {record.id: time.time()})
+            else:
+                pipe.zrem(PREFIX + "queued", record.id)
             if record.status == JobStatus.RUNNING:
                 pipe.sadd(PREFIX + "running", record.id)
             elif record.status.finished:
@@ -139,6 +191,7 @@ class RedisBackend(Backend):
             pipe.delete(_job(job_id), *(_blob(job_id, n) for n in _BLOBS))
             pipe.srem(PREFIX + "running", job_id)
             pipe.zrem(PREFIX + "finished", job_id)
+            pipe.zrem(PREFIX + "queued", job_id)
             if record is not None:
                 pipe.srem(_active(record.client), job_id)
             pipe.execute()
@@ -148,6 +201,21 @@ class RedisBackend(Backend):
         if record is not None:
             self.redis.srem(PREFIX + "running", job_id)
             self._enqueue(record)
+
+    def stranded(self, queued_before: float) -> list[str]:
+        waiting = {_text(i) for i in self.redis.zrangebyscore(PREFIX + "queued", 0, queued_before)}
+        if not waiting:
+            return []
+        # Whole queues: at most `max_queued_jobs` ids, read only when something is waiting long.
+        in_queues = {rq_id.rsplit("_", 1)[0] for q in self.queues for rq_id in q.get_job_ids()}
+        stranded = []
+        for job_id in waiting - in_queues:
+            record = self.get(job_id)
+            if record is None:  # expired or deleted: only its queued entry was left
+                self.redis.zrem(PREFIX + "queued", job_id)
+            elif record.status == JobStatus.QUEUED:  # not claimed since the queues were read
+                stranded.append(job_id)
+        return stranded
 
     def running(self) -> list[JobRecord]:
         records = (self.get(_text(i)) for i in self.redis.smembers(PREFIX + "running"))
@@ -160,7 +228,9 @@ class RedisBackend(Backend):
         return int(self.redis.scard(_active(client)))
 
     def queue_depth(self) -> int:
-        return sum(q.count for q in self.queues)
+        # The records waiting, as admission counts them (a dropped synchronous request may
+        # still have its entry in an RQ queue, which its worker skips).
+        return int(self.redis.zcard(PREFIX + "queued"))
 
     # Blobs -----------------------------------------------------------------------------------
     def put_blob(self, job_id: str, name: str, data: bytes) -> None:
@@ -186,14 +256,26 @@ class RedisBackend(Backend):
     def statistics(self) -> dict[str, float]:
         return {_text(k): float(v) for k, v in self.redis.hgetall(PREFIX + "stats").items()}
 
-    def ready(self) -> bool:
+    def unready_reason(self) -> str | None:
         try:
-            return bool(self.redis.ping())
+            return None if self._probe.ping() else "Redis does not answer"
         except redis.RedisError:
-            return False
+            return "Redis does not answer"
 
     def stop(self) -> None:
         self.redis.close()
+        self._probe.close()
+
+
+def store_retry(seconds: float) -> Retry:
+    """redis-py's retry policy for an outage of about `seconds`: waits from 50 ms doubling to
+    1 s, as many as add up to `seconds` (each failed attempt takes its own time on top)."""
+    backoff = ExponentialBackoff(cap=1.0, base=0.05)
+    retries, waited = 0, 0.0
+    while waited < seconds:
+        retries += 1
+        waited += backoff.compute(retries)
+    return Retry(backoff, retries)
 
 
 _BLOBS = ("content", "style", "preview", "result")

@@ -75,6 +75,10 @@ def execute(
             )
         except JobStopped as stopped:
             return _finish(backend, record, stopped.status, stopped.error)
+        except backend.unavailable:
+            # The store is away (its backend has retried already), which is no fault of the job:
+            # the worker waits for the store and the sweeper queues the job again.
+            raise
         except Exception as exc:  # every failure must end as a status the client can read
             return _finish(backend, record, JobStatus.FAILED, _error_of(exc, record.id))
 
@@ -124,6 +128,8 @@ def execute_batch(
         with _heartbeat(backend, records, settings):
             contents = [_input(backend, r, "content", settings) for r in records]
             outputs = stylize_batch(contents, options.style, engines=engines, **options.options)
+    except backend.unavailable:
+        raise  # as in `execute`
     except Exception:  # one bad photo must not fail its batch mates: run them alone
         log.info("batch of %d failed; running its jobs one by one", len(records), exc_info=True)
         for record in records:

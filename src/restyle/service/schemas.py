@@ -35,8 +35,9 @@ class HealthResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
-    ready: bool = Field(description="whether the job store answers (503 when not)")
+    ready: bool = Field(description="whether jobs can be stored now (503 when not)")
     mode: str = Field(description="`embedded` or `redis`")
+    reason: str | None = Field(None, description="why not ready (absent when ready)")
 
 
 class StyleInfo(BaseModel):

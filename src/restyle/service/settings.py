@@ -43,6 +43,15 @@ class ServiceSettings(BaseSettings):
     heartbeat_s: float = Field(2, gt=0, description="a running job's liveness signal period")
     heartbeat_timeout_s: float = Field(30, gt=0, description="silent this long: worker is lost")
     max_attempts: int = Field(2, ge=1, le=10, description="runs of a job whose worker was lost")
+    requeue_grace_s: float = Field(
+        30, gt=0, description="a queued job missing from the queue this long is queued again"
+    )
+    store_retry_s: float = Field(
+        30, ge=0, description="a store write is retried (with backoff) through an outage this long"
+    )
+    min_free_bytes: int = Field(
+        100_000_000, ge=0, description="embedded: less free space in data_dir is not ready"
+    )
     max_batch: int = Field(8, ge=1, le=64, description="queued fast jobs alike run as one batch")
     batch_on_cpu: bool = Field(
         False, description="batch on a CPU too (no faster there, and a batch costs memory)"

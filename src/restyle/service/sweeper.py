@@ -2,7 +2,10 @@
 
 A worker killed mid-job (`kill -9`, a lost GPU machine) stops sending heartbeats; after
 `heartbeat_timeout_s` its job is queued again, up to `max_attempts` runs, then failed with
-`worker_lost`. Finished jobs are deleted `result_ttl_s` after they ended.
+`worker_lost`. A job whose record says queued but which no queue holds (a worker died between
+taking it and claiming it; the last second of Redis's append-only file was lost) is queued again
+after `requeue_grace_s`, so it neither waits forever nor holds its client's slot. Finished jobs
+are deleted `result_ttl_s` after they ended.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def sweep(
 ) -> dict[str, int]:
     """One pass; `all_lost`: every running job is known to have no worker (start-up)."""
     now = time.time() if now is None else now
-    counts = {"retried": 0, "lost": 0, "timed_out": 0, "expired": 0}
+    counts = {"retried": 0, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0}
     for record in backend.running():
         beat = record.heartbeat_at or record.started_at or record.created_at
         if all_lost or now - beat > settings.heartbeat_timeout_s:
@@ -39,6 +42,10 @@ def sweep(
             message = f"the job ran longer than {settings.job_timeout_s:g} s"
             _fail(backend, record.id, "timeout", message, now)
             counts["timed_out"] += 1
+    for job_id in backend.stranded(now - settings.requeue_grace_s):
+        log.warning("job %s: queued but in no queue, queued again", job_id)
+        backend.requeue(job_id)
+        counts["stranded"] += 1
     for job_id in backend.finished_before(now - settings.result_ttl_s):
         backend.delete(job_id)
         counts["expired"] += 1

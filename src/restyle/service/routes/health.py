@@ -1,4 +1,5 @@
-"""Operations: liveness, readiness (503 while the job store does not answer), metrics."""
+"""Operations: liveness, readiness (503 while the job store does not answer or, embedded, its
+data directory cannot take a file or is almost full), metrics."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ def healthz() -> HealthResponse:
 
 @router.get(
     "/readyz",
-    responses={503: {"model": ReadyResponse, "description": "The job store does not answer"}},
+    responses={503: {"model": ReadyResponse, "description": "Jobs cannot be stored now"}},
+    response_model_exclude_none=True,
 )
 def readyz(backend: BackendDep, response: Response) -> ReadyResponse:
-    ready = backend.ready()
-    response.status_code = 200 if ready else 503
-    return ReadyResponse(ready=ready, mode=backend.mode)
+    reason = backend.unready_reason()
+    response.status_code = 200 if reason is None else 503
+    return ReadyResponse(ready=reason is None, mode=backend.mode, reason=reason)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

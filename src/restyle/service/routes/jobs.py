@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
-from restyle.service.backend import Backend
+from restyle.service.backend import Backend, JobRefused
 from restyle.service.deps import AuthorisedJob, BackendDep, ClientDep, JobId, SettingsDep
 from restyle.service.errors import ApiError
 from restyle.service.jobs import JobRecord, JobStatus, new_job_id, new_token
@@ -24,6 +24,7 @@ from restyle.service.schemas import (
     error_responses,
     image_content,
 )
+from restyle.service.settings import ServiceSettings
 
 router = APIRouter(tags=["jobs"])
 
@@ -34,13 +35,15 @@ _EVENT_POLL_S = 0.25
 
 async def submit(
     backend: Backend,
+    settings: ServiceSettings,
     parsed: StylizeRequest,
     client: str,
     *,
     token_sha256: str = "",
     priority: int = 0,
 ) -> JobRecord:
-    """Queue a parsed request as a job, with its images."""
+    """Queue a parsed request as a job, with its images, if the client's and the queue's limits
+    allow it (checked by the backend in the same step as the insert): 429 or 503 otherwise."""
     record = JobRecord(
         id=new_job_id(),
         token_sha256=token_sha256,
@@ -52,7 +55,24 @@ async def submit(
     blobs = {"content": parsed.content}
     if parsed.style_image is not None:
         blobs["style"] = parsed.style_image
-    await asyncio.to_thread(backend.submit, record, blobs)
+    try:
+        await asyncio.to_thread(
+            backend.submit,
+            record,
+            blobs,
+            max_per_client=settings.max_jobs_per_client,
+            max_queued=settings.max_queued_jobs,
+        )
+    except JobRefused as refused:
+        if refused.reason == "client":
+            raise ApiError(
+                429,
+                "too_many_jobs",
+                f"at most {settings.max_jobs_per_client} queued or running jobs per client",
+            ) from None
+        raise ApiError(503, "queue_full", "the queue is full; try again later") from None
+    # A store that cannot take the job (`backend.unavailable`) reaches ErrorMiddleware, which
+    # logs it under the request id and answers 503 `store_unavailable` with Retry-After.
     return record
 
 
@@ -66,16 +86,8 @@ async def create_job(
 ) -> JobCreatedResponse:
     """Queue a stylization (multipart form: `content`, and `style` or `style_image`, options)."""
     parsed = await read_stylize_request(request, settings)
-    if await asyncio.to_thread(backend.active_count, client) >= settings.max_jobs_per_client:
-        raise ApiError(
-            429,
-            "too_many_jobs",
-            f"at most {settings.max_jobs_per_client} queued or running jobs per client",
-        )
-    if await asyncio.to_thread(backend.queue_depth) >= settings.max_queued_jobs:
-        raise ApiError(503, "queue_full", "the queue is full; try again later")
     token, token_sha256 = new_token()
-    record = await submit(backend, parsed, client, token_sha256=token_sha256)
+    record = await submit(backend, settings, parsed, client, token_sha256=token_sha256)
     base = str(request.url_for("job_status", job_id=record.id))
     urls = {
         "self": base,

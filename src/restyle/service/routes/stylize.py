@@ -1,6 +1,7 @@
 """POST /api/stylize: a fast or arbitrary stylization answered in the same request.
 
-It runs as a job that jumps the queue, is waited for, and is forgotten once answered.
+It runs as a job that jumps the queue, is waited for, and is forgotten once answered. It counts
+against its client's limit of jobs like any other, since it takes a worker ahead of them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _RESPONSES = {
         "content": image_content(),
         "description": "The image; with `response=json`, the image in base64",
     },
-    **error_responses(400, 413, 415, 500, 503),
+    **error_responses(400, 413, 415, 429, 500, 503),
 }
 
 
@@ -45,7 +46,7 @@ async def stylize_now(
             "invalid_parameter",
             f"method {parsed.options.method!r} is slow: use POST /api/jobs for it",
         )
-    record = await submit(backend, parsed, client, priority=10)
+    record = await submit(backend, settings, parsed, client, priority=10)
     try:
         final = await backend.wait_finished(record.id, settings.sync_timeout_s)
         if final is None or not final.status.finished:
