@@ -190,3 +190,42 @@ def test_concurrent_requests_cannot_pass_the_per_client_limit(
     assert len(admitted) == 4, [r.status_code for r in results]
     # An admitted synchronous request waited for a worker in vain: 503 timeout.
     assert set(admitted) <= {202, 503}
+
+
+def test_uploads_of_a_refused_or_half_done_submission_do_not_outlive_it(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from restyle.service.backend import JobRefused
+    from restyle.service.jobs import JobOptions, JobRecord, new_job_id
+    from restyle.service.redis_backend import PENDING_BLOB_TTL_S, RedisBackend
+    from restyle.service.settings import ServiceSettings
+
+    backend = RedisBackend(ServiceSettings(data_dir=tmp_path, redis_url=redis_server.url))
+    client = f"ttl-{new_job_id()}"
+
+    def record() -> JobRecord:
+        return JobRecord(id=new_job_id(), token_sha256="", client=client, options=JobOptions())
+
+    admitted, refused = record(), record()
+    try:
+        backend.submit(admitted, {"content": b"photo"}, max_per_client=1)
+        with pytest.raises(JobRefused):
+            backend.submit(refused, {"content": b"photo", "style": b"x"}, max_per_client=1)
+        keys = backend.redis.keys(f"restyle:blob:{refused.id}:*")
+        assert keys == []
+        assert backend.redis.ttl(f"restyle:blob:{admitted.id}:content") > PENDING_BLOB_TTL_S
+        # A submission that dies between its files and its record (here: its admission script
+        # never runs) leaves files that expire within PENDING_BLOB_TTL_S.
+        half_done = record()
+
+        def redis_gone(**_: object) -> None:
+            raise redis.ConnectionError("gone")
+
+        backend._admit = redis_gone  # type: ignore[assignment]
+        with pytest.raises(redis.ConnectionError):
+            backend.submit(half_done, {"content": b"photo"})
+        assert 0 < backend.redis.ttl(f"restyle:blob:{half_done.id}:content") <= PENDING_BLOB_TTL_S
+        backend.redis.delete(f"restyle:blob:{half_done.id}:content")
+    finally:
+        backend.delete(admitted.id)
+        backend.stop()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from restyle.service import runner
+from restyle.service.backend import JobRefused, StoreUnavailable
 from restyle.service.embedded import EmbeddedBackend
 from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id, new_token
 from restyle.service.settings import ServiceSettings
@@ -28,10 +30,14 @@ def backend(settings: ServiceSettings) -> EmbeddedBackend:
     store.stop()
 
 
-def new_job(backend: EmbeddedBackend) -> JobRecord:
+def new_job(backend: EmbeddedBackend, *, priority: int = 0) -> JobRecord:
     _, token_sha256 = new_token()
     record = JobRecord(
-        id=new_job_id(), token_sha256=token_sha256, client="c", options=JobOptions(style="x")
+        id=new_job_id(),
+        token_sha256=token_sha256,
+        client="c",
+        options=JobOptions(style="x"),
+        priority=priority,
     )
     backend.submit(record, {"content": b"photo bytes"})
     return record
@@ -45,7 +51,8 @@ def test_a_lost_job_is_retried_then_failed_as_worker_lost(
     now = time.time()
     assert sweep(backend, settings, now=now + 1)["retried"] == 0  # heartbeat still fresh
     assert sweep(backend, settings, now=now + 10) == {
-        "retried": 1, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0
+        "retried": 1, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0, "dropped": 0,
+        "orphans": 0,
     }  # fmt: skip
     assert backend.get(job.id).status == JobStatus.QUEUED
     assert runner.claim(backend, job.id).attempts == 2  # the second worker dies too
@@ -146,3 +153,90 @@ def test_queued_fast_jobs_alike_run_as_one_batch_with_the_results_of_single_runs
         single = np.asarray(stylize(photo, "starry-night", method="fast", size=64, strength=0.8))
         assert batched.shape == single.shape == (48, 64, 3)
         assert np.abs(batched.astype(int) - single.astype(int)).max() <= 1
+
+
+# Leftovers: refused submissions, orphaned folders, synchronous jobs nobody waits for --------
+
+
+def job_folders(backend: EmbeddedBackend) -> list[str]:
+    return sorted(p.name for p in backend.files.iterdir())
+
+
+def test_a_refused_or_failed_submission_leaves_no_files(
+    backend: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = new_job(backend)
+    refused = JobRecord(id=new_job_id(), token_sha256="", client="c", options=JobOptions(style="x"))
+    with pytest.raises(JobRefused):
+        backend.submit(refused, {"content": b"photo", "style": b"painting"}, max_per_client=1)
+    assert job_folders(backend) == [kept.id]
+
+    def disk_full(*args: object) -> None:
+        raise StoreUnavailable("OSError: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(backend, "_admit", disk_full)  # the insert fails after the files
+    failing = JobRecord(id=new_job_id(), token_sha256="", client="d", options=JobOptions(style="x"))
+    with pytest.raises(StoreUnavailable):
+        backend.submit(failing, {"content": b"photo"})
+    assert job_folders(backend) == [kept.id]
+
+
+def test_the_sweeper_removes_old_folders_that_belong_to_no_job(
+    backend: EmbeddedBackend, settings: ServiceSettings
+) -> None:
+    job = new_job(backend)
+    old, fresh = new_job_id(), new_job_id()
+    for orphan in (old, fresh):  # a submission killed between its files and its record
+        backend.put_blob(orphan, "content", b"photo")
+    (backend.files / "not-a-job").mkdir()
+    hour_ago = time.time() - 3600
+    for name in (job.id, old):
+        os.utime(backend.files / name, (hour_ago, hour_ago))
+    assert sweep(backend, settings)["orphans"] == 1
+    assert job_folders(backend) == sorted([job.id, fresh, "not-a-job"])
+    assert backend.get_blob(job.id, "content") == b"photo bytes"
+
+
+def test_synchronous_jobs_are_dropped_not_retried_when_their_worker_is_lost(
+    backend: EmbeddedBackend, settings: ServiceSettings
+) -> None:
+    queued_sync = new_job(backend, priority=10)
+    running_sync = new_job(backend, priority=10)
+    running = new_job(backend)
+    for record in (running_sync, running):
+        backend.update(record.id, status=JobStatus.RUNNING, attempts=1, heartbeat_at=time.time())
+    counts = sweep(backend, settings, all_lost=True)  # start-up after a crash
+    assert (counts["dropped"], counts["retried"]) == (2, 1)
+    assert backend.get(queued_sync.id) is None and backend.get(running_sync.id) is None
+    assert job_folders(backend) == [running.id]
+    assert backend.get(running.id).status == JobStatus.QUEUED
+    # A running synchronous job whose heartbeat stopped, with the API alive: dropped too.
+    lost = new_job(backend, priority=10)
+    assert runner.claim(backend, lost.id) is not None
+    assert sweep(backend, settings, now=time.time() + 10)["dropped"] == 1
+    assert backend.get(lost.id) is None
+
+
+def test_the_onnx_cache_keeps_the_most_recently_used_exports_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from restyle.onnx_export import onnx_cache_dir, prune_onnx_cache
+
+    monkeypatch.setenv("RESTYLE_CACHE_DIR", str(tmp_path))
+    folder = onnx_cache_dir()
+    folder.mkdir(parents=True)
+    now = time.time()
+    ages = {"a": 5000, "b": 4000, "c": 3000, "d": 2000, "recent": 10}
+    for name, age in ages.items():
+        path = folder / f"{name}.onnx"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (now - age, now - age))
+    writing = folder / ".e.onnx.partial"  # an export being written
+    writing.write_bytes(b"x" * 1000)
+    os.utime(writing, (now - 9000, now - 9000))
+    used = folder / "a.onnx"  # the oldest, but about to be served: touched and kept
+    removed = prune_onnx_cache(2500, used=used)
+    assert sorted(p.name for p in removed) == ["b.onnx", "c.onnx", "d.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == [".e.onnx.partial", "a.onnx", "recent.onnx"]
+    assert used.stat().st_mtime >= now - 1
+    assert prune_onnx_cache(2500) == []  # within the bound now: nothing more goes

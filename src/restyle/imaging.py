@@ -20,7 +20,7 @@ import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
@@ -41,6 +41,7 @@ from restyle.errors import (
 __all__ = [
     "DEFAULT_LIMITS",
     "SUPPORTED_FORMATS",
+    "ImageHeader",
     "ImageInput",
     "ImageLimits",
     "ImageSource",
@@ -48,6 +49,7 @@ __all__ = [
     "check_output_path",
     "encode_image",
     "image_to_tensor",
+    "inspect_image",
     "load_image",
     "resize_tensor",
     "resize_tensor_to_long_side",
@@ -110,8 +112,15 @@ class ImageLimits:
 DEFAULT_LIMITS = ImageLimits()
 
 
-def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
+def load_image(
+    source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS, reduce_to: int | None = None
+) -> Image.Image:
     """Read `source` (a path, the encoded bytes, or a binary stream) as an upright 8-bit sRGB image.
+
+    `reduce_to`: the long side the caller will resize the image to. The image is then decoded
+    no larger than needed for a clean resize to it (at least twice that side): JPEGs by their
+    decoder's DCT scaling, other formats by Pillow's box `reduce` once decoded. A 40 Mpx photo
+    stylized at 1024 px then never becomes a 40 Mpx tensor.
 
     Animated images (GIF, WebP, APNG) give their first frame: a still is what style transfer
     works on, and the first frame is what every viewer shows as the image's thumbnail.
@@ -123,6 +132,8 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
     """
     if not isinstance(limits, ImageLimits):
         raise InvalidParameterError(f"limits must be an ImageLimits, got {limits!r}")
+    if reduce_to is not None:
+        _check_positive_int("reduce_to", reduce_to)
     name, data = _read_source(source, limits)
     if not data:
         raise InvalidImageError(f"image {name} is empty (0 bytes)")
@@ -135,8 +146,10 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as img:
                 _check_header(img, name, limits)
+                if reduce_to is not None:
+                    img.draft("RGB", _at_least(img.size, 2 * reduce_to))  # JPEG only; else no-op
                 img.load()  # decode now, inside the try, so truncation is reported as ours
-                return _to_srgb(img)
+                return _to_srgb(img, reduce_to=reduce_to)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image {name} is too large to decode safely: {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -145,6 +158,49 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
         # A Warning arrives here only when the caller's filters turn Pillow's warnings about
         # corrupt data into errors; it is then as much a decoding failure as an exception.
         raise InvalidImageError(f"cannot decode image {name}: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read without decoding its pixels."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+
+
+def inspect_image(data: bytes, *, limits: ImageLimits = DEFAULT_LIMITS) -> ImageHeader:
+    """Check encoded image bytes as far as that is cheap, without decoding them in full.
+
+    The format, dimensions and mode come from the header (Pillow opens lazily), checked against
+    `limits` and Pillow's decompression-bomb guard, as `load_image` checks them. Beyond the
+    header, PNG chunks are checked against their CRCs (no inflating) and JPEGs are decoded at
+    1/8 scale (the decoder's DCT scaling: at most `max_pixels / 64` pixels), which finds the
+    commonest broken upload, a truncated file, for a few milliseconds. What only a full decode
+    would find is reported by `load_image` later. Raises as `load_image` does.
+    """
+    _check_byte_size("<bytes>", len(data), limits)
+    if not data:
+        raise InvalidImageError("image <bytes> is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # as in load_image
+            with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as img:
+                _check_header(img, "<bytes>", limits)
+                header = ImageHeader(img.format or "", img.width, img.height, img.mode)
+                if header.format == "PNG":
+                    img.verify()
+                elif header.format in ("JPEG", "MPO"):
+                    img.draft(img.mode, (1, 1))  # the smallest scale the decoder offers
+                    img.load()
+                return header
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"image <bytes> is too large to decode safely: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(_unidentified_message("<bytes>", data)) from exc
+    except (*_DECODER_ERRORS, Warning) as exc:
+        raise InvalidImageError(f"cannot decode image <bytes>: {exc!r}") from exc
 
 
 def image_to_tensor(
@@ -233,8 +289,13 @@ ImageInput = str | os.PathLike[str] | bytes | BinaryIO | Image.Image | torch.Ten
 (1, 3, H, W) / (3, H, W) float tensor in [0, 1]."""
 
 
-def as_tensor(image: ImageInput, *, limits: ImageLimits = DEFAULT_LIMITS) -> torch.Tensor:
-    """Any accepted image input as a (1, 3, H, W) float32 tensor in [0, 1]."""
+def as_tensor(
+    image: ImageInput, *, limits: ImageLimits = DEFAULT_LIMITS, reduce_to: int | None = None
+) -> torch.Tensor:
+    """Any accepted image input as a (1, 3, H, W) float32 tensor in [0, 1].
+
+    `reduce_to`: for encoded images, the long side the caller resizes to (see `load_image`).
+    """
     if isinstance(image, torch.Tensor):
         if image.ndim == 3:
             image = image.unsqueeze(0)
@@ -251,7 +312,7 @@ def as_tensor(image: ImageInput, *, limits: ImageLimits = DEFAULT_LIMITS) -> tor
         return image_to_tensor(load_image(buffer.getvalue(), limits=limits))
     if isinstance(image, str | os.PathLike):
         image = Path(image)
-    return image_to_tensor(load_image(image, limits=limits))
+    return image_to_tensor(load_image(image, limits=limits, reduce_to=reduce_to))
 
 
 def check_output_path(
@@ -436,11 +497,18 @@ def _accepts(accept: Callable[[bytes], bool | str], prefix: bytes) -> bool:
 # --- conversion to 8-bit sRGB ------------------------------------------------------------------
 
 
-def _to_srgb(img: Image.Image) -> Image.Image:
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+def _to_srgb(img: Image.Image, *, reduce_to: int | None = None) -> Image.Image:
     icc = img.info.get("icc_profile")
-    upright = ImageOps.exif_transpose(img)
+    upright: Image.Image | None = img
+    if img.getexif().get(_ORIENTATION, 1) != 1:  # else exif_transpose would copy the image
+        upright = ImageOps.exif_transpose(img)
     assert upright is not None  # only None with in_place=True
     working = _to_working_mode(_to_8bit(upright))
+    if reduce_to is not None:  # before the colour conversions, which copy the image
+        working = _reduce(working, 2 * reduce_to)
     converted = _apply_icc(working, icc)
     if converted.mode == "RGBA":
         # Transparent pixels keep whatever colour the encoder left behind, usually black:
@@ -451,24 +519,47 @@ def _to_srgb(img: Image.Image) -> Image.Image:
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
-    """Scale 16-bit, 32-bit and float greyscale into 8-bit `L`/`LA` (scaled, never clipped)."""
+    """Scale 16-bit, 32-bit and float greyscale into 8-bit `L`/`LA` (scaled, never clipped).
+
+    A band of rows at a time, in the image's own narrow dtype and float32: a whole-image array
+    of a small but 40 Mpx upload, let alone the float64 copies of a vectorised formula, costs
+    hundreds of megabytes; the 8-bit result costs one byte a pixel.
+    """
     if img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return img
-    values = np.asarray(img).astype(np.float64)  # (H, W), any byte order
     if img.mode == "F":
         # Float files hold [0, 1] by convention; Pillow's own convention is [0, 255].
-        scale = 1.0 if np.nanmax(values, initial=0.0) <= 1.0 else 255.0
-    elif img.mode == "I" and values.max(initial=0) > 65535:
+        peak = max(float(np.nanmax(band, initial=0.0)) for _, band in _row_bands(img))
+        scale = 1.0 if peak <= 1.0 else 255.0
+    elif img.mode == "I" and max(int(band.max(initial=0)) for _, band in _row_bands(img)) > 65535:
         scale = float(2**31 - 1)  # genuinely 32-bit data
     else:
         scale = 65535.0  # 16-bit data, whichever of Pillow's 16/32-bit modes it arrived in
-    grey = np.nan_to_num(values / scale).clip(0, 1) * 255
-    luma = Image.fromarray(np.rint(grey).astype(np.uint8))
+    factor = np.float32(255.0 / scale)
+    grey = np.empty((img.height, img.width), dtype=np.uint8)
     transparent = img.info.get("transparency")
-    if isinstance(transparent, int):  # a 16-bit PNG's tRNS colour, in the original units
-        alpha = np.where(np.asarray(img) == transparent, 0, 255).astype(np.uint8)
+    alpha = np.full_like(grey, 255) if isinstance(transparent, int) else None
+    for top, band in _row_bands(img):
+        scaled = np.nan_to_num(band.astype(np.float32) * factor)
+        grey[top : top + len(band)] = np.rint(scaled).clip(0, 255)
+        if alpha is not None:  # a 16-bit PNG's tRNS colour, in the original units
+            alpha[top : top + len(band)][band == transparent] = 0
+    luma = Image.fromarray(grey)
+    if alpha is not None:
         return Image.merge("LA", (luma, Image.fromarray(alpha)))
     return luma
+
+
+_BAND_VALUES = 1 << 20  # pixels per band of `_row_bands`: a few megabytes in float32
+
+
+def _row_bands(img: Image.Image) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, (rows, W) array) bands of a one-channel image, each read from a crop: a
+    whole-image `np.asarray` would hold the pixels twice over (Pillow's bytes, then the array)."""
+    rows = max(1, _BAND_VALUES // max(1, img.width))
+    for top in range(0, img.height, rows):
+        bottom = min(img.height, top + rows)
+        yield top, np.asarray(img.crop((0, top, img.width, bottom)))
 
 
 def _to_working_mode(img: Image.Image) -> Image.Image:
@@ -626,3 +717,17 @@ def _resize(img: Image.Image, scale: float) -> Image.Image:
     width, height = img.size
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def _at_least(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """`size` scaled so that its long side is `long_side`, if that is smaller."""
+    width, height = size
+    scale = min(1.0, long_side / max(width, height))
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+
+
+def _reduce(img: Image.Image, long_side: int) -> Image.Image:
+    """`img` shrunk by the largest whole factor that keeps its long side >= `long_side`: a box
+    filter, exact and cheap, that leaves the final (antialiased) resize to the caller."""
+    factor = max(img.size) // long_side
+    return img.reduce(factor) if factor >= 2 else img

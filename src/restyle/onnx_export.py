@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,49 @@ class OnnxTransformNet:
         return torch.from_numpy(out)
 
 
-def cached_onnx_path(sha256: str) -> Path:
-    """Where the ONNX export of the checkpoint with this digest is cached."""
+def onnx_cache_dir() -> Path:
+    """The folder of cached ONNX exports (`RESTYLE_CACHE_DIR`, else the user's cache)."""
     root = os.environ.get("RESTYLE_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "restyle"
     )
-    return Path(root) / "onnx" / f"{sha256[:32]}-opset{OPSET}.onnx"
+    return Path(root) / "onnx"
+
+
+def cached_onnx_path(sha256: str) -> Path:
+    """Where the ONNX export of the checkpoint with this digest is cached."""
+    return onnx_cache_dir() / f"{sha256[:32]}-opset{OPSET}.onnx"
+
+
+def prune_onnx_cache(
+    max_bytes: int, *, used: Path | None = None, keep_recent_s: float = 60.0
+) -> list[Path]:
+    """Bound the ONNX cache to `max_bytes`, least recently used first; returns what was removed.
+
+    `used` is the export about to be served: its modification time is set to now (access times
+    are unreliable: `noatime`, `relatime`), which is the recency the eviction sorts by, and it is
+    never removed. Only finished exports (`*.onnx`) are candidates: `export_onnx` writes to a
+    hidden `.partial` file and renames it, so a file being written is never seen. A file used
+    in the last `keep_recent_s` is kept too, even over the bound, since another request may be
+    about to open the path it was given (once open, a removed file still reads to its end).
+    """
+    if used is not None:
+        os.utime(used)
+    now = time.time()
+    exports: list[tuple[float, int, Path]] = []
+    for path in onnx_cache_dir().glob("*.onnx"):
+        try:
+            info = path.stat()
+        except FileNotFoundError:  # removed by another process meanwhile
+            continue
+        exports.append((info.st_mtime, info.st_size, path))
+    exports.sort(reverse=True)  # the most recently used first
+    removed: list[Path] = []
+    total = 0
+    for mtime, size, path in exports:
+        total += size
+        if total <= max_bytes or path == used or now - mtime < keep_recent_s:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        removed.append(path)
+    return removed

@@ -104,6 +104,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def put_blob(self, job_id: str, name: str, data: bytes) -> None: ...
 
+    def remove_orphans(self, written_before: float) -> int:
+        """Remove files written before `written_before` that belong to no job (a submission
+        that died between writing its files and storing its record; a worker's late write for
+        a deleted job); how many jobs' files went. Redis needs none: its files expire."""
+        return 0
+
     @abc.abstractmethod
     def get_blob(self, job_id: str, name: str) -> bytes | None: ...
 

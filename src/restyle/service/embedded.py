@@ -278,6 +278,23 @@ class EmbeddedBackend(Backend):
             partial.write_bytes(data)
             os.replace(partial, folder / name)  # readers never see half a file
 
+    def remove_orphans(self, written_before: float) -> int:
+        removed = 0
+        with _store_errors():
+            folders = list(self.files.iterdir())
+        for folder in folders:
+            if not re.fullmatch(JOB_ID_PATTERN, folder.name):
+                continue  # not ours: left alone
+            try:
+                if folder.stat().st_mtime >= written_before:
+                    continue  # a submission may be storing its record right now
+            except FileNotFoundError:
+                continue
+            if self.get(folder.name) is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
+
     def get_blob(self, job_id: str, name: str) -> bytes | None:
         if name not in _BLOB_NAMES:
             raise ValueError(f"not a job file: {name!r}")

@@ -54,16 +54,21 @@ return 1
 """
 # Admission: count the client's jobs and the queued jobs, and insert the record, as one step
 # (a check and a separate insert let 16 concurrent requests through a limit of 4).
-# KEYS: the job's hash, the client's active set, the queued zset.
-# ARGV: the client limit, the queue limit, the job id, the time, then the record's fields.
+# The job's files, written before, get their full lifetime here: until then they have a short
+# one, so the files of a submission that dies half-way (the API killed, Redis lost) expire soon.
+# KEYS: the job's hash, the client's active set, the queued zset, then the job's files.
+# ARGV: the client limit, the queue limit, the job id, the time, the files' TTL, then the
+# record's fields.
 _ADMIT = """
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 'client' end
 if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[2]) then return 'queue' end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+for i = 4, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 'ok'
 """
+PENDING_BLOB_TTL_S = 600  # the files of a submission not admitted (yet)
 _NO_LIMIT = 2**62
 
 
@@ -104,23 +109,26 @@ class RedisBackend(Backend):
         max_per_client: int | None = None,
         max_queued: int | None = None,
     ) -> None:
+        files = [_blob(record.id, name) for name in blobs]
         with self.redis.pipeline() as pipe:  # the files first: a worker may take the job at once
-            for name, data in blobs.items():
-                pipe.set(_blob(record.id, name), data, ex=self.blob_ttl)
+            for key, data in zip(files, blobs.values(), strict=True):
+                pipe.set(key, data, ex=PENDING_BLOB_TTL_S)  # made longer on admission
             pipe.execute()
         fields = _encode(record.model_dump(mode="json"))
+        # Should Redis fail before the script ran, the files expire by their short TTL.
         verdict = self._admit(
-            keys=[_job(record.id), _active(record.client), PREFIX + "queued"],
+            keys=[_job(record.id), _active(record.client), PREFIX + "queued", *files],
             args=[
                 _NO_LIMIT if max_per_client is None else max_per_client,
                 _NO_LIMIT if max_queued is None else max_queued,
                 record.id,
                 json.dumps(time.time()),
+                self.blob_ttl,
                 *(item for pair in fields.items() for item in pair),
             ],
         )
         if _text(verdict) != "ok":
-            self.redis.delete(*(_blob(record.id, name) for name in blobs))
+            self.redis.delete(*files)
             raise JobRefused("client" if _text(verdict) == "client" else "queue")
         self._enqueue(record)
 

@@ -1,9 +1,12 @@
 """Reading a stylization request: the multipart form, its images, its options.
 
 Everything a client sends is checked here, before a job exists: the body's size, time and
-completeness (while it streams), the content type, each image (decoded once with Restyle's
-limits: header checked before pixels, decompression bombs refused) and every option against the
-server's limits.
+completeness (while it streams), the content type, each image and every option against the
+server's limits. Images are not decoded here: their headers are (format, dimensions, mode,
+decompression bombs; `restyle.imaging.inspect_image`), since a 100 kB upload can decode to
+gigabytes; the workers decode them. From the photo's dimensions each job gets its budget: an
+output no larger than `default_size` unless a size is asked for, and for gatys at most
+`max_gatys_megapixel_iterations` of work.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from restyle import zoo
 from restyle.engines.registry import ENGINES
 from restyle.errors import ImageTooLargeError, InvalidImageError, InvalidParameterError
-from restyle.imaging import ImageLimits, load_image
+from restyle.imaging import ImageHeader, ImageLimits, inspect_image
 from restyle.options import OptionSpec
 from restyle.service.errors import ApiError
 from restyle.service.jobs import JobOptions
@@ -66,7 +69,10 @@ async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
         upload = form.get("style_image")
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "missing_style_image", "field 'style_image': a painting file")
-        return await _read_image(upload, "style_image", settings.max_style_upload_bytes, settings)
+        data, _ = await _read_image(
+            upload, "style_image", settings.max_style_upload_bytes, settings
+        )
+        return data
     finally:
         await form.close()
 
@@ -114,10 +120,11 @@ async def _parse(form: FormData, settings: ServiceSettings) -> StylizeRequest:
         if value.strip() == "":
             raise ApiError(400, "invalid_parameter", f"field {key!r} is empty")
     options = _options(values, settings, has_style_image=style_file is not None)
-    content = await _read_image(content_file, "content", settings.max_upload_bytes, settings)
+    content, photo = await _read_image(content_file, "content", settings.max_upload_bytes, settings)
+    options = budgeted(options, photo, settings)
     style = None
     if style_file is not None:
-        style = await _read_image(
+        style, _ = await _read_image(
             style_file, "style_image", settings.max_style_upload_bytes, settings
         )
     response = str(form.get("response") or "image")
@@ -195,10 +202,7 @@ def engine_description(method: str, settings: ServiceSettings) -> dict[str, Any]
     web page builds its controls from, and what `_check_limits` enforces)."""
     described = ENGINES[method].describe()
     properties = described["options"]["properties"]
-    bounds = {
-        "size": (16, size_limit(method, settings)),
-        "iterations": (1, settings.max_iterations),
-    }
+    bounds = server_bounds(method, settings)
     for name, (low, high) in bounds.items():
         schema = properties.get(name)
         if schema is None:
@@ -208,7 +212,18 @@ def engine_description(method: str, settings: ServiceSettings) -> dict[str, Any]
         target["maximum"] = min(high, target.get("maximum", high))
         if isinstance(schema.get("default"), int) and schema["default"] > target["maximum"]:
             schema["default"] = target["maximum"]
+    described["limits"] = job_budget(method, settings)
     return described
+
+
+def job_budget(method: str, settings: ServiceSettings) -> dict[str, float]:
+    """The budget `budgeted` applies, as `GET /api/engines` shows it beside the options."""
+    budget: dict[str, float] = {
+        "default_size": min(settings.default_size, size_limit(method, settings))
+    }
+    if method == "gatys":
+        budget["max_megapixel_iterations"] = settings.max_gatys_megapixel_iterations
+    return budget
 
 
 def size_limit(method: str, settings: ServiceSettings) -> int:
@@ -235,9 +250,40 @@ def _check_limits(parsed: dict[str, Any], method: str, settings: ServiceSettings
         parsed["size"] = bounds["size"][1]
 
 
+def budgeted(options: JobOptions, photo: ImageHeader, settings: ServiceSettings) -> JobOptions:
+    """`options` within this server's budget for a photo of this size: no size (or 0, the
+    photo's own) means at most `default_size`; a gatys job's output megapixels × iterations
+    must stay under `max_gatys_megapixel_iterations` (400 `over_budget`)."""
+    method = options.method
+    values = dict(options.options)
+    specs = option_fields()[method]
+    size = values.get("size", getattr(specs.get("size"), "default", None))
+    long_side = max(photo.width, photo.height)
+    cap = min(settings.default_size, size_limit(method, settings))
+    if "size" in specs and not size and long_side > cap:
+        values["size"] = size = cap
+    if method == "gatys":
+        iterations = values.get("iterations", getattr(specs.get("iterations"), "default", 0))
+        scale = (size or long_side) / long_side
+        megapixels = photo.width * photo.height * scale * scale / 1e6
+        cost = megapixels * iterations
+        if cost > settings.max_gatys_megapixel_iterations:
+            raise ApiError(
+                400,
+                "over_budget",
+                f"size, iterations: {megapixels:.2f} Mpx output × {iterations} iterations = "
+                f"{cost:.0f} Mpx·iterations, over this server's "
+                f"{settings.max_gatys_megapixel_iterations:g} "
+                "(RESTYLE_MAX_GATYS_MEGAPIXEL_ITERATIONS); ask for a smaller size or fewer "
+                "iterations",
+            )
+    return options.model_copy(update={"options": values})
+
+
 async def _read_image(
     upload: UploadFile, field: str, max_bytes: int, settings: ServiceSettings
-) -> bytes:
+) -> tuple[bytes, ImageHeader]:
+    """The upload's bytes and header; the pixels are left for a worker to decode."""
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ApiError(413, "too_large", f"{field}: over the upload limit of {max_bytes} bytes")
@@ -245,12 +291,12 @@ async def _read_image(
         raise ApiError(400, "invalid_image", f"{field}: the file is empty")
     limits = ImageLimits(max_bytes=max_bytes, max_pixels=settings.max_upload_pixels)
     try:
-        await asyncio.to_thread(load_image, data, limits=limits)
+        header = await asyncio.to_thread(inspect_image, data, limits=limits)
     except ImageTooLargeError as exc:
         raise ApiError(413, "image_too_large", f"{field}: {exc}") from exc
     except InvalidImageError as exc:
         raise ApiError(400, "invalid_image", f"{field}: {exc}") from exc
-    return data
+    return data, header
 
 
 class BodyLimitMiddleware:

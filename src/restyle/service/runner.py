@@ -126,7 +126,9 @@ def execute_batch(
     assert options.style is not None
     try:
         with _heartbeat(backend, records, settings):
-            contents = [_input(backend, r, "content", settings) for r in records]
+            contents = [
+                _input(backend, r, "content", settings, reduce_to=_output_side(r)) for r in records
+            ]
             outputs = stylize_batch(contents, options.style, engines=engines, **options.options)
     except backend.unavailable:
         raise  # as in `execute`
@@ -149,7 +151,7 @@ def _stylize(
 ) -> torch.Tensor:
     options = record.options
     engine = ENGINES[options.method]
-    content = _input(backend, record, "content", settings)
+    content = _input(backend, record, "content", settings, reduce_to=_output_side(record))
     style: Any
     if record.style_upload:
         style = _input(backend, record, "style", settings)
@@ -174,12 +176,28 @@ def _stylize(
     )
 
 
-def _input(backend: Backend, record: JobRecord, name: str, settings: ServiceSettings) -> Any:
-    """A job's uploaded image, decoded with the server's limits."""
+def _input(
+    backend: Backend,
+    record: JobRecord,
+    name: str,
+    settings: ServiceSettings,
+    *,
+    reduce_to: int | None = None,
+) -> Any:
+    """A job's uploaded image, decoded with the server's limits; with `reduce_to` (the output's
+    long side), decoded no larger than a clean resize to it needs (`imaging.load_image`)."""
     data = backend.get_blob(record.id, name)
     if data is None:
         raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
-    return as_tensor(data, limits=_limits(settings))
+    return as_tensor(data, limits=_limits(settings), reduce_to=reduce_to)
+
+
+def _output_side(record: JobRecord) -> int | None:
+    """The long side the engine resizes the photo to; None (or 0) for the photo's own size, which
+    the API has already bounded by `default_size`."""
+    _, engine_options, _ = ENGINES[record.options.method].split(dict(record.options.options))
+    size = getattr(engine_options, "size", None)
+    return size if isinstance(size, int) and size > 0 else None
 
 
 def _store_result(backend: Backend, record: JobRecord, result: torch.Tensor) -> None:

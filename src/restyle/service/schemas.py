@@ -66,6 +66,12 @@ class EngineInfo(BaseModel):
     options: dict[str, Any] = Field(
         description="JSON schema of the options a request may set, with this server's limits"
     )
+    limits: dict[str, float] = Field(
+        default_factory=dict,
+        description="this server's budget per job: `default_size`, the output long side when "
+        "a request gives no size (a larger photo is scaled down); for gatys "
+        "`max_megapixel_iterations`, output megapixels × iterations at most",
+    )
 
 
 class EnginesResponse(BaseModel):

@@ -34,6 +34,19 @@ class ServiceSettings(BaseSettings):
     max_size: int = Field(4096, ge=64, le=16384, description="output long side (fast, arbitrary)")
     max_gatys_size: int = Field(1024, ge=64, le=16384, description="output long side (gatys)")
     max_iterations: int = Field(2000, ge=1, le=100_000, description="gatys iterations")
+    # A job's cost follows its output's pixels, not its upload's bytes: a 100 kB PNG can hold
+    # 40 Mpx. These bound what one request can make a worker do.
+    default_size: int = Field(
+        1024,
+        ge=16,
+        le=16384,
+        description="output long side when a request gives no size: a larger photo is scaled down",
+    )
+    max_gatys_megapixel_iterations: float = Field(
+        500,
+        gt=0,
+        description="gatys: output megapixels × iterations at most (1024² at 475 iterations)",
+    )
     max_jobs_per_client: int = Field(4, ge=1, description="queued or running jobs per client")
     max_queued_jobs: int = Field(1000, ge=1, description="queued jobs in all")
     job_timeout_s: float = Field(1800, gt=0, description="a job running longer fails")
@@ -48,6 +61,12 @@ class ServiceSettings(BaseSettings):
     )
     store_retry_s: float = Field(
         30, ge=0, description="a store write is retried (with backoff) through an outage this long"
+    )
+    orphan_grace_s: float = Field(
+        600, gt=0, description="embedded: a job folder without a record this old is removed"
+    )
+    onnx_cache_max_bytes: int = Field(
+        500_000_000, ge=0, description="live mode: the ONNX exports kept on disk, in bytes"
     )
     min_free_bytes: int = Field(
         100_000_000, ge=0, description="embedded: less free space in data_dir is not ready"

@@ -5,7 +5,12 @@ A worker killed mid-job (`kill -9`, a lost GPU machine) stops sending heartbeats
 `worker_lost`. A job whose record says queued but which no queue holds (a worker died between
 taking it and claiming it; the last second of Redis's append-only file was lost) is queued again
 after `requeue_grace_s`, so it neither waits forever nor holds its client's slot. Finished jobs
-are deleted `result_ttl_s` after they ended.
+are deleted `result_ttl_s` after they ended, and files that belong to no job (a submission
+that died half-way) `orphan_grace_s` after they were written.
+
+A synchronous request (`POST /api/stylize`, priority > 0) whose worker is lost is deleted, not
+retried: the request that waited for it has had its answer (a 503 on timeout, or no answer when
+the API itself went down), so nobody would read its result.
 """
 
 from __future__ import annotations
@@ -26,11 +31,22 @@ def sweep(
 ) -> dict[str, int]:
     """One pass; `all_lost`: every running job is known to have no worker (start-up)."""
     now = time.time() if now is None else now
-    counts = {"retried": 0, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0}
+    counts = {"retried": 0, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0, "dropped": 0}
+    counts["orphans"] = 0
+    if all_lost:
+        # Start-up: whoever waited for a queued synchronous request went down with the process.
+        for record in backend.queued(settings.max_queued_jobs):
+            if record.priority > 0:
+                backend.delete(record.id)
+                counts["dropped"] += 1
     for record in backend.running():
         beat = record.heartbeat_at or record.started_at or record.created_at
         if all_lost or now - beat > settings.heartbeat_timeout_s:
-            if record.attempts < settings.max_attempts:
+            if record.priority > 0:
+                log.warning("job %s: synchronous request's worker lost, dropped", record.id)
+                backend.delete(record.id)
+                counts["dropped"] += 1
+            elif record.attempts < settings.max_attempts:
                 log.warning("job %s: worker lost, queued again", record.id)
                 backend.requeue(record.id)
                 counts["retried"] += 1
@@ -49,6 +65,7 @@ def sweep(
     for job_id in backend.finished_before(now - settings.result_ttl_s):
         backend.delete(job_id)
         counts["expired"] += 1
+    counts["orphans"] += backend.remove_orphans(now - settings.orphan_grace_s)
     return counts
 
 

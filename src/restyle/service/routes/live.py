@@ -29,13 +29,15 @@ _ONNX: dict[int | str, dict[str, Any]] = {
     response_class=FileResponse,
     responses={**_ONNX, **error_responses(404, 422)},
 )
-async def style_onnx(style_id: StyleId, engines: EnginesDep) -> FileResponse:
+async def style_onnx(style_id: StyleId, engines: EnginesDep, settings: SettingsDep) -> FileResponse:
     """The style's `lite` network as ONNX: input `image` (1, 3, H, W) in [0, 1]."""
     from restyle.service.live_models import zoo_style_onnx
 
     if zoo.find(style_id) is None:
         raise ApiError(404, "unknown_style", f"no style {style_id!r}")
-    path = await asyncio.to_thread(zoo_style_onnx, engines, style_id)
+    path = await asyncio.to_thread(
+        zoo_style_onnx, engines, style_id, cache_bytes=settings.onnx_cache_max_bytes
+    )
     return FileResponse(path, media_type="application/octet-stream")
 
 
@@ -58,5 +60,7 @@ async def painting_onnx_model(
     limits = ImageLimits(
         max_bytes=settings.max_style_upload_bytes, max_pixels=settings.max_upload_pixels
     )
-    path = await asyncio.to_thread(painting_onnx, engines, painting, limits=limits)
+    path = await asyncio.to_thread(
+        painting_onnx, engines, painting, limits=limits, cache_bytes=settings.onnx_cache_max_bytes
+    )
     return FileResponse(path, media_type="application/octet-stream")
