@@ -147,24 +147,26 @@ class _Run:
         self.sink: VideoSink | None = None
         self.pending_audio: list[Packet[Any]] = []  # until the first batch opens the output
         self.matrix: list[int] | None = None
+        self.end: float | None = None  # with max_frames: the time the output ends
         self.frames = self.audio_packets = 0
         self.out_size = size
         self.began = time.perf_counter()
 
     def all(self) -> VideoSummary:
         batch: list[tuple[int, np.ndarray]] = []
-        end: float | None = None  # with max_frames: the time the output ends
         try:
             for item in self.clip.items():
                 if isinstance(item, VideoFrame):
                     if self.video.max_frames and self.frames + len(batch) >= self.video.max_frames:
-                        end = item.time
                         break
+                    if self.end is None and self.video.max_frames and item.time is not None:
+                        # Audio is interleaved ahead of the video: its cut is known up front.
+                        self.end = item.time + self.video.max_frames / self.clip.info.rate
                     batch.append(self._decoded(item))
                     if len(batch) == self.batch_size:
                         self._flush(batch)
                         batch = []
-                elif end is None or (item.pts is not None and item.pts * item.time_base < end):
+                else:
                     self._audio(item)
             if batch:
                 self._flush(batch)
@@ -190,8 +192,9 @@ class _Run:
     def _decoded(self, frame: VideoFrame) -> tuple[int, np.ndarray]:
         if self.matrix is None:
             self.matrix = display_matrix(frame) or []
-        height, width = self.size
-        rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+        rgb = frame.to_ndarray(format="rgb24")
+        if rgb.shape[:2] != self.size:  # OpenCV's area filter: swscale rebuilds its context
+            rgb = _resize(rgb, self.size)
         if frame.pts is not None:
             pts = frame.pts
         else:  # a stream without timestamps: frames at the average rate
@@ -243,6 +246,12 @@ class _Run:
         return self.sink
 
     def _audio(self, packet: Packet[Any]) -> None:
+        if (
+            self.end is not None
+            and packet.pts is not None
+            and packet.pts * packet.time_base >= self.end
+        ):
+            return
         self.audio_packets += 1
         if self.sink is None:
             self.pending_audio.append(packet)
