@@ -15,6 +15,13 @@ class InvalidImageError(RestyleError):
     """An input file is not an image Restyle can read (corrupt, truncated, unsupported, empty)."""
 
 
+class InvalidVideoError(InvalidImageError):
+    """An input file is not a video Restyle can read (not a video, truncated, undecodable frame).
+
+    A kind of `InvalidImageError`, so the CLI and the service treat a bad clip as a bad input.
+    """
+
+
 class ImageTooLargeError(InvalidImageError):
     """An image is over a byte or pixel limit (including decompression bombs)."""
 

@@ -72,7 +72,8 @@ class ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=progress.total, unit=self.unit, file=sys.stderr, leave=True)
+            total = progress.total or None  # a clip that does not declare its length: no ETA
+            self.bar = tqdm(total=total, unit=self.unit, file=sys.stderr, leave=True)
         postfix = {"loss": f"{progress.loss:.4g}"} if math.isfinite(progress.loss) else {}
         if progress.scales > 1:
             postfix["scale"] = f"{progress.scale}/{progress.scales}"

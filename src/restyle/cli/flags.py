@@ -14,7 +14,7 @@ from typing import Any
 
 from restyle.engines.registry import ENGINES
 from restyle.errors import InvalidParameterError
-from restyle.options import OptionSpec
+from restyle.options import OptionSpec, option_specs
 
 
 def stylize_option_specs() -> dict[str, list[tuple[str, OptionSpec]]]:
@@ -55,6 +55,28 @@ def add_option_flags(parser: argparse.ArgumentParser) -> list[str]:
                 kwargs.update(nargs="?", const=spec.bare)
         group.add_argument(spec.cli_flag, **kwargs)
         names.append(name)
+    return names
+
+
+def add_video_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """The flags of `VideoOptions` (video inputs only); returns the options' names."""
+    from restyle.video.config import VideoOptions
+
+    group = parser.add_argument_group("options of video inputs")
+    names = []
+    for spec in option_specs(VideoOptions):
+        kwargs: dict[str, Any] = {
+            "dest": spec.name,
+            "default": argparse.SUPPRESS,
+            "help": f"{spec.help} (default {_show(spec.default)})",
+            "type": _parser([("video", spec)]),
+        }
+        if spec.choices is not None:
+            kwargs["choices"] = list(spec.choices)
+        else:
+            kwargs["metavar"] = _metavar(spec)
+        group.add_argument(spec.cli_flag, **kwargs)
+        names.append(spec.name)
     return names
 
 

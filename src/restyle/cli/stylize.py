@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from restyle.cli.common import EXIT_OK, ProgressBar, resolve_image
-from restyle.cli.flags import add_option_flags
+from restyle.cli.flags import add_option_flags, add_video_flags
 from restyle.engines.registry import ENGINES
 from restyle.errors import InvalidParameterError
 from restyle.examples import bundled, example_names
@@ -45,7 +45,8 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "content",
         nargs="+",
-        help="photo(s) to stylize (paths or bundled example names); several need -o DIR",
+        help="photo(s) to stylize (paths or bundled example names; several need -o DIR), or "
+        "one video (.mp4, .mov, .mkv, .webm, ...: its sound and rotation are kept)",
     )
     p.add_argument(
         "-s",
@@ -63,7 +64,8 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         required=True,
-        help="output file (.png, .jpg, .webp, .tif), or a folder for several photos",
+        help="output file (.png, .jpg, .webp, .tif; a video: .mp4, .mov, .mkv, .webm), or a "
+        "folder for several photos",
     )
     engines = "; ".join(f"{spec.name}: {spec.summary}" for spec in ENGINES.values())
     p.add_argument(
@@ -78,7 +80,9 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(option_names=tuple(add_option_flags(p)))
+    p.set_defaults(
+        option_names=tuple(add_option_flags(p)), video_option_names=tuple(add_video_flags(p))
+    )
 
 
 def parse_style(spec: str) -> tuple[str, float]:
@@ -100,6 +104,14 @@ def run_stylize(args: argparse.Namespace) -> int:
     from restyle.engines.holder import Engines
     from restyle.imaging import check_output_path, save_image
 
+    if len(args.content) == 1 and _is_video(args.content[0]):
+        return _run_video(args)
+    for name in args.video_option_names:
+        if name in vars(args):
+            raise InvalidParameterError(
+                f"--{name.replace('_', '-')}: an option of video inputs; "
+                f"{args.content[0]!r} is not a video"
+            )
     outputs = _output_paths(args.content, args.output)
     for output in outputs:
         check_output_path(output, bit_depth=args.bit_depth)
@@ -126,6 +138,56 @@ def run_stylize(args: argparse.Namespace) -> int:
         written = save_image(result, output, bit_depth=args.bit_depth)
         if not args.quiet:
             print(f"wrote {written}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _is_video(content: str) -> bool:
+    # PyAV is imported only when the input is a clip; the name or the first bytes tell.
+    from restyle.video.io import looks_like_video
+
+    return looks_like_video(content)
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    from restyle.api import choose_method
+    from restyle.engines.holder import Engines
+    from restyle.video import stylize_video
+
+    names = (*args.option_names, *args.video_option_names)
+    options = {k: v for k, v in vars(args).items() if k in names}
+    if args.init_image is not None or args.bit_depth != 8:
+        raise InvalidParameterError("--init-image and --bit-depth: for photos, not videos")
+    styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
+    method = choose_method(styles) if args.method == "auto" else args.method
+    trained = ENGINES[method].styles == "trained" if method in ENGINES else False
+    style_inputs = [s if trained else resolve_image(s) for s in styles]
+    frames = options.get("max_frames", 0)
+    if method in ENGINES and not ENGINES[method].interactive and frames and not args.quiet:
+        # The library refuses a whole clip; a limited one is allowed but rarely what was meant.
+        print(
+            f"warning: {method} optimises every frame, minutes each on a CPU: {frames} frames "
+            f"take {frames} times as long as one photo (the fast and arbitrary engines run "
+            "whole clips at several frames a second)",
+            file=sys.stderr,
+        )
+    with ProgressBar(disabled=args.quiet, unit="frame") as bar:
+        summary = stylize_video(
+            args.content[0],
+            args.output,
+            style_inputs,
+            method=method,
+            style_weights=list(weights),
+            progress=bar.update,
+            engines=Engines(device=args.device),
+            **options,
+        )
+    if not args.quiet:
+        cuts = f", {summary.cuts} scene cuts" if summary.cuts else ""
+        print(
+            f"wrote {summary.path} ({summary.frames} frames at {float(summary.rate):g} fps, "
+            f"{summary.audio_packets} audio packets kept{cuts})",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

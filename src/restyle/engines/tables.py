@@ -9,7 +9,7 @@ from the declarations.
 from __future__ import annotations
 
 from restyle.engines.registry import ENGINES
-from restyle.options import OptionSpec
+from restyle.options import OptionSpec, option_specs
 
 
 def options_markdown() -> str:
@@ -36,6 +36,20 @@ def options_markdown() -> str:
         lines += ["|---|---|---|---|---|---|"]
         for part, specs in (("setup", engine.setup_specs()), ("", engine.option_specs())):
             lines += [_row(spec, part) for spec in specs]
+    from restyle.video.config import VideoOptions  # declarations only: no PyAV, no OpenCV
+
+    lines += [
+        "",
+        "## Video inputs",
+        "",
+        "`restyle stylize clip.mp4 -o out.mp4` and `restyle.video.stylize_video` take these "
+        "besides the",
+        "engine's options (see `docs/video.md`).",
+        "",
+        "| option | kind | default | range or choices | API | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [_row(spec, "") for spec in option_specs(VideoOptions)]
     return "\n".join(lines) + "\n"
 
 

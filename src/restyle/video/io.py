@@ -1,0 +1,286 @@
+"""Reading and writing clips with PyAV: frames one at a time, audio packets as they were.
+
+`VideoSource` demuxes a file and yields, in file order, decoded video frames and the audio
+stream's packets untouched; `VideoSink` encodes frames (H.264 or VP9, yuv420p) and muxes those
+audio packets into the output without decoding them, so the sound is bit-for-bit the input's.
+Neither holds more than a frame and the encoder's own look-ahead, whatever the clip's length.
+Every failure of FFmpeg's libraries becomes an `InvalidVideoError` naming the file and, while
+decoding, the frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, cast
+
+import av
+import av.error
+import numpy as np
+from av.audio.stream import AudioStream
+from av.container import InputContainer, OutputContainer
+from av.packet import Packet
+from av.sidedata.sidedata import SideDataContainer
+from av.sidedata.sidedata import Type as SideDataType
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from restyle.errors import InvalidParameterError, InvalidVideoError
+from restyle.video.config import OUTPUT_SUFFIXES, VIDEO_SUFFIXES, Codec
+
+_IMAGE_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}  # ISO-BMFF stills
+_EBML = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
+# FFmpeg reads a still image as a one-frame "video"; these demuxers are not clips.
+_IMAGE_DEMUXERS = ("image2", "_pipe", "gif", "apng", "webp")
+
+
+def looks_like_video(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a video file, by its name or, failing that, its first bytes."""
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    if head[4:8] == b"ftyp":  # MP4, MOV, 3GP; but HEIF and AVIF stills share the box
+        return head[8:12] not in _IMAGE_BRANDS
+    return head.startswith(_EBML) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the output keeps of the input: size, rate, length, rotation, audio."""
+
+    width: int
+    height: int
+    rate: Fraction
+    """Average frame rate (frames per second)."""
+    frames: int
+    """Frames the container declares (0 when it does not say)."""
+    duration: float
+    """Seconds (0 when unknown)."""
+    audio_codec: str | None
+
+
+class VideoSource:
+    """An open clip: `info`, then `items()` yields its video frames and audio packets."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.name = os.fspath(path)
+        try:
+            self._container: InputContainer = av.open(self.name, "r")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InvalidVideoError(f"{self.name!r}: not a readable video ({exc})") from exc
+        try:
+            self.video, self.audio = self._streams()
+        except InvalidVideoError:
+            self._container.close()
+            raise
+        self.video.thread_type = "AUTO"  # frame threads: decoding is a small part of a run
+        rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        duration = 0.0
+        if self.video.duration is not None and self.video.time_base is not None:
+            duration = float(self.video.duration * self.video.time_base)
+        elif self._container.duration is not None:
+            duration = self._container.duration / av.time_base
+        self.info = VideoInfo(
+            width=self.video.codec_context.width,
+            height=self.video.codec_context.height,
+            rate=Fraction(rate),
+            frames=self.video.frames or round(duration * rate),
+            duration=duration,
+            audio_codec=self.audio.codec_context.name if self.audio is not None else None,
+        )
+
+    def _streams(self) -> tuple[VideoStream, AudioStream | None]:
+        container = self._container
+        if not container.streams.video or container.format.name.endswith(_IMAGE_DEMUXERS):
+            raise InvalidVideoError(
+                f"{self.name!r}: not a video (FFmpeg reads it as {container.format.name!r} "
+                "with no moving pictures); stylize images without a video output"
+            )
+        video = container.streams.video[0]
+        if video.codec_context.width <= 0 or video.codec_context.height <= 0:
+            raise InvalidVideoError(f"{self.name!r}: the video stream has no frame size")
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return video, audio
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._container.close()
+
+    def items(self) -> Iterator[VideoFrame | Packet[Any]]:
+        """Decoded video frames and raw audio packets, in the file's order.
+
+        Raises `InvalidVideoError` naming the frame when a packet cannot be read or decoded,
+        and when the stream stops short of the frames the container declares (a truncated
+        file that FFmpeg would otherwise end quietly).
+        """
+        streams = [self.video] + ([self.audio] if self.audio is not None else [])
+        decoded = 0
+        try:
+            for packet in self._container.demux(streams):
+                if packet.stream.type == "audio":
+                    if packet.dts is not None:  # demux ends each stream with an empty packet
+                        yield packet
+                    continue
+                for frame in self.video.decode(packet):
+                    decoded += 1
+                    yield frame
+        except av.error.FFmpegError as exc:
+            raise InvalidVideoError(
+                f"{self.name!r}: cannot read video frame {decoded + 1}: {exc}"
+            ) from exc
+        declared = self.video.frames
+        if declared and decoded < declared:
+            raise InvalidVideoError(
+                f"{self.name!r}: the video stops at frame {decoded} of the {declared} it "
+                "declares (the file is truncated or damaged)"
+            )
+
+    @property
+    def time_base(self) -> Fraction:
+        return self.video.time_base or Fraction(1, 90000)
+
+
+def display_matrix(frame: VideoFrame) -> list[int] | None:
+    """The frame's display matrix (rotation and flips, 9 × int32), if it has one."""
+    # PyAV's stub calls `side_data` one SideData; it is the container of them all.
+    side_data = cast(SideDataContainer, frame.side_data)
+    for data in side_data:
+        if data.type == SideDataType.DISPLAYMATRIX:
+            return [int(v) for v in np.frombuffer(bytes(data), dtype="<i4")]
+    return None
+
+
+def choose_codec(path: Path, codec: Codec) -> str:
+    """The encoder for `path` (FFmpeg's name): VP9 in WebM, H.264 elsewhere unless asked."""
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise InvalidParameterError(
+            f"output: {str(path)!r} is not a video file name; use one of "
+            f"{', '.join(OUTPUT_SUFFIXES)}"
+        )
+    if codec == "auto":
+        codec = "vp9" if suffix == ".webm" else "h264"
+    if suffix == ".webm" and codec != "vp9":
+        raise InvalidParameterError(f"codec: WebM holds VP9 video, not {codec}; use .mp4")
+    return {"h264": "libx264", "vp9": "libvpx-vp9"}[codec]
+
+
+_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+
+
+def check_audio(path: Path, codec: str | None) -> None:
+    """Whether `path`'s container can hold audio of `codec` as it is (it is not re-encoded)."""
+    if codec is None:
+        return
+    probe = av.open(io.BytesIO(), "w", format=_FORMATS[path.suffix.lower()])
+    try:
+        supported = codec in probe.supported_codecs
+    finally:
+        probe.close()
+    if not supported:
+        raise InvalidParameterError(
+            f"output: {path.suffix} cannot hold the input's {codec} audio, which is kept as "
+            "it is (not re-encoded); write .mp4 or .mkv"
+        )
+
+
+class VideoSink:
+    """An output clip being written: encoded frames plus the input's audio packets, remuxed.
+
+    Written to a hidden file beside `path` and renamed over it by `close()`, so a failed run
+    leaves no half-written video; `abort()` removes the partial file.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        width: int,
+        height: int,
+        rate: Fraction,
+        time_base: Fraction,
+        codec: Codec = "auto",
+        crf: int | None = None,
+        matrix: Sequence[int] | None = None,
+        audio: AudioStream | None = None,
+    ) -> None:
+        self.path = Path(path)
+        encoder = choose_codec(self.path, codec)
+        check_audio(self.path, audio.codec_context.name if audio is not None else None)
+        if width % 2 or height % 2:  # yuv420p halves the chroma planes
+            raise InvalidParameterError(f"video size: even sides needed, got {width}x{height}")
+        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        # MP4 and MOV with the index first, so a browser can play while it downloads.
+        fmt = _FORMATS[self.path.suffix.lower()]
+        options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        try:
+            self._out: OutputContainer = av.open(os.fspath(self._partial), "w", options=options)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise InvalidParameterError(f"output: cannot write {str(self.path)!r}: {exc}") from exc
+        options = _encoder_options(encoder, crf)
+        video = self._out.add_stream(encoder, rate=rate, options=options)
+        assert isinstance(video, VideoStream)
+        self.video = video
+        self.video.width, self.video.height, self.video.pix_fmt = width, height, "yuv420p"
+        # Input timestamps are kept as they were (variable frame rates too).
+        self.video.time_base = time_base
+        self.video.codec_context.time_base = time_base
+        if matrix is not None:
+            self.video.set_display_matrix(matrix)
+        self.audio: AudioStream | None = None
+        if audio is not None:
+            self.audio = self._out.add_stream_from_template(audio)
+
+    def write(self, frame: np.ndarray, *, pts: int) -> None:
+        """One (H, W, 3) uint8 RGB frame at `pts` (in the input's time base)."""
+        video_frame = VideoFrame.from_ndarray(frame, format="rgb24")
+        video_frame.pts = pts
+        video_frame.time_base = self.video.codec_context.time_base
+        self._out.mux(self.video.encode(video_frame))
+
+    def write_audio(self, packet: Packet[Any]) -> None:
+        """One of the input's audio packets, unchanged."""
+        if self.audio is None:
+            return
+        packet.stream = self.audio
+        self._out.mux(packet)
+
+    def close(self) -> Path:
+        """Flush the encoder, finish the file and move it into place."""
+        self._out.mux(self.video.encode(None))
+        self._out.close()
+        os.replace(self._partial, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        with contextlib.suppress(av.error.FFmpegError, OSError):  # the file is removed anyway
+            self._out.close()
+        self._partial.unlink(missing_ok=True)
+
+
+def _encoder_options(encoder: str, crf: int | None) -> dict[str, str]:
+    if encoder == "libx264":
+        # "fast": on a CPU the networks, not the encoder, set the pace; crf 18 is near
+        # transparent for painterly frames.
+        return {"crf": str(18 if crf is None else crf), "preset": "fast"}
+    # VP9 in constant quality mode (b=0); cpu-used 4 and row threads keep it off the critical
+    # path of a CPU run.
+    return {
+        "crf": str(32 if crf is None else crf),
+        "b": "0",
+        "deadline": "good",
+        "cpu-used": "4",
+        "row-mt": "1",
+    }
