@@ -118,11 +118,13 @@ def test_live_mode_exports_load_each_network_once(
 
     monkeypatch.setenv("RESTYLE_CACHE_DIR", str(tmp_path))
     engines = Engines(device="cpu")
-    first = zoo_style_onnx(engines, "starry-night")
-    again = zoo_style_onnx(engines, "starry-night")
+    first = zoo_style_onnx(engines, "starry-night", cache_bytes=10**9)
+    again = zoo_style_onnx(engines, "starry-night", cache_bytes=10**9)
     assert first == again and first.is_file() and first.is_relative_to(tmp_path)
-    exported = painting_onnx(engines, _png("great_wave", 96), limits=DEFAULT_LIMITS)
-    painting_onnx(engines, _png("great_wave", 96), limits=DEFAULT_LIMITS)
+    exported = painting_onnx(
+        engines, _png("great_wave", 96), limits=DEFAULT_LIMITS, cache_bytes=10**9
+    )
+    painting_onnx(engines, _png("great_wave", 96), limits=DEFAULT_LIMITS, cache_bytes=10**9)
     assert exported.is_file()
     assert loads == {"microast": 1, "network": 1}  # MicroAST needs no VGG19
 
