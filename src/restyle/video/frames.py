@@ -17,7 +17,6 @@ from typing import Any
 import torch
 
 from restyle.api import _setup, finish, stylize_tensor
-from restyle.engines.fast import FastStylizer
 from restyle.engines.holder import Engines
 from restyle.engines.registry import EngineSpec
 from restyle.imaging import DEFAULT_LIMITS, ImageInput, ImageLimits, as_tensor
@@ -44,37 +43,32 @@ def frame_stylizer(
     setup_values, engine_options, post = spec.split(options)
     engine: Any = engines.get(spec.name, _setup(spec, engines, setup_values))
     fractions = normalise_weights(weights, len(styles))
+    whole = dataclasses.replace(engine_options, size=0)
+    stylize: FrameStylizer
     if spec.name == "fast":
-        stylizers = [
-            (engine.stylizer(os.fspath(s) if isinstance(s, os.PathLike) else s), f)
-            for s, f in zip(styles, fractions, strict=True)
-            if f > 0
-        ]
+        names = [os.fspath(s) if isinstance(s, os.PathLike) else s for s in styles]
+        for name, fraction in zip(names, fractions, strict=True):
+            if fraction > 0:
+                engine.stylizer(name)  # every network loaded once, and errors before frame 1
+
+        def stylize(frames: torch.Tensor) -> torch.Tensor:
+            # The engine's own blend of several trained styles (averaged outputs).
+            return engine.run(frames, names, whole, style_blend=fractions)  # type: ignore[no-any-return]
+
     elif spec.name == "arbitrary" and engine_options.style_mix == 1.0:
         paintings = [as_tensor(s, limits=limits) for s in styles]
         runner = engine.stylizer(paintings, fractions, style_size=engine_options.style_size)
-        stylizers = [(runner, 1.0)]
+
+        def stylize(frames: torch.Tensor) -> torch.Tensor:
+            return runner.stylize(frames, whole)  # type: ignore[no-any-return]
+
     else:
         return _one_by_one(spec, styles, weights, options, engines=engines, limits=limits)
-    whole = dataclasses.replace(engine_options, size=0)
 
     def run(frames: torch.Tensor) -> torch.Tensor:
-        out = _blend(stylizers, frames, whole)
-        return finish(out, frames, post)
+        return finish(stylize(frames), frames, post)
 
     return run
-
-
-def _blend(
-    stylizers: list[tuple[FastStylizer, float]], frames: torch.Tensor, options: Any
-) -> torch.Tensor:
-    # Several trained styles blend by averaging their outputs, as FastEngine.run does.
-    out: torch.Tensor | None = None
-    for stylizer, fraction in stylizers:
-        part = stylizer.stylize(frames, options) * fraction
-        out = part if out is None else out + part
-    assert out is not None
-    return out
 
 
 def _one_by_one(
