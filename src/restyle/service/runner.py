@@ -126,9 +126,8 @@ def execute_batch(
     assert options.style is not None
     try:
         with _heartbeat(backend, records, settings):
-            contents = [
-                _input(backend, r, "content", settings, reduce_to=_output_side(r)) for r in records
-            ]
+            side = _output_side(ENGINES[options.method].split(dict(options.options))[1])
+            contents = [_input(backend, r, "content", settings, reduce_to=side) for r in records]
             outputs = stylize_batch(contents, options.style, engines=engines, **options.options)
     except backend.unavailable:
         raise  # as in `execute`
@@ -151,7 +150,9 @@ def _stylize(
 ) -> torch.Tensor:
     options = record.options
     engine = ENGINES[options.method]
-    content = _input(backend, record, "content", settings, reduce_to=_output_side(record))
+    values = dict(options.options)
+    _, engine_options, _ = engine.split(values)
+    content = _input(backend, record, "content", settings, reduce_to=_output_side(engine_options))
     style: Any
     if record.style_upload:
         style = _input(backend, record, "style", settings)
@@ -162,8 +163,6 @@ def _stylize(
             raise InvalidParameterError(f"style: unknown style id {options.style!r}")
         # A trained-style engine runs the network; the others read the painting itself.
         style = options.style if engine.styles == "trained" else as_tensor(entry.painting_path)
-    values = dict(options.options)
-    _, engine_options, _ = engine.split(values)
     if hasattr(engine_options, "preview_every"):  # about eight previews over a run
         values["preview_every"] = max(1, engine_options.iterations // 8)
     return stylize_tensor(
@@ -192,10 +191,9 @@ def _input(
     return as_tensor(data, limits=_limits(settings), reduce_to=reduce_to)
 
 
-def _output_side(record: JobRecord) -> int | None:
+def _output_side(engine_options: Any) -> int | None:
     """The long side the engine resizes the photo to; None (or 0) for the photo's own size, which
     the API has already bounded by `default_size`."""
-    _, engine_options, _ = ENGINES[record.options.method].split(dict(record.options.options))
     size = getattr(engine_options, "size", None)
     return size if isinstance(size, int) and size > 0 else None
 
