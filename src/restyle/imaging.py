@@ -12,6 +12,7 @@ rotation), `load_image` returns an upright 8-bit sRGB `RGB` image, and `image_to
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -135,6 +136,17 @@ def load_image(
     if reduce_to is not None:
         _check_positive_int("reduce_to", reduce_to)
     name, data = _read_source(source, limits)
+    with _opened(name, data, limits) as img:
+        if reduce_to is not None:
+            img.draft("RGB", _at_least(img.size, 2 * reduce_to))  # JPEG only; else no-op
+        img.load()  # decode now, inside the block, so truncation is reported as ours
+        return _to_srgb(img, reduce_to=reduce_to)
+
+
+@contextlib.contextmanager
+def _opened(name: str, data: bytes, limits: ImageLimits) -> Iterator[Image.Image]:
+    """The image in `data`, its header checked against `limits`; any decoding failure in the
+    block (bombs, unknown formats, corrupt or truncated data) raised as Restyle's error."""
     if not data:
         raise InvalidImageError(f"image {name} is empty (0 bytes)")
     try:
@@ -146,10 +158,7 @@ def load_image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as img:
                 _check_header(img, name, limits)
-                if reduce_to is not None:
-                    img.draft("RGB", _at_least(img.size, 2 * reduce_to))  # JPEG only; else no-op
-                img.load()  # decode now, inside the try, so truncation is reported as ours
-                return _to_srgb(img, reduce_to=reduce_to)
+                yield img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"image {name} is too large to decode safely: {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -181,26 +190,14 @@ def inspect_image(data: bytes, *, limits: ImageLimits = DEFAULT_LIMITS) -> Image
     would find is reported by `load_image` later. Raises as `load_image` does.
     """
     _check_byte_size("<bytes>", len(data), limits)
-    if not data:
-        raise InvalidImageError("image <bytes> is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # as in load_image
-            with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as img:
-                _check_header(img, "<bytes>", limits)
-                header = ImageHeader(img.format or "", img.width, img.height, img.mode)
-                if header.format == "PNG":
-                    img.verify()
-                elif header.format in ("JPEG", "MPO"):
-                    img.draft(img.mode, (1, 1))  # the smallest scale the decoder offers
-                    img.load()
-                return header
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"image <bytes> is too large to decode safely: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise InvalidImageError(_unidentified_message("<bytes>", data)) from exc
-    except (*_DECODER_ERRORS, Warning) as exc:
-        raise InvalidImageError(f"cannot decode image <bytes>: {exc!r}") from exc
+    with _opened("<bytes>", data, limits) as img:
+        header = ImageHeader(img.format or "", img.width, img.height, img.mode)
+        if header.format == "PNG":
+            img.verify()
+        elif header.format in ("JPEG", "MPO"):
+            img.draft(img.mode, (1, 1))  # the smallest scale the decoder offers
+            img.load()
+        return header
 
 
 def image_to_tensor(
