@@ -317,3 +317,26 @@ def test_restore_texture_gives_back_only_lost_contrast() -> None:
     # A frame with more contrast than the stylized one is left as it is.
     flat = np.full_like(first, 0.5)
     assert np.allclose(restore_texture(first, flat), first, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["colour.mp4", "colour.webm"])
+def test_output_is_bt709_tagged_and_keeps_colours(tmp_path: Path, name: str) -> None:
+    from restyle.video.io import VideoSink
+
+    colour = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    colour[:] = (200, 60, 40)
+    sink = VideoSink(
+        tmp_path / name,
+        width=WIDTH,
+        height=HEIGHT,
+        rate=Fraction(RATE),
+        time_base=Fraction(1, RATE),
+        crf=0,
+    )
+    for pts in range(3):
+        sink.write(colour, pts=pts)
+    with av.open(str(sink.close())) as written:
+        context = written.streams.video[0].codec_context
+        assert (context.colorspace, context.color_primaries, context.color_trc) == (1, 1, 1)
+        frame = next(written.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.abs(frame.astype(int) - colour).max() <= 3

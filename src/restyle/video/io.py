@@ -28,6 +28,7 @@ from av.packet import Packet
 from av.sidedata.sidedata import SideDataContainer
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.frame import VideoFrame
+from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace
 from av.video.stream import VideoStream
 
 from restyle.errors import InvalidParameterError, InvalidVideoError
@@ -239,13 +240,21 @@ class VideoSink:
         self.video.codec_context.time_base = time_base
         if matrix is not None:
             self.video.set_display_matrix(matrix)
+        # Frames are converted with BT.709's matrix and tagged so: untagged video is read as
+        # BT.601 by some players and BT.709 by others (browsers, for HD), which shifts colours.
+        context = self.video.codec_context
+        context.colorspace = Colorspace.ITU709
+        context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+        context.color_range = ColorRange.MPEG
         self.audio: AudioStream | None = None
         if audio is not None:
             self.audio = self._out.add_stream_from_template(audio)
 
     def write(self, frame: np.ndarray, *, pts: int) -> None:
         """One (H, W, 3) uint8 RGB frame at `pts` (in the input's time base)."""
-        video_frame = VideoFrame.from_ndarray(frame, format="rgb24")
+        video_frame = VideoFrame.from_ndarray(frame, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709
+        )
         video_frame.pts = pts
         video_frame.time_base = self.video.codec_context.time_base
         self._out.mux(self.video.encode(video_frame))
