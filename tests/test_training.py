@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import socket
 import subprocess
@@ -267,3 +269,53 @@ def test_ddp_two_processes_on_cpu(photo_dir: Path, tmp_path: Path) -> None:
     assert [r["step"] for r in log] == [1, 2, 3]  # rank 0 only
     # Two processes of 2 photos per step: the throughput counts both.
     assert log[-1]["images_per_second"] > 0
+
+
+def test_a_time_limit_stops_the_run_decayed_and_saved(
+    photo_dir: Path, small_style: torch.Tensor, tmp_path: Path
+) -> None:
+    reports: list[tuple[int, int]] = []
+    LIMIT = 4.0  # the first step alone takes a second or two on a busy 2-core machine
+    result = train(
+        _task(small_style),
+        _config(steps=100_000, time_limit_s=LIMIT, lr_decay_to=0.1),
+        data=photo_dir,
+        out_dir=tmp_path,
+        device="cpu",
+        callback=lambda p: reports.append((p.step, p.total)),
+    )
+    log = _log(tmp_path)
+    assert 1 < result.steps < 100_000
+    assert log[-1]["step"] == result.steps == reports[-1][0] == reports[-1][1]
+    assert LIMIT <= log[-1]["elapsed"] < LIMIT + 10
+
+    # The learning rate decays over the time (to 1e-4 at the limit), not over the 100,000 steps
+    # (where it would stay near 1e-3): each step's rate was set as it began, after the
+    # previous step's recorded time.
+    def decayed(elapsed: float) -> float:
+        return 1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / LIMIT)))
+
+    assert all(r["lr"] <= decayed(p["elapsed"]) + 1e-12 for p, r in itertools.pairwise(log))
+    assert log[-1]["lr"] < 0.5e-3
+    # Totals are projections from the pace: far below the step limit, never below the step.
+    assert all(step <= total < 100_000 for step, total in reports[1:])
+    assert read_metadata(tmp_path / MODEL_FILE)["info"]["training"]["steps"] == result.steps
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("5m", 300.0), ("1.5h", 5400.0)]
+)
+def test_durations_parse(text: str, seconds: float) -> None:
+    from restyle.cli.train import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "5x", "-3m", "0"])
+def test_bad_durations_are_refused(text: str) -> None:
+    import argparse
+
+    from restyle.cli.train import parse_duration
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration(text)

@@ -79,4 +79,6 @@ class ProgressBar:
             postfix["scale"] = f"{progress.scale}/{progress.scales}"
         postfix["size"] = "x".join(map(str, progress.size[::-1]))
         self.bar.set_postfix(postfix, refresh=False)
+        if progress.total and progress.total != self.bar.total:  # a timed run's projection
+            self.bar.total = progress.total
         self.bar.update(progress.step - self.bar.n)

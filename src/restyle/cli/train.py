@@ -20,7 +20,22 @@ from restyle.cli.common import (
 )
 from restyle.engines.arbitrary_config import ArbitrarySetup
 from restyle.options import option_specs
-from restyle.training.config import FastLossConfig, TrainConfig
+from restyle.training.config import MAX_STEPS, FastLossConfig, TrainConfig
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `text`: a number with an optional unit, s, m or h (\"90\", \"5m\", \"1.5h\")."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:], 0.0)
+    try:
+        seconds = float(value[:-1] if unit else value) * (unit or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 5m, 1.5h)") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"a duration must be positive, got {text!r}")
+    return seconds
 
 
 def add_parser(commands: Any, name: str) -> None:
@@ -98,6 +113,13 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--steps", type=int, default=s, help=f"optimiser steps ({t['steps']})")
     p.add_argument("--epochs", type=float, default=s, help="passes over DATA (overrides --steps)")
+    p.add_argument(
+        "--time",
+        dest="time_limit_s",
+        type=parse_duration,
+        default=s,
+        help="train this long (90s, 5m, 1.5h); with --steps, whichever ends first",
+    )
     p.add_argument("--batch-size", type=int, default=s, help=f"({t['batch_size']})")
     p.add_argument("--image-size", type=int, default=s, help=f"crop side px ({t['image_size']})")
     p.add_argument(
@@ -156,7 +178,9 @@ def add_export_parser(commands: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from restyle.training.loop import train
 
-    given = vars(args)
+    given = dict(vars(args))
+    if "time_limit_s" in given and "steps" not in given and "epochs" not in given:
+        given["steps"] = MAX_STEPS  # the time alone decides
     train_config = TrainConfig(
         **{k: v for k, v in given.items() if k in config_defaults(TrainConfig)}
     )

@@ -11,6 +11,7 @@ from restyle.training.data import MAX_SCALE_JITTER
 from restyle.vgg import check_layers
 
 MAX_STEPS = 10_000_000
+MAX_TIME_LIMIT_S = 30 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class TrainConfig:
     - `log_every`, `sample_every`, `checkpoint_every`: steps between log lines, sample images
       and resumable checkpoints (0 disables samples / intermediate checkpoints).
     - `seed`: fixes initial weights, the order of photos and every crop, so a run repeats.
+    - `time_limit_s`: stop after this many seconds of training (0: no limit), `steps` being
+      then the most it may take. The learning rate's decay follows whichever of the two is
+      further along, so a run cut by time ends decayed as one cut by steps does. (The steps
+      reached depend on the machine, so such a run repeats only up to where it stopped.)
     """
 
     steps: int = 2000
@@ -48,9 +53,11 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     seed: int = 0
+    time_limit_s: float = 0.0
 
     def __post_init__(self) -> None:
         _check_range("steps", self.steps, 1, MAX_STEPS)
+        _check_range("time_limit_s", self.time_limit_s, 0.0, MAX_TIME_LIMIT_S)
         _check_range("epochs", self.epochs, 0, 10_000)
         _check_range("batch_size", self.batch_size, 1, 1024)
         _check_range("image_size", self.image_size, 16, 4096)

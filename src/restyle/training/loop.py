@@ -197,7 +197,7 @@ class _Run:
             if samples is not None and start == 0 and config.sample_every:
                 self._write_samples(model, samples, step=0)
             for step, batch in enumerate(_batches(loader, device), start=start + 1):
-                self._set_learning_rate(optimizer, step)
+                self._set_learning_rate(optimizer, step, time.perf_counter() - began)
                 photos = batch.float().div_(255)
                 if channels_last:
                     photos = photos.contiguous(memory_format=torch.channels_last)
@@ -211,13 +211,15 @@ class _Run:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
-                if step % max(config.log_every, 1) == 0 or step == self.steps or step == start + 1:
+                out_of_time = self._out_of_time(time.perf_counter() - began)
+                final = out_of_time or step == self.steps
+                if step % max(config.log_every, 1) == 0 or final or step == start + 1:
                     last = self._log(log, step, loss, terms, optimizer, began, start)
                 if callback is not None and self.dist.is_main:
                     callback(
                         Progress(
                             step=step,
-                            total=self.steps,
+                            total=step if final else self._projected_total(step, start, began),
                             loss=last.get("loss", math.nan),
                             elapsed=time.perf_counter() - began,
                             losses={k: last[k] for k in terms if k in last},
@@ -228,6 +230,8 @@ class _Run:
                     self._write_samples(model, samples, step=step)
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
                     self._checkpoint(model, optimizer, step, command, last, began, start)
+                if out_of_time:
+                    break
         except KeyboardInterrupt:
             # Keep what was learnt: the next run with --resume continues from here.
             if step > start:
@@ -237,13 +241,13 @@ class _Run:
             if log is not None:
                 log.close()
         elapsed = time.perf_counter() - began
-        if samples is not None and config.sample_every and self.steps % config.sample_every:
-            self._write_samples(model, samples, step=self.steps)
-        path = self._checkpoint(model, optimizer, self.steps, command, last, began, start)
-        images = (self.steps - start) * config.batch_size * self.dist.world_size
+        if samples is not None and config.sample_every and step % config.sample_every:
+            self._write_samples(model, samples, step=step)
+        path = self._checkpoint(model, optimizer, step, command, last, began, start)
+        images = (step - start) * config.batch_size * self.dist.world_size
         return TrainResult(
             model_path=path,
-            steps=self.steps,
+            steps=step,
             losses=last,
             elapsed=elapsed,
             images_per_second=images / elapsed if elapsed > 0 else 0.0,
@@ -256,9 +260,34 @@ class _Run:
         # itself needs every core, and workers fighting it for them slow both down.
         return min(8, os.cpu_count() or 1) if cuda else 0
 
-    def _set_learning_rate(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+    def _out_of_time(self, elapsed: float) -> bool:
+        """Whether the time limit is reached; every process stops at the same step."""
+        limit = self.config.time_limit_s
+        if not limit:
+            return False
+        over = elapsed >= limit
+        if self.dist.world_size > 1:  # one process's clock decides for all, or DDP would hang
+            flag = torch.tensor([float(over)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            over = bool(flag.item())
+        return over
+
+    def _projected_total(self, step: int, start: int, began: float) -> int:
+        """The steps the run will end at: `steps`, or fewer at this pace within the time limit."""
+        limit = self.config.time_limit_s
+        elapsed = time.perf_counter() - began
+        if not limit or elapsed <= 0:
+            return self.steps
+        pace = (step - start) / elapsed
+        return max(step, min(self.steps, start + round(pace * limit)))
+
+    def _set_learning_rate(
+        self, optimizer: torch.optim.Optimizer, step: int, elapsed: float
+    ) -> None:
         config = self.config
         progress = (step - 1) / max(self.steps - 1, 1)
+        if config.time_limit_s:
+            progress = max(progress, min(1.0, elapsed / config.time_limit_s))
         floor = config.lr_decay_to
         factor = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
         for group in optimizer.param_groups:
