@@ -91,6 +91,17 @@ def test_wheel_ships_only_the_files_the_page_loads(installed: Path) -> None:
     assert "MIT License" in licence and "Microsoft Corporation" in licence
 
 
+def test_wheel_ships_the_refinement_photos_with_their_licences(installed: Path) -> None:
+    folder = installed / "restyle" / "examples" / "refine"
+    photos = {path.name for path in folder.glob("*.jpg")}
+    source = {
+        path.name
+        for path in (Path(__file__).parents[1] / "src/restyle/examples/refine").glob("*.jpg")
+    }
+    assert photos == source and len(photos) >= 10
+    assert (folder / "LICENSES.md").is_file()
+
+
 def test_installed_package_serves_onnxruntime_web(installed: Path, service: Service) -> None:
     entry = httpx.get(f"{service.url}/vendor/onnxruntime-web/{ENTRY}")
     assert entry.status_code == 200

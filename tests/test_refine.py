@@ -164,3 +164,29 @@ def test_bfloat16_training_tracks_float32(
     first32, first16 = logs["float32"][0], logs["bfloat16"][0]
     assert abs(first16 - first32) < 0.02 * first32
     assert logs["bfloat16"][-1] < first16 and logs["float32"][-1] < first32
+
+
+def test_cli_refines_for_a_time_on_the_bundled_photos(tmp_path: Path) -> None:
+    from restyle.examples import refine_photos
+
+    out = tmp_path / "run"
+    args = [
+        "train", "fast", "--init", "arbitrary", "--style", "starry_night", "--out", str(out),
+        "--time", "3s", "--image-size", "32", "--batch-size", "1", "--signal-size", "64",
+        "--style-size", "64", "--device", "cpu", "--quiet", "--sample-every", "0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    training = read_metadata(out / MODEL_FILE, kind=STYLED_MICROAST_FORMAT)["info"]["training"]
+    photos = sorted(refine_photos().glob("*.jpg"))
+    assert training["data"]["images"] == len(photos) >= 10
+    assert training["config"]["time_limit_s"] == 3.0
+    assert 1 <= training["steps"] < training["total_steps"]  # the time ended it
+    assert training["seconds_this_run"] >= 3.0
+    # Every bundled photo is credited.
+    licences = (refine_photos() / "LICENSES.md").read_text()
+    assert all(f"`{photo.name}`" in licences for photo in photos)
+
+
+def test_only_a_refinement_may_leave_out_the_photos(tmp_path: Path) -> None:
+    args = ["train", "fast", "--style", "starry_night", "--out", str(tmp_path), "--quiet"]
+    assert main(args) != 0

@@ -19,6 +19,7 @@ from restyle.cli.common import (
     resolve_image,
 )
 from restyle.engines.arbitrary_config import ArbitrarySetup
+from restyle.errors import InvalidParameterError
 from restyle.options import option_specs
 from restyle.training.config import MAX_STEPS, FastLossConfig, TrainConfig
 
@@ -109,7 +110,12 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     """The training loop's and the loss's options, shared by every engine."""
     t, loss = config_defaults(TrainConfig), config_defaults(FastLossConfig)
     s = argparse.SUPPRESS
-    p.add_argument("--data", type=Path, required=True, help="folder of training photos")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of training photos (fast --init arbitrary: 13 bundled photos if not given)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--steps", type=int, default=s, help=f"optimiser steps ({t['steps']})")
     p.add_argument("--epochs", type=float, default=s, help="passes over DATA (overrides --steps)")
@@ -196,7 +202,7 @@ def run_train(args: argparse.Namespace) -> int:
         result = train(
             task,
             train_config,
-            data=args.data,
+            data=_data(args),
             out_dir=args.out,
             device=args.device,
             resume=args.resume,
@@ -211,6 +217,21 @@ def run_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _data(args: argparse.Namespace) -> Path:
+    """--data, or for a refinement the bundled photos: a few minutes' training needs no more."""
+    if args.data is not None:
+        path: Path = args.data
+        return path
+    if args.engine == "fast" and args.init == "arbitrary":
+        from restyle.examples import refine_photos
+
+        return refine_photos()
+    raise InvalidParameterError(
+        "--data: a folder of training photos is needed (only a refinement, fast --init "
+        "arbitrary, has a bundled set)"
+    )
 
 
 def _fast_task(args: argparse.Namespace, loss_config: FastLossConfig) -> Any:

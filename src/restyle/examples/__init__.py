@@ -16,6 +16,12 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
 }
 
 
+def refine_photos() -> Path:
+    """The folder of freely licensed photos a personal style is refined on when no other is
+    given (13 photos, short side 384 px; authors and licences in refine/LICENSES.md)."""
+    return _HERE / "refine"
+
+
 def example_names(kind: Literal["photos", "styles"]) -> tuple[str, ...]:
     return _EXAMPLES[kind]
 
