@@ -19,7 +19,7 @@ from restyle.options import (
     option,
     option_specs,
 )
-from restyle.postprocess import PostprocessConfig
+from restyle.postprocess_config import PostprocessConfig
 
 
 @dataclass(frozen=True)

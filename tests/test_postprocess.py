@@ -18,12 +18,8 @@ from restyle.color import (
     yiq_to_rgb,
 )
 from restyle.errors import InvalidParameterError, RestyleError
-from restyle.postprocess import (
-    PRESERVE_COLOR_CHOICES,
-    PostprocessConfig,
-    blend,
-    postprocess,
-)
+from restyle.postprocess import blend, postprocess
+from restyle.postprocess_config import PRESERVE_COLOR_CHOICES, PostprocessConfig
 
 CONVERSIONS = {"yiq": (rgb_to_yiq, yiq_to_rgb), "ycbcr": (rgb_to_ycbcr, ycbcr_to_rgb)}
 

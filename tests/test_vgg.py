@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from restyle.errors import InvalidParameterError, WeightsError
-from restyle.vgg import LAYER_CHANNELS, LAYER_NAMES, WEIGHTS_ENV_VAR, VGG19Features
+from restyle.vgg import WEIGHTS_ENV_VAR, VGG19Features
+from restyle.vgg_layers import LAYER_CHANNELS, LAYER_NAMES
 
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 

@@ -33,7 +33,8 @@ from restyle.imaging import (
     tensor_to_image,
 )
 from restyle.options import normalise_weights
-from restyle.postprocess import PostprocessConfig, postprocess
+from restyle.postprocess import postprocess
+from restyle.postprocess_config import PostprocessConfig
 from restyle.progress import ProgressCallback
 
 METHODS = tuple(ENGINES)

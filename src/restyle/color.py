@@ -11,15 +11,15 @@ style transfer": luminance-only transfer (`luminance_transfer`) and linear colou
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from restyle.errors import InvalidParameterError
+from restyle.postprocess_config import ColorSpace
 
-ColorSpace = Literal["yiq", "ycbcr"]
 COLOR_SPACE_CHOICES: tuple[ColorSpace, ...] = get_args(ColorSpace)
 
 # A variance below one 8-bit quantisation step squared is noise, not colour: it is the floor

@@ -16,39 +16,19 @@ import importlib.resources
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from restyle.errors import InvalidParameterError, WeightsError
+from restyle.vgg_layers import BLOCKS, LAYER_NAMES, Pooling, check_layers
 
 WEIGHTS_ENV_VAR = "RESTYLE_VGG19_WEIGHTS"
 _PACKAGE_WEIGHTS = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 # Caffe preprocessing: BGR channel order, 0-255 range, mean pixel subtracted (BGR order).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-
-# (block, number of convs, output channels) of VGG19's five blocks.
-_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
-
-Pooling = Literal["max", "avg"]
-
-
-def _layer_names() -> tuple[str, ...]:
-    names: list[str] = []
-    for block, convs, _ in _BLOCKS:
-        names += [f"relu{block}_{i}" for i in range(1, convs + 1)]
-    return tuple(names)
-
-
-LAYER_NAMES: tuple[str, ...] = _layer_names()
-"""The feature layers a caller may ask for, shallow to deep: relu1_1 ... relu5_4."""
-
-LAYER_CHANNELS: dict[str, int] = {
-    f"relu{block}_{i}": channels for block, convs, channels in _BLOCKS for i in range(1, convs + 1)
-}
 
 
 def default_weights_path() -> Path:
@@ -77,7 +57,7 @@ def _load_conv_weights(path: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], .
     except Exception as exc:  # torch raises many types for a bad file; all mean the same here
         raise WeightsError(f"cannot read VGG19 weights file {str(path)!r}: {exc}") from exc
     convs = []
-    for block, n_convs, _ in _BLOCKS:
+    for block, n_convs, _ in BLOCKS:
         for i in range(1, n_convs + 1):
             key = f"block{block}_conv{i}"
             try:
@@ -100,7 +80,7 @@ def _load_conv_weights(path: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], .
 def _check_shapes(convs: Sequence[tuple[torch.Tensor, torch.Tensor]], path: Path) -> None:
     in_channels = 3
     index = 0
-    for block, n_convs, channels in _BLOCKS:
+    for block, n_convs, channels in BLOCKS:
         for i in range(1, n_convs + 1):
             weight, bias = convs[index]
             if tuple(weight.shape) != (channels, in_channels, 3, 3) or tuple(bias.shape) != (
@@ -112,17 +92,6 @@ def _check_shapes(convs: Sequence[tuple[torch.Tensor, torch.Tensor]], path: Path
                 )
             in_channels = channels
             index += 1
-
-
-def check_layers(layers: Iterable[str], *, argument: str) -> tuple[str, ...]:
-    """Validate layer names; raise InvalidParameterError naming `argument` for an unknown one."""
-    layers = tuple(layers)
-    for layer in layers:
-        if layer not in LAYER_CHANNELS:
-            raise InvalidParameterError(
-                f"{argument}: unknown VGG19 layer {layer!r}; choose from {', '.join(LAYER_NAMES)}"
-            )
-    return layers
 
 
 class VGG19Features(nn.Module):
@@ -173,7 +142,7 @@ class VGG19Features(nn.Module):
         # Mean subtraction in [0, 1] RGB units; kept as a buffer so .to(device, dtype) moves it.
         mean_rgb = torch.tensor(CAFFE_MEAN_BGR[::-1]).view(1, 3, 1, 1) / 255.0
         self.register_buffer("mean_rgb", mean_rgb, persistent=False)
-        self._pool_after = {f"relu{block}_{n}" for block, n, _ in _BLOCKS}
+        self._pool_after = {f"relu{block}_{n}" for block, n, _ in BLOCKS}
         self.requires_grad_(False)
         self.eval()
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from restyle.engines.tiling import ALIGN
 from restyle.errors import InvalidParameterError
 from restyle.options import Precision, check_options, option
 
 Runtime = Literal["auto", "torch", "onnx"]
 MAX_SIZE = 20000  # longest output side; beyond print resolution at 300 dpi for 1.6 m
+
+
+ALIGN = 4  # tiles start on the network's stride grid, so tile and whole image sample alike
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from restyle.lbfgs import CompactLBFGS
 from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
 from restyle.options import normalise_weights
 from restyle.progress import Progress, ProgressCallback
-from restyle.vgg import LAYER_NAMES, VGG19Features
+from restyle.vgg import VGG19Features
+from restyle.vgg_layers import LAYER_NAMES
 
 _BYTES_PER_FLOAT = 4
 _MAX_AUTO_SCALES = 6

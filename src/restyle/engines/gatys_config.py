@@ -11,7 +11,7 @@ from typing import Literal
 
 from restyle.errors import InvalidParameterError
 from restyle.options import check_options, option
-from restyle.vgg import check_layers
+from restyle.vgg_layers import check_layers
 
 MAX_ITERATIONS = 20_000
 """Hard cap on the total optimisation steps of one request, over all scales (the service relies

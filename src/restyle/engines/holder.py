@@ -18,7 +18,8 @@ import torch
 from restyle.devices import resolve_device
 from restyle.engines.base import Engine
 from restyle.engines.registry import ENGINES, engine_spec
-from restyle.vgg import LAYER_NAMES, VGG19Features
+from restyle.vgg import VGG19Features
+from restyle.vgg_layers import LAYER_NAMES
 
 
 class Engines:

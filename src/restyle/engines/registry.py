@@ -19,7 +19,7 @@ from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.gatys_config import GatysOptions, GatysSetup
 from restyle.errors import InvalidParameterError
 from restyle.options import OptionSpec, option_specs
-from restyle.postprocess import PostprocessConfig
+from restyle.postprocess_config import PostprocessConfig
 
 StyleKind = Literal["painting", "trained"]
 

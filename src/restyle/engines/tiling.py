@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from restyle.engines.fast_config import ALIGN
 from restyle.errors import InvalidParameterError
 from restyle.models.instance_norm import InstanceNorm
 from restyle.models.transform_net import pad_to_multiple
-
-ALIGN = 4  # tiles start on the network's stride grid, so tile and whole image sample alike
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from restyle.models.meta_net import STYLE_LAYERS, MetaNet, MetaNetConfig, style_
 from restyle.training.config import FastLossConfig, as_dict
 from restyle.training.data import data_digest, list_images
 from restyle.training.fast_task import johnson_loss
-from restyle.vgg import LAYER_NAMES, VGG19Features
+from restyle.vgg import VGG19Features
+from restyle.vgg_layers import LAYER_NAMES
 
 # Paintings are kept decoded at this multiple of the style crop: enough room to scale and crop.
 _KEEP_SCALE = 2.0

@@ -8,7 +8,7 @@ from typing import Any
 
 from restyle.errors import InvalidParameterError
 from restyle.training.data import MAX_SCALE_JITTER
-from restyle.vgg import check_layers
+from restyle.vgg_layers import check_layers
 
 MAX_STEPS = 10_000_000
 MAX_TIME_LIMIT_S = 30 * 86400.0

@@ -24,7 +24,8 @@ from restyle.models.checkpoint import save_styled_microast, save_transform_net
 from restyle.models.microast import StyledMicroAST
 from restyle.models.transform_net import TransformNet, TransformNetConfig
 from restyle.training.config import FastLossConfig, as_dict
-from restyle.vgg import LAYER_NAMES, VGG19Features
+from restyle.vgg import VGG19Features
+from restyle.vgg_layers import LAYER_NAMES
 
 
 class _PaintingTask:
