@@ -220,3 +220,33 @@ def test_divergence_raises_numerical_error_not_garbage(
     options = GatysOptions(size=32, scales=1, iterations=3, optimizer="adam", learning_rate=1e30)
     with pytest.raises(NumericalError, match="diverged"):
         engine.run(small_content, [small_style], options)
+
+
+@pytest.mark.parametrize(("forced", "expected"), [("1", torch.bfloat16), ("0", None)])
+def test_auto_precision_follows_the_cpus_bfloat16(
+    monkeypatch: pytest.MonkeyPatch, forced: str, expected: torch.dtype | None
+) -> None:
+    from restyle.devices import CPU_BF16_ENV
+    from restyle.engines.gatys_config import GatysSetup
+
+    monkeypatch.setenv(CPU_BF16_ENV, forced)
+    assert GatysEngine(GatysSetup(), device=CPU)._autocast_dtype is expected
+    # Asked for by name, either precision is used whatever the CPU.
+    assert GatysEngine(GatysSetup(precision="float32"), device=CPU)._autocast_dtype is None
+    bf16 = GatysEngine(GatysSetup(precision="bfloat16"), device=CPU)._autocast_dtype
+    assert bf16 is torch.bfloat16
+
+
+def test_bfloat16_on_the_cpu_reaches_the_float32_loss(small_content, small_style) -> None:
+    from restyle.engines.gatys_config import GatysSetup
+
+    options = GatysOptions(size=48, scales=1, iterations=30, seed=0)
+    finals = {}
+    for precision in ("float32", "bfloat16"):
+        engine = GatysEngine(GatysSetup(precision=precision), device=CPU)
+        out, reports = _run(engine, options, small_content, [small_style])
+        assert torch.isfinite(out).all() and out.dtype == torch.float32
+        assert all(torch.isfinite(torch.tensor(r.loss)) for r in reports)
+        finals[precision] = reports[-1].loss
+    # The Grams and losses stay float32; only VGG19's features are rounded.
+    assert finals["bfloat16"] == pytest.approx(finals["float32"], rel=0.05)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from restyle.devices import resolve_device
+from restyle.devices import autocast_dtype, resolve_device
 from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysOptions, GatysSetup
 from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import resize_tensor
@@ -124,7 +124,9 @@ class GatysEngine:
         if self._channels_last:
             # nn.Module.to accepts memory_format; torch's type stubs do not say so.
             self.vgg = self.vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self._autocast_dtype = _autocast_dtype(self.setup.precision, self.device)
+        # bfloat16 on CUDA and on CPUs that compute it natively (AVX512-BF16, AMX): same loss
+        # within 1% at equal steps and the same look (docs/benchmarks.md), VGG19 much faster.
+        self._autocast_dtype = autocast_dtype(self.setup.precision, self.device)
 
     def prepare(self, options: GatysOptions | None = None) -> GatysRun:
         """One run's state (options, losses); `GatysRun.run` optimises."""
@@ -507,10 +509,6 @@ def _diverged(loss: float, report: _Reporter) -> NumericalError:
     )
 
 
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
-        return None
-    return torch.bfloat16
 
 
 __all__ = ["GatysEngine", "GatysOptions", "GatysRun", "GatysSetup", "ScalePlan", "plan_scales"]

@@ -34,8 +34,9 @@ class GatysSetup:
 
     precision: GatysPrecision = option(
         "auto",
-        help="VGG19's precision: auto runs bfloat16 autocast on CUDA and float32 elsewhere; "
-        "losses and Grams stay float32 (no float16: VGG19's activations overflow it)",
+        help="VGG19's precision: auto runs bfloat16 autocast on CUDA and on CPUs with native "
+        "bf16 (AVX512-BF16, AMX; RESTYLE_CPU_BF16=0/1 overrides), float32 elsewhere; losses and "
+        "Grams stay float32 (no float16: VGG19's activations overflow it)",
     )
     weights_path: str | None = option(
         None,
