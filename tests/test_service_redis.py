@@ -257,3 +257,26 @@ def test_a_worker_process_runs_a_video_job(
         assert part.headers["content-range"] == f"bytes 10-19/{len(whole.content)}"
         preview = client.get(job["urls"]["preview"], headers=auth(job))
         assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+
+
+@pytest.mark.slow  # two worker start-ups and a heartbeat timeout: about 20 s on 2 cores
+def test_a_worker_killed_mid_video_is_replaced_and_the_clip_run_again(
+    service: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=150, audio=False, width=128, height=96)
+    with service.client() as client:
+        files = {"content": ("clip.mp4", clip.read_bytes(), "video/mp4")}
+        job = client.post("/api/jobs", files=files, data={"style": "starry-night"}).json()
+        doomed = start_worker(workers, redis_server, tmp_path)
+        deadline = time.monotonic() + 120
+        while not (current := status(client, job))["frames"]["done"]:
+            assert time.monotonic() < deadline and current["status"] != "failed", current
+            time.sleep(0.05)
+        doomed.stop(kill=True)  # mid-clip: its heartbeats stop
+        start_worker(workers, redis_server, tmp_path)
+        final = wait(client, job, timeout=120)
+        assert final["status"] == "succeeded" and final["attempts"] == 2, final
+        assert final["frames"] == {"done": 150, "total": 150}
+        result = client.get(job["urls"]["result"], headers=auth(job))
+        with av.open(io.BytesIO(result.content)) as video:
+            assert sum(1 for _ in video.decode(video=0)) == 150

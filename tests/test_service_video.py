@@ -23,7 +23,9 @@ from tests.test_service_api import Client
 from tests.video_clips import HEIGHT, WIDTH, audio_packets, make_clip
 
 from restyle.service.app import create_app
+from restyle.service.jobs import JobStatus
 from restyle.service.settings import ServiceSettings
+from restyle.service.sweeper import sweep
 from restyle.video.config import VideoOptions
 
 pytestmark = pytest.mark.timeout(600)
@@ -166,6 +168,24 @@ def test_a_video_job_is_queued_with_its_kind_frames_and_format(
     synchronous = client.post("/api/stylize", **video_form(clips["short"]))
     assert synchronous.status_code == 400
     assert "POST /api/jobs" in synchronous.json()["error"]["message"]
+
+
+def test_a_finished_video_job_expires_with_its_files(
+    tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    settings = ServiceSettings(data_dir=tmp_path)
+    app = create_app(settings)
+    client, backend = Client(app), app.state.backend
+    try:
+        job = client.post("/api/jobs", **video_form(clips["short"])).json()
+        folder = tmp_path / "jobs" / job["id"]
+        (folder / "result").write_bytes(b"a finished video")
+        backend.update(job["id"], status=JobStatus.SUCCEEDED, finished_at=time.time())
+        sweep(backend, settings, now=time.time() + settings.result_ttl_s + 1)
+        assert backend.get(job["id"]) is None and not folder.exists()
+    finally:
+        client.close()
+        backend.stop()
 
 
 def test_a_clip_larger_than_the_video_size_is_scaled_down_to_it(
