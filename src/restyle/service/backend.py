@@ -120,6 +120,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def get_blob(self, job_id: str, name: str) -> bytes | None: ...
 
+    @abc.abstractmethod
+    def delete_blob(self, job_id: str, name: str) -> None:
+        """Remove one of a job's files, if it is there (the record stays)."""
+
     def scratch_dir(self) -> Path:
         """Where uploads and results are written before they are stored (`put_blob_file`)."""
         return Path(tempfile.gettempdir())

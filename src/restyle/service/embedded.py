@@ -353,6 +353,12 @@ class EmbeddedBackend(Backend):
                 return None
             raise
 
+    def delete_blob(self, job_id: str, name: str) -> None:
+        if name not in _BLOB_NAMES:
+            raise ValueError(f"not a job file: {name!r}")
+        with _store_errors():
+            (self._job_dir(job_id) / name).unlink(missing_ok=True)
+
     # Statistics ------------------------------------------------------------------------------
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:
         keys = [f"finished:{status.value}"]

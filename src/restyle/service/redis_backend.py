@@ -257,6 +257,9 @@ class RedisBackend(Backend):
         value = self.redis.get(_blob(job_id, name))
         return value if isinstance(value, bytes) else None
 
+    def delete_blob(self, job_id: str, name: str) -> None:
+        self.redis.delete(_blob(job_id, name))
+
     # Statistics ------------------------------------------------------------------------------
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:
         with self.redis.pipeline() as pipe:

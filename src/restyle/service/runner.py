@@ -88,6 +88,8 @@ def execute(
                 result_type=MIME_TYPES[record.options.format],
             )
         except JobStopped as stopped:
+            if record.kind == "video" and stopped.status == JobStatus.CANCELLED:
+                _drop_video_files(backend, record.id)
             return _finish(backend, record, stopped.status, stopped.error)
         except backend.unavailable:
             # The store is away (its backend has retried already), which is no fault of the job:
@@ -235,6 +237,14 @@ def _stylize_video(
             raise _renamed(exc, names) from exc
         _stop_if_abandoned(backend, record)
         backend.put_blob_file(record.id, "result", output)
+
+
+def _drop_video_files(backend: Backend, job_id: str) -> None:
+    """A cancelled video job keeps nothing: its upload (up to `max_video_bytes`) and its last
+    frame go at once, not when the job expires. (The cancel route drops them too; a preview
+    written by a batch that ended after it is dropped here.)"""
+    for name in ("content", "preview"):
+        backend.delete_blob(job_id, name)
 
 
 def _renamed(exc: RestyleError, names: dict[str, str]) -> RestyleError:

@@ -113,7 +113,8 @@ def job_status(record: AuthorisedJob) -> JobStatusResponse:
 
 @router.delete("/api/jobs/{job_id}", responses=_ONE_JOB)
 def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> JobStatusResponse:
-    """Cancel a queued or running job; a finished job is left as it is."""
+    """Cancel a queued or running job; a finished job is left as it is. A video job's files
+    are removed at once (a running one stops after its current batch of frames)."""
     if record.status.finished:
         return JobStatusResponse.model_validate(record.public())
     updated = backend.update(
@@ -125,6 +126,9 @@ def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Job
     )
     if updated is None:
         raise ApiError(404, "not_found", f"no job {job_id!r}")
+    if record.kind == "video":  # nothing is kept: the upload goes now, not when the job expires
+        for name in ("content", "preview"):
+            backend.delete_blob(job_id, name)
     backend.count_finished(JobStatus.CANCELLED, None, "")
     return JobStatusResponse.model_validate(updated.public())
 
