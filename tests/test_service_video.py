@@ -7,6 +7,7 @@ jobs themselves run on a real `restyle serve` with real engines, on clips of 64Ã
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -20,6 +21,7 @@ import pytest
 from tests.service_processes import Service
 from tests.test_service import auth, jpeg, wait
 from tests.test_service_api import Client
+from tests.test_service_hostile import connect, read_until_closed
 from tests.video_clips import HEIGHT, WIDTH, audio_packets, make_clip
 
 from restyle.service.app import create_app
@@ -331,3 +333,36 @@ def test_cancelling_a_video_job_stops_it_and_keeps_no_result(
     assert final["status"] == "cancelled" and final["frames"]["done"] < 600
     folder = service.data_dir / "jobs" / job["id"]
     assert list(folder.iterdir()) == []  # nothing kept: no result, no upload, no frame
+
+
+def test_each_file_is_bounded_while_it_streams_in(service: Service) -> None:
+    """A body may be as large as a video, but a photo is refused at the photo limit, before the
+    rest of its body is sent (the body limit alone would read on to the video's)."""
+    photo_limit = ServiceSettings().max_upload_bytes
+    head = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="style"\r\n\r\nstarry-night\r\n'
+        b'--XyZ\r\nContent-Disposition: form-data; name="content"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n"
+    )
+    declared = len(head) + 3 * photo_limit  # within the body limit, which admits a video
+    connection = connect(service)
+    connection.sendall(
+        b"POST /api/jobs HTTP/1.1\r\nHost: test\r\n"
+        b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
+        + f"Content-Length: {declared}\r\n\r\n".encode()
+        + head
+    )
+    chunk = b"\xff\xd8\xff\xe0" + bytes(1 << 20)
+    sent = 0
+    with contextlib.suppress(OSError):  # the server closes once it has answered
+        while sent < photo_limit + (4 << 20):
+            connection.sendall(chunk)
+            sent += len(chunk)
+    answer = read_until_closed(connection)
+    connection.close()
+    status_line, _, payload = answer.partition(b"\r\n\r\n")
+    assert status_line.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b"connection: close" in status_line.lower()
+    error = json.loads(payload)["error"]
+    assert error["code"] == "too_large"
+    assert error["message"] == f"content: over the upload limit of {photo_limit} bytes"

@@ -17,8 +17,10 @@ its header (size, duration) and its packets, demuxed and counted but not decoded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 from pydantic import ValidationError
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -108,7 +111,11 @@ async def read_stylize_request(
 ) -> StylizeRequest:
     """The request's form, checked. A video is accepted only with `scratch`, the folder its
     file is copied to (the backend's `scratch_dir`); without one it is a 400."""
-    form = await _read_form(request, max_files=2, max_fields=len(FORM_FIELDS))
+    limits = {
+        "content": (settings.max_upload_bytes, settings.max_video_bytes),
+        "style_image": (settings.max_style_upload_bytes, settings.max_style_upload_bytes),
+    }
+    form = await _read_form(request, max_files=2, max_fields=len(FORM_FIELDS), limits=limits)
     try:
         return await _parse(form, settings, scratch)
     finally:
@@ -117,7 +124,8 @@ async def read_stylize_request(
 
 async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
     """A form with one file, `style_image` (the live mode's painting), checked like any upload."""
-    form = await _read_form(request, max_files=1, max_fields=1)
+    limits = {"style_image": (settings.max_style_upload_bytes,) * 2}
+    form = await _read_form(request, max_files=1, max_fields=1, limits=limits)
     try:
         upload = form.get("style_image")
         if not isinstance(upload, UploadFile):
@@ -130,9 +138,12 @@ async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
         await form.close()
 
 
-async def _read_form(request: Request, *, max_files: int, max_fields: int) -> FormData:
+async def _read_form(
+    request: Request, *, max_files: int, max_fields: int, limits: Mapping[str, tuple[int, int]]
+) -> FormData:
     """The multipart form of `request`; the body's size, time and completeness are checked as
-    it streams (`BodyLimitMiddleware`), which raises its ApiErrors through Starlette's parser."""
+    it streams (`BodyLimitMiddleware`), which raises its ApiErrors through Starlette's parser,
+    and so is each file's size (`limits`: field → its limit as a photo, as a video)."""
     content_type = request.headers.get("content-type", "")
     # The media type parsed, not a prefix: "multipart/form-dataX" is not multipart.
     media_type, _ = parse_options_header(content_type)
@@ -143,13 +154,66 @@ async def _read_form(request: Request, *, max_files: int, max_fields: int) -> Fo
             f"expected a multipart/form-data body, got {content_type or 'no content type'!r}",
         )
     try:
-        return await request.form(max_files=max_files, max_fields=max_fields, max_part_size=4096)
+        async with contextlib.aclosing(request.stream()) as stream:
+            parser = _BoundedMultiPartParser(
+                request.headers,
+                stream,
+                limits=limits,
+                max_files=max_files,
+                max_fields=max_fields,
+                max_part_size=4096,
+            )
+            return await parser.parse()
     except ApiError:
         raise
     except ClientDisconnect as exc:
         raise _truncated() from exc
     except Exception as exc:  # Starlette reports a malformed multipart body in several ways
-        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
+        detail = getattr(exc, "message", None) or str(exc)
+        raise ApiError(400, "bad_request", f"malformed multipart body: {detail}") from exc
+
+
+class _BoundedMultiPartParser(MultiPartParser):
+    """Starlette's multipart parser, with each file bounded while it streams in (Starlette
+    bounds the other fields only): a 413 `too_large`, the connection closed, as soon as a file
+    passes its limit, before the rest of the body is read. A file's limit is its field's photo
+    limit, or its video limit once its first bytes are a video's (`limits`; until those bytes
+    have come, the larger). The request body as a whole is bounded by `BodyLimitMiddleware`.
+    """
+
+    def __init__(self, *args: Any, limits: Mapping[str, tuple[int, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._received = 0
+        self._head = b""
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._received, self._head = 0, b""
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is not None:
+            self._received += end - start
+            missing = SIGNATURE_BYTES - len(self._head)
+            if missing > 0:
+                self._head += data[start : min(end, start + missing)]
+            photo, video = self._limits.get(part.field_name, (0, 0))
+            if len(self._head) < SIGNATURE_BYTES:
+                limit, is_video = max(photo, video), False
+            else:
+                is_video = has_video_signature(self._head)
+                limit = video if is_video else photo
+            if self._received > limit:
+                if is_video:
+                    raise _video_too_large(limit)
+                raise ApiError(
+                    413,
+                    "too_large",
+                    f"{part.field_name}: over the upload limit of {limit} bytes",
+                    headers=_CLOSE,
+                )
+        super().on_part_data(data, start, end)
 
 
 async def _parse(form: FormData, settings: ServiceSettings, scratch: Path | None) -> StylizeRequest:
@@ -467,6 +531,7 @@ def _video_too_large(limit: int) -> ApiError:
         413,
         "too_large",
         f"content: over the video upload limit of {limit} bytes (RESTYLE_MAX_VIDEO_BYTES)",
+        headers=_CLOSE,
     )
 
 
