@@ -184,6 +184,9 @@ class _BoundedMultiPartParser(MultiPartParser):
     def __init__(self, *args: Any, limits: Mapping[str, tuple[int, int]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
+        # A file in any other field is refused by the form's checks: the smallest limit here.
+        smallest = min(min(pair) for pair in limits.values())
+        self._other = (smallest, smallest)
         self._received = 0
         self._head = b""
 
@@ -198,7 +201,7 @@ class _BoundedMultiPartParser(MultiPartParser):
             missing = SIGNATURE_BYTES - len(self._head)
             if missing > 0:
                 self._head += data[start : min(end, start + missing)]
-            photo, video = self._limits.get(part.field_name, (0, 0))
+            photo, video = self._limits.get(part.field_name, self._other)
             if len(self._head) < SIGNATURE_BYTES:
                 limit, is_video = max(photo, video), False
             else:
