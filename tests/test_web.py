@@ -335,7 +335,7 @@ def test_a_video_shows_frame_progress_then_plays_in_the_page(
     )
     expect(page.locator("#compare")).to_be_hidden()
     seen: list[dict[str, str]] = page.evaluate("() => window.seen")
-    assert any(re.search(r"frame \d+ of 24", s["status"]) for s in seen), seen
+    # (The frames while it runs show in the cancel test: 24 tiny frames take a moment.)
     assert any(s["preview"].startswith("data:image/jpeg;base64,") for s in seen), seen
 
     # It plays: the position advances (muted, so no autoplay rule stands in the way).
@@ -384,7 +384,10 @@ def test_a_video_job_can_be_cancelled_from_the_page(page: Any, tmp_path: Path) -
     clip = make_clip(tmp_path / "long.mp4", frames=500, audio=False, width=256, height=192)
     page.set_input_files("#content-input", str(clip))
     page.get_by_role("button", name="Stylize").click()
-    expect(page.locator("#job-status")).to_contain_text("frame", timeout=60_000)
+    expect(page.locator("#job-status")).to_have_text(
+        re.compile(r"Running: frame \d+ of 500 \(\d+%\)"), timeout=60_000
+    )
+    expect(page.locator("#preview")).to_be_visible()  # the latest frame
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#job-status")).to_have_text("Cancelled", timeout=30_000)
     expect(page.get_by_role("button", name="Stylize")).to_be_enabled()
