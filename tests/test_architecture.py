@@ -179,3 +179,25 @@ def test_the_library_imports_no_training_service_or_export_code() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+VIDEO_CODE = ("av", "cv2")
+
+
+def test_the_api_process_loads_no_video_code_until_a_video_arrives() -> None:
+    """The service, its app and the video options' declarations (which the API's form and
+    /api/engines read) load neither PyAV nor OpenCV: a photo-only server never pays for them."""
+    script = (
+        "import json, sys\n"
+        "import restyle.video, restyle.video.config, restyle.engines.tables\n"
+        "from restyle.service.app import create_app\n"
+        "from restyle.service import requests, runner\n"
+        f"video = {VIDEO_CODE!r}\n"
+        "loaded = sorted(m for m in sys.modules if any(m == v or m.startswith(v + '.') "
+        "for v in video))\n"
+        "print(json.dumps(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

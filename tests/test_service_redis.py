@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 import redis
@@ -21,6 +22,7 @@ from rq import Queue
 from tests.service_processes import RedisServer, Service, Worker
 from tests.test_service import auth, jpeg, submit, wait
 from tests.test_service_hostile import burst, outcomes
+from tests.video_clips import make_clip
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -229,3 +231,52 @@ def test_uploads_of_a_refused_or_half_done_submission_do_not_outlive_it(
     finally:
         backend.delete(admitted.id)
         backend.stop()
+
+
+def test_a_worker_process_runs_a_video_job(
+    service: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=12, noise=4.0)
+    with service.client() as client:
+        files = {"content": ("clip", clip.read_bytes(), "application/octet-stream")}
+        response = client.post("/api/jobs", files=files, data={"style": "starry-night"})
+        assert response.status_code == 202, response.text
+        job = response.json()
+        assert job["kind"] == "video" and job["frames"] == {"done": 0, "total": 12}
+        start_worker(workers, redis_server, tmp_path)
+        final = wait(client, job)
+        assert final["status"] == "succeeded", final
+        assert final["frames"] == {"done": 12, "total": 12}
+        whole = client.get(job["urls"]["result"], headers=auth(job))
+        assert whole.headers["content-type"] == "video/mp4"
+        with av.open(io.BytesIO(whole.content)) as result:
+            assert sum(1 for _ in result.decode(video=0)) == 12
+        # Redis holds the result as bytes: the API answers ranges from them.
+        part = client.get(job["urls"]["result"], headers={**auth(job), "Range": "bytes=10-19"})
+        assert part.status_code == 206 and part.content == whole.content[10:20]
+        assert part.headers["content-range"] == f"bytes 10-19/{len(whole.content)}"
+        preview = client.get(job["urls"]["preview"], headers=auth(job))
+        assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+
+
+@pytest.mark.slow  # two worker start-ups and a heartbeat timeout: about 20 s on 2 cores
+def test_a_worker_killed_mid_video_is_replaced_and_the_clip_run_again(
+    service: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=150, audio=False, width=128, height=96)
+    with service.client() as client:
+        files = {"content": ("clip.mp4", clip.read_bytes(), "video/mp4")}
+        job = client.post("/api/jobs", files=files, data={"style": "starry-night"}).json()
+        doomed = start_worker(workers, redis_server, tmp_path)
+        deadline = time.monotonic() + 120
+        while not (current := status(client, job))["frames"]["done"]:
+            assert time.monotonic() < deadline and current["status"] != "failed", current
+            time.sleep(0.05)
+        doomed.stop(kill=True)  # mid-clip: its heartbeats stop
+        start_worker(workers, redis_server, tmp_path)
+        final = wait(client, job, timeout=120)
+        assert final["status"] == "succeeded" and final["attempts"] == 2, final
+        assert final["frames"] == {"done": 150, "total": 150}
+        result = client.get(job["urls"]["result"], headers=auth(job))
+        with av.open(io.BytesIO(result.content)) as video:
+            assert sum(1 for _ in video.decode(video=0)) == 150

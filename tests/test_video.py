@@ -1,5 +1,5 @@
-"""Video files end to end, on tiny clips made here with PyAV: a textured canvas panning by a known
-number of pixels per frame (with sensor noise), and a 440 Hz tone."""
+"""Video files end to end, on tiny clips made with PyAV (`tests/video_clips.py`): a textured canvas
+panning by a known number of pixels per frame (with sensor noise), and a 440 Hz tone."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from tests.video_clips import HEIGHT, RATE, SHIFT, WIDTH, audio_packets, decoded, make_clip
 
 from restyle.engines.holder import Engines
 from restyle.errors import InvalidParameterError, InvalidVideoError
@@ -24,67 +25,7 @@ from restyle.models.transform_net import TransformNet, TransformNetConfig
 from restyle.video import stylize_video
 from restyle.video.stabilise import warping_error
 
-WIDTH, HEIGHT, RATE, SHIFT = 64, 48, 25, 2  # SHIFT: px the scene moves left per frame
 STYLE = "starry-night"  # a network of the model zoo shipped with the package
-
-
-def canvas(width: int, height: int, seed: int) -> np.ndarray:
-    """A smooth colour field with edges, (H, W, 3) uint8: texture for the flow to follow."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.random((height // 8 + 1, width // 8 + 1, 3))
-    field = np.kron(coarse, np.ones((8, 8, 1)))[:height, :width]
-    stripes = 0.25 * (np.sin(np.arange(width) / 3.0) > 0)[None, :, None]
-    return ((0.7 * field + stripes) * 255).clip(0, 255).astype(np.uint8)
-
-
-def make_clip(
-    path: Path,
-    *,
-    frames: int = 25,
-    rotation: int | None = None,
-    audio: bool = True,
-    noise: float = 0.0,
-    cut_at: int | None = None,
-    faststart: bool = False,
-) -> Path:
-    """A clip panning over a canvas by SHIFT px per frame (a new canvas from `cut_at`)."""
-    rng = np.random.default_rng(1)
-    scenes = [canvas(WIDTH + SHIFT * frames, HEIGHT, seed) for seed in (0, 1)]
-    options = {"movflags": "+faststart"} if faststart else {}
-    with av.open(str(path), "w", options=options) as out:
-        video = out.add_stream("libx264", rate=RATE, options={"crf": "10"})
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        if rotation is not None:
-            video.set_display_rotation(rotation)
-        sound = out.add_stream("aac", rate=16000, layout="mono") if audio else None
-        for i in range(frames):
-            scene = scenes[1 if cut_at is not None and i >= cut_at else 0]
-            image = scene[:, i * SHIFT : i * SHIFT + WIDTH].astype(np.float32)
-            image += rng.normal(0, noise, image.shape)
-            frame = av.VideoFrame.from_ndarray(image.clip(0, 255).astype(np.uint8), format="rgb24")
-            frame.pts = i
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        if sound is not None:
-            samples = frames * 16000 // RATE
-            tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 16000)
-            for start in range(0, samples, 1024):
-                chunk = tone[None, start : start + 1024].astype(np.float32)
-                block = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-                block.sample_rate, block.pts = 16000, start
-                out.mux(sound.encode(block))
-            out.mux(sound.encode(None))
-    return path
-
-
-def audio_packets(path: Path) -> list[tuple[int | None, bytes]]:
-    with av.open(str(path)) as clip:
-        return [(p.pts, bytes(p)) for p in clip.demux(clip.streams.audio[0]) if p.dts is not None]
-
-
-def decoded(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as clip:
-        return [f.to_ndarray(format="rgb24") for f in clip.decode(video=0)]
 
 
 @pytest.fixture(scope="module")

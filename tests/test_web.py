@@ -14,6 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 from tests.service_processes import Service
+from tests.video_clips import make_clip
 
 from restyle.examples import example_path
 
@@ -296,6 +297,103 @@ def test_api_errors_are_shown_with_the_api_message(
     page.get_by_role("button", name="Stylize").click()
     expect(alert).to_contain_text("size: 16..4096 for fast on this server, got 99999")
     expect(alert).not_to_contain_text(message)
+
+
+def test_a_video_shows_frame_progress_then_plays_in_the_page(
+    page: Any, service: Service, tmp_path: Path
+) -> None:
+    # Silent: whichever container this Chromium plays (H.264 or VP9), the clip fits in it.
+    clip = make_clip(tmp_path / "walk.mp4", frames=24, audio=False, noise=4.0)
+    page.set_input_files("#content-input", str(clip))
+    expect(page.locator("#content-video")).to_be_visible()
+    expect(page.locator('input[name="method"][value="gatys"]')).to_be_disabled()
+    expect(page.locator("#video-limits")).to_contain_text("frames")
+    page.locator(".style-card", has_text="The Starry Night").click()
+    strength = page.locator('[data-option="temporal_strength"]')
+    expect(strength).to_be_visible()  # the video option, from /api/engines
+    strength.fill("0.4")
+    expected = page.evaluate(
+        """() => document.createElement("video")
+          .canPlayType('video/mp4; codecs="avc1.42E01E"') ? "mp4" : "webm" """
+    )
+    expect(page.locator("#format")).to_have_value(expected)
+    page.evaluate(
+        """() => {
+          window.seen = [];
+          new MutationObserver(() => window.seen.push({
+            status: document.querySelector('#job-status').textContent,
+            preview: document.querySelector('#preview').getAttribute('src') || '',
+          })).observe(document.querySelector('#job'), { subtree: true, attributes: true,
+                                                        childList: true, characterData: true });
+        }"""
+    )
+    page.get_by_role("button", name="Stylize").click()
+    player = page.locator("#result-video")
+    expect(player).to_be_visible(timeout=120_000)
+    page.wait_for_function(
+        "() => document.querySelector('#result-video').readyState >= 2", timeout=60_000
+    )
+    expect(page.locator("#compare")).to_be_hidden()
+    seen: list[dict[str, str]] = page.evaluate("() => window.seen")
+    # (The frames while it runs show in the cancel test: 24 tiny frames take a moment.)
+    assert any(s["preview"].startswith("data:image/jpeg;base64,") for s in seen), seen
+
+    # It plays: the position advances (muted, so no autoplay rule stands in the way).
+    start = page.evaluate(
+        "async () => { const v = document.querySelector('#result-video'); v.muted = true;"
+        " await v.play(); return v.currentTime; }"
+    )
+    page.wait_for_function(
+        f"() => document.querySelector('#result-video').currentTime > {start} + 0.1",
+        timeout=10_000,
+    )
+    href = page.evaluate("() => document.querySelector('#download').href")
+    assert "token=" in href
+    assert page.evaluate("() => document.querySelector('#download').download").endswith(
+        f".{expected}"
+    )
+    download = page.request.get(href)
+    assert download.status == 200 and download.headers["content-type"] == f"video/{expected}"
+    [entry] = history(page)
+    assert entry["kind"] == "video" and entry["status"] == "succeeded"
+    status = httpx.get(
+        f"{service.url}/api/jobs/{entry['id']}",
+        headers={"Authorization": f"Bearer {entry['token']}"},
+    ).json()
+    assert status["options"]["temporal_strength"] == pytest.approx(0.4)
+    assert status["frames"] == {"done": 24, "total": 24}
+
+
+def test_a_browser_without_h264_asks_for_webm(page: Any, tmp_path: Path) -> None:
+    # As an open-source Chromium build without H.264 answers.
+    page.evaluate(
+        """() => {
+          const original = HTMLMediaElement.prototype.canPlayType;
+          HTMLMediaElement.prototype.canPlayType = function (type) {
+            return type.startsWith("video/mp4") ? "" : original.call(this, type);
+          };
+        }"""
+    )
+    page.set_input_files("#content-input", str(make_clip(tmp_path / "c.mp4", frames=2)))
+    expect(page.locator("#format")).to_have_value("webm")
+    page.set_input_files("#content-input", str(example_path("cat")))
+    expect(page.locator("#format")).to_have_value("png")  # back to the image formats
+
+
+def test_a_video_job_can_be_cancelled_from_the_page(page: Any, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "long.mp4", frames=500, audio=False, width=256, height=192)
+    page.set_input_files("#content-input", str(clip))
+    page.get_by_role("button", name="Stylize").click()
+    expect(page.locator("#job-status")).to_have_text(
+        re.compile(r"Running: frame \d+ of 500 \(\d+%\)"), timeout=60_000
+    )
+    expect(page.locator("#preview")).to_be_visible()  # the latest frame
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#job-status")).to_have_text("Cancelled", timeout=30_000)
+    expect(page.get_by_role("button", name="Stylize")).to_be_enabled()
+    expect(page.locator("#result")).to_be_hidden()
+    [entry] = history(page)
+    assert entry["status"] == "cancelled"
 
 
 # What the page shows as options: each visible control marked data-option.

@@ -44,7 +44,9 @@ def options_markdown() -> str:
         "",
         "`restyle stylize clip.mp4 -o out.mp4` and `restyle.video.stylize_video` take these "
         "besides the",
-        "engine's options (see `docs/video.md`).",
+        "engine's options (see `docs/video.md`). Those marked *API* can be set by a video job of "
+        "the",
+        "service (`GET /api/engines` gives them as each engine's `video_options`).",
         "",
         "| option | kind | default | range or choices | API | meaning |",
         "|---|---|---|---|---|---|",

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import os
+import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from restyle.service.jobs import JobRecord, JobStatus
@@ -46,12 +51,14 @@ class Backend(abc.ABC):
     def submit(
         self,
         record: JobRecord,
-        blobs: dict[str, bytes],
+        blobs: Mapping[str, bytes | Path],
         *,
         max_per_client: int | None = None,
         max_queued: int | None = None,
     ) -> None:
-        """Store a new job with its input files and queue it.
+        """Store a new job with its input files and queue it. A file given as a `Path` (a
+        video, spooled to `scratch_dir()`) is taken into the store: moved there, or read and
+        removed.
 
         With limits, admission is atomic: the client's queued or running jobs and the queued
         jobs in all are counted and the job inserted as one step, so concurrent requests cannot
@@ -112,6 +119,52 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def get_blob(self, job_id: str, name: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def delete_blob(self, job_id: str, name: str) -> None:
+        """Remove one of a job's files, if it is there (the record stays)."""
+
+    def scratch_dir(self) -> Path:
+        """Where uploads and results are written before they are stored (`put_blob_file`)."""
+        return Path(tempfile.gettempdir())
+
+    def put_blob_file(self, job_id: str, name: str, path: Path) -> None:
+        """Store the file at `path` as a job's file; `path` is gone afterwards. (Here: read
+        into memory and stored as bytes; the embedded store moves the file.)"""
+        self.put_blob(job_id, name, path.read_bytes())
+        path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def work_dir(self, job_id: str) -> Iterator[Path]:
+        """A folder for a running job's files (a video being written), removed afterwards."""
+        with tempfile.TemporaryDirectory(prefix=".restyle-job-") as folder:
+            yield Path(folder)
+
+    def blob_path(self, job_id: str, name: str) -> Path | None:
+        """The local file that holds a job's file, where the store keeps files on this
+        machine's disk (to be read in place, with byte ranges); None otherwise or if absent."""
+        return None
+
+    @contextlib.contextmanager
+    def blob_as_file(self, job_id: str, name: str) -> Iterator[Path | None]:
+        """A job's file as a local file for the block (PyAV reads files): the store's own file
+        where it has one, else a temporary copy removed afterwards; None if absent."""
+        path = self.blob_path(job_id, name)
+        if path is not None:
+            yield path
+            return
+        data = self.get_blob(job_id, name)
+        if data is None:
+            yield None
+            return
+        handle, temporary = tempfile.mkstemp(prefix=f".{name}-", dir=self.scratch_dir())
+        try:
+            with os.fdopen(handle, "wb") as target:
+                target.write(data)
+            del data
+            yield Path(temporary)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
 
     # Statistics ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -21,7 +21,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,6 +94,10 @@ class EmbeddedBackend(Backend):
         self.root = Path(settings.data_dir)
         self.files = self.root / "jobs"
         self.files.mkdir(parents=True, exist_ok=True)
+        # Uploads being checked and results being written: on the jobs' disk, so a finished
+        # file is moved into its job's folder, not copied.
+        self.incoming = self.root / "incoming"
+        self.incoming.mkdir(exist_ok=True)
         self._db = sqlite3.connect(
             self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
         )
@@ -110,14 +114,17 @@ class EmbeddedBackend(Backend):
     def submit(
         self,
         record: JobRecord,
-        blobs: dict[str, bytes],
+        blobs: Mapping[str, bytes | Path],
         *,
         max_per_client: int | None = None,
         max_queued: int | None = None,
     ) -> None:
         try:
             for name, data in blobs.items():  # the files first: a worker may take the job at once
-                self.put_blob(record.id, name, data)
+                if isinstance(data, Path):
+                    self.put_blob_file(record.id, name, data)
+                else:
+                    self.put_blob(record.id, name, data)
             with self._work, _store_errors():
                 self._admit(record, max_per_client, max_queued)
                 self._work.notify()
@@ -278,9 +285,49 @@ class EmbeddedBackend(Backend):
             partial.write_bytes(data)
             os.replace(partial, folder / name)  # readers never see half a file
 
+    def scratch_dir(self) -> Path:
+        return self.incoming
+
+    def put_blob_file(self, job_id: str, name: str, path: Path) -> None:
+        if name not in _BLOB_NAMES:
+            raise ValueError(f"not a job file: {name!r}")
+        folder = self._job_dir(job_id)
+        with _store_errors():
+            folder.mkdir(exist_ok=True)
+            try:
+                os.replace(path, folder / name)  # the scratch folder is on the same disk
+            except OSError:  # another disk after all (a folder mounted in between): copy
+                partial = folder / f".{name}.{threading.get_ident()}"
+                shutil.copyfile(path, partial)
+                os.replace(partial, folder / name)
+                path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def work_dir(self, job_id: str) -> Iterator[Path]:
+        # In the job's folder: on the store's disk (the result is moved, not copied), and
+        # removed with the job, should it be deleted while it runs.
+        folder = self._job_dir(job_id) / f".work-{threading.get_ident()}"
+        with _store_errors():
+            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def blob_path(self, job_id: str, name: str) -> Path | None:
+        if name not in _BLOB_NAMES:
+            raise ValueError(f"not a job file: {name!r}")
+        path = self._job_dir(job_id) / name
+        return path if path.is_file() else None
+
     def remove_orphans(self, written_before: float) -> int:
         removed = 0
         with _store_errors():
+            # Uploads that a process killed while checking them left in the scratch folder.
+            for stale in list(self.incoming.iterdir()):
+                with contextlib.suppress(FileNotFoundError):
+                    if stale.is_file() and stale.stat().st_mtime < written_before:
+                        stale.unlink()
             folders = list(self.files.iterdir())
         for folder in folders:
             if not re.fullmatch(JOB_ID_PATTERN, folder.name):
@@ -305,6 +352,12 @@ class EmbeddedBackend(Backend):
             if isinstance(exc.__cause__, FileNotFoundError):
                 return None
             raise
+
+    def delete_blob(self, job_id: str, name: str) -> None:
+        if name not in _BLOB_NAMES:
+            raise ValueError(f"not a job file: {name!r}")
+        with _store_errors():
+            (self._job_dir(job_id) / name).unlink(missing_ok=True)
 
     # Statistics ------------------------------------------------------------------------------
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:

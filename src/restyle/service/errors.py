@@ -65,6 +65,9 @@ JOB_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         # The request's fault: its images or options.
         "image_too_large": 413,
         "invalid_image": 400,
+        "invalid_video": 400,
+        "video_too_long": 413,
+        "video_too_large": 413,
         "invalid_parameter": 400,
         "invalid_style": 400,
         "unknown_style": 400,

@@ -17,6 +17,7 @@ from restyle.errors import (
     ImageTooLargeError,
     InvalidImageError,
     InvalidParameterError,
+    InvalidVideoError,
     NumericalError,
     RestyleError,
     WeightsError,
@@ -51,7 +52,7 @@ class JobOptions(BaseModel):
 
     method: str = next(iter(ENGINES))  # the registry's first engine is the default
     style: str | None = Field(None, pattern=STYLE_ID_PATTERN)
-    format: Literal["png", "jpeg", "webp"] = "png"
+    format: Literal["png", "jpeg", "webp", "mp4", "webm"] = "png"
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("method")
@@ -73,6 +74,7 @@ class JobError(BaseModel):
 
 
 _LIBRARY_ERROR_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (InvalidVideoError, "invalid_video"),  # before InvalidImageError, its base class
     (ImageTooLargeError, "image_too_large"),
     (InvalidImageError, "invalid_image"),
     (InvalidParameterError, "invalid_parameter"),
@@ -106,6 +108,9 @@ class JobRecord(BaseModel):
     client: str
     options: JobOptions
     style_upload: bool = False
+    kind: Literal["image", "video"] = "image"
+    frames_total: int = 0  # a video's frames (counted by the API), else 0
+    frames_done: int = 0
     status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
     message: str = ""
@@ -130,6 +135,12 @@ class JobRecord(BaseModel):
             "error": self.error.model_dump() if self.error else None,
             "options": self.options.summary(),
             "style_upload": self.style_upload,
+            "kind": self.kind,
+            "frames": (
+                {"done": self.frames_done, "total": self.frames_total}
+                if self.kind == "video"
+                else None
+            ),
             "attempts": self.attempts,
             "created_at": self.created_at,
             "started_at": self.started_at,

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -98,13 +100,15 @@ class RedisBackend(Backend):
         self._update = self.redis.register_script(_UPDATE_IF_EXISTS)
         self._claim = self.redis.register_script(_CLAIM)
         self._admit = self.redis.register_script(_ADMIT)
-        self.blob_ttl = int(settings.result_ttl_s + settings.job_timeout_s + 3600)
+        # Long enough for the longest job a server admits (a video of max_video_frames).
+        longest = settings.job_time_limit(settings.max_video_frames)
+        self.blob_ttl = int(settings.result_ttl_s + longest + 3600)
 
     # Records ---------------------------------------------------------------------------------
     def submit(
         self,
         record: JobRecord,
-        blobs: dict[str, bytes],
+        blobs: Mapping[str, bytes | Path],
         *,
         max_per_client: int | None = None,
         max_queued: int | None = None,
@@ -112,8 +116,13 @@ class RedisBackend(Backend):
         files = [_blob(record.id, name) for name in blobs]
         with self.redis.pipeline() as pipe:  # the files first: a worker may take the job at once
             for key, data in zip(files, blobs.values(), strict=True):
-                pipe.set(key, data, ex=PENDING_BLOB_TTL_S)  # made longer on admission
+                # A video's file is read here: its bytes are bounded by `max_video_bytes`.
+                value = data.read_bytes() if isinstance(data, Path) else data
+                pipe.set(key, value, ex=PENDING_BLOB_TTL_S)  # made longer on admission
             pipe.execute()
+        for data in blobs.values():
+            if isinstance(data, Path):
+                data.unlink(missing_ok=True)
         fields = _encode(record.model_dump(mode="json"))
         # Should Redis fail before the script ran, the files expire by their short TTL.
         verdict = self._admit(
@@ -138,7 +147,7 @@ class RedisBackend(Backend):
             RUN_JOB,
             args=(record.id,),
             job_id=f"{record.id}_{record.attempts}",
-            timeout=int(self.settings.job_timeout_s) + 60,
+            timeout=int(self.settings.job_time_limit(record.frames_total)) + 60,
             result_ttl=0,
             failure_ttl=int(self.settings.result_ttl_s),
         )
@@ -247,6 +256,9 @@ class RedisBackend(Backend):
     def get_blob(self, job_id: str, name: str) -> bytes | None:
         value = self.redis.get(_blob(job_id, name))
         return value if isinstance(value, bytes) else None
+
+    def delete_blob(self, job_id: str, name: str) -> None:
+        self.redis.delete(_blob(job_id, name))
 
     # Statistics ------------------------------------------------------------------------------
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:

@@ -7,28 +7,48 @@ decompression bombs; `restyle.imaging.inspect_image`), since a 100 kB upload can
 gigabytes; the workers decode them. From the photo's dimensions each job gets its budget: an
 output no larger than `default_size` unless a size is asked for, and for gatys at most
 `max_gatys_megapixel_iterations` of work.
+
+A video (`content` recognised as one by its first bytes, whatever its name) is copied to a file
+as it streams in (never held in memory) and checked from its container before a job exists:
+its header (size, duration) and its packets, demuxed and counted but not decoded, against the
+`max_video_*` settings. PyAV is imported only then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from restyle import zoo
 from restyle.engines.registry import ENGINES
-from restyle.errors import ImageTooLargeError, InvalidImageError, InvalidParameterError
+from restyle.errors import (
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidParameterError,
+    InvalidVideoError,
+)
 from restyle.imaging import ImageHeader, ImageLimits, inspect_image
-from restyle.options import OptionSpec
+from restyle.options import OptionSpec, option_specs
 from restyle.service.errors import ApiError
 from restyle.service.jobs import JobOptions
 from restyle.service.settings import ServiceSettings
+from restyle.video.config import SIGNATURE_BYTES, VideoOptions, has_video_signature
+
+if TYPE_CHECKING:
+    from restyle.video.io import VideoInfo
 
 REQUEST_FIELDS = frozenset({"content", "style", "style_image", "method", "format", "response"})
 """The form's own fields; the rest are the engines' public options (`option_fields`)."""
@@ -42,29 +62,70 @@ def option_fields() -> dict[str, dict[str, OptionSpec]]:
     }
 
 
-FORM_FIELDS = REQUEST_FIELDS | {name for fields in option_fields().values() for name in fields}
+def video_option_fields() -> dict[str, OptionSpec]:
+    """The options a video job may set besides its engine's (`VideoOptions`' public ones)."""
+    return {spec.name: spec for spec in option_specs(VideoOptions) if spec.public}
+
+
+def takes_video(method: str) -> bool:
+    """Whether jobs of engine `method` may be videos: the interactive engines (gatys optimises
+    every frame, minutes each on a CPU)."""
+    return ENGINES[method].interactive
+
+
+IMAGE_FORMATS = ("png", "jpeg", "webp")
+VIDEO_FORMATS = ("mp4", "webm")
+"""A video job's containers: H.264 in MP4 (the default), VP9 in WebM."""
+
+FORM_FIELDS = (
+    REQUEST_FIELDS
+    | {name for fields in option_fields().values() for name in fields}
+    | set(video_option_fields())
+)
 _FORM_OVERHEAD = 64 * 1024
 
 
 @dataclass(frozen=True)
 class StylizeRequest:
     options: JobOptions
-    content: bytes
+    content: bytes | Path
+    """The photo's bytes, or the path of a video's file (`discard` removes it, unless a backend
+    has taken it into its store)."""
     style_image: bytes | None
     response: str  # "image" or "json" (base64), for POST /api/stylize
+    frames: int = 0
+    """A video's frames, as counted from its container."""
+
+    @property
+    def is_video(self) -> bool:
+        return isinstance(self.content, Path)
+
+    def discard(self) -> None:
+        """Remove the video's file, if it is still there (a job not admitted)."""
+        if isinstance(self.content, Path):
+            self.content.unlink(missing_ok=True)
 
 
-async def read_stylize_request(request: Request, settings: ServiceSettings) -> StylizeRequest:
-    form = await _read_form(request, max_files=2, max_fields=len(FORM_FIELDS))
+async def read_stylize_request(
+    request: Request, settings: ServiceSettings, *, scratch: Path | None = None
+) -> StylizeRequest:
+    """The request's form, checked. A video is accepted only with `scratch`, the folder its
+    file is copied to (the backend's `scratch_dir`); without one it is a 400."""
+    limits = {
+        "content": (settings.max_upload_bytes, settings.max_video_bytes),
+        "style_image": (settings.max_style_upload_bytes, settings.max_style_upload_bytes),
+    }
+    form = await _read_form(request, max_files=2, max_fields=len(FORM_FIELDS), limits=limits)
     try:
-        return await _parse(form, settings)
+        return await _parse(form, settings, scratch)
     finally:
         await form.close()
 
 
 async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
     """A form with one file, `style_image` (the live mode's painting), checked like any upload."""
-    form = await _read_form(request, max_files=1, max_fields=1)
+    limits = {"style_image": (settings.max_style_upload_bytes,) * 2}
+    form = await _read_form(request, max_files=1, max_fields=1, limits=limits)
     try:
         upload = form.get("style_image")
         if not isinstance(upload, UploadFile):
@@ -77,9 +138,12 @@ async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
         await form.close()
 
 
-async def _read_form(request: Request, *, max_files: int, max_fields: int) -> FormData:
+async def _read_form(
+    request: Request, *, max_files: int, max_fields: int, limits: Mapping[str, tuple[int, int]]
+) -> FormData:
     """The multipart form of `request`; the body's size, time and completeness are checked as
-    it streams (`BodyLimitMiddleware`), which raises its ApiErrors through Starlette's parser."""
+    it streams (`BodyLimitMiddleware`), which raises its ApiErrors through Starlette's parser,
+    and so is each file's size (`limits`: field → its limit as a photo, as a video)."""
     content_type = request.headers.get("content-type", "")
     # The media type parsed, not a prefix: "multipart/form-dataX" is not multipart.
     media_type, _ = parse_options_header(content_type)
@@ -90,16 +154,72 @@ async def _read_form(request: Request, *, max_files: int, max_fields: int) -> Fo
             f"expected a multipart/form-data body, got {content_type or 'no content type'!r}",
         )
     try:
-        return await request.form(max_files=max_files, max_fields=max_fields, max_part_size=4096)
+        async with contextlib.aclosing(request.stream()) as stream:
+            parser = _BoundedMultiPartParser(
+                request.headers,
+                stream,
+                limits=limits,
+                max_files=max_files,
+                max_fields=max_fields,
+                max_part_size=4096,
+            )
+            return await parser.parse()
     except ApiError:
         raise
     except ClientDisconnect as exc:
         raise _truncated() from exc
     except Exception as exc:  # Starlette reports a malformed multipart body in several ways
-        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
+        detail = getattr(exc, "message", None) or str(exc)
+        raise ApiError(400, "bad_request", f"malformed multipart body: {detail}") from exc
 
 
-async def _parse(form: FormData, settings: ServiceSettings) -> StylizeRequest:
+class _BoundedMultiPartParser(MultiPartParser):
+    """Starlette's multipart parser, with each file bounded while it streams in (Starlette
+    bounds the other fields only): a 413 `too_large`, the connection closed, as soon as a file
+    passes its limit, before the rest of the body is read. A file's limit is its field's photo
+    limit, or its video limit once its first bytes are a video's (`limits`; until those bytes
+    have come, the larger). The request body as a whole is bounded by `BodyLimitMiddleware`.
+    """
+
+    def __init__(self, *args: Any, limits: Mapping[str, tuple[int, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        # A file in any other field is refused by the form's checks: the smallest limit here.
+        smallest = min(min(pair) for pair in limits.values())
+        self._other = (smallest, smallest)
+        self._received = 0
+        self._head = b""
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._received, self._head = 0, b""
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is not None:
+            self._received += end - start
+            missing = SIGNATURE_BYTES - len(self._head)
+            if missing > 0:
+                self._head += data[start : min(end, start + missing)]
+            photo, video = self._limits.get(part.field_name, self._other)
+            if len(self._head) < SIGNATURE_BYTES:
+                limit, is_video = max(photo, video), False
+            else:
+                is_video = has_video_signature(self._head)
+                limit = video if is_video else photo
+            if self._received > limit:
+                if is_video:
+                    raise _video_too_large(limit)
+                raise ApiError(
+                    413,
+                    "too_large",
+                    f"{part.field_name}: over the upload limit of {limit} bytes",
+                    headers=_CLOSE,
+                )
+        super().on_part_data(data, start, end)
+
+
+async def _parse(form: FormData, settings: ServiceSettings, scratch: Path | None) -> StylizeRequest:
     unknown = set(form.keys()) - FORM_FIELDS
     if unknown:
         raise ApiError(
@@ -119,22 +239,49 @@ async def _parse(form: FormData, settings: ServiceSettings) -> StylizeRequest:
     for key, value in values.items():
         if value.strip() == "":
             raise ApiError(400, "invalid_parameter", f"field {key!r} is empty")
-    options = _options(values, settings, has_style_image=style_file is not None)
-    content, photo = await _read_image(content_file, "content", settings.max_upload_bytes, settings)
-    options = budgeted(options, photo, settings)
-    style = None
-    if style_file is not None:
-        style, _ = await _read_image(
-            style_file, "style_image", settings.max_style_upload_bytes, settings
-        )
     response = str(form.get("response") or "image")
     if response not in ("image", "json"):
         raise ApiError(400, "invalid_parameter", f"response: 'image' or 'json', got {response!r}")
-    return StylizeRequest(options=options, content=content, style_image=style, response=response)
+    head = await content_file.read(SIGNATURE_BYTES)
+    await content_file.seek(0)
+    video = has_video_signature(head)
+    if video and scratch is None:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            "content: a video is stylized as a job; send it to POST /api/jobs",
+        )
+    options = _options(values, settings, has_style_image=style_file is not None, video=video)
+    content: bytes | Path
+    frames = 0
+    if video:
+        assert scratch is not None
+        content, info = await _read_video(content_file, settings, scratch)
+        frames = info.frames
+    else:
+        content, photo = await _read_image(
+            content_file, "content", settings.max_upload_bytes, settings
+        )
+        options = budgeted(options, photo, settings)
+    try:
+        if video:
+            options = budgeted_video(options, info, settings)
+        style = None
+        if style_file is not None:
+            style, _ = await _read_image(
+                style_file, "style_image", settings.max_style_upload_bytes, settings
+            )
+    except BaseException:
+        if isinstance(content, Path):
+            content.unlink(missing_ok=True)
+        raise
+    return StylizeRequest(
+        options=options, content=content, style_image=style, response=response, frames=frames
+    )
 
 
 def _options(
-    values: dict[str, str], settings: ServiceSettings, *, has_style_image: bool
+    values: dict[str, str], settings: ServiceSettings, *, has_style_image: bool, video: bool = False
 ) -> JobOptions:
     method = values.pop("method", JobOptions.model_fields["method"].default)
     if method not in ENGINES:
@@ -144,7 +291,24 @@ def _options(
             f"method: unknown engine {method!r}; available: {', '.join(ENGINES)}",
         )
     engine = ENGINES[method]
-    request = {k: values.pop(k) for k in ("style", "format") if k in values}
+    if video and not takes_video(method):
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"method: the {method} engine optimises every frame (minutes each on a CPU), so it "
+            "does not take videos; use "
+            + " or ".join(repr(name) for name in ENGINES if takes_video(name)),
+        )
+    request: dict[str, str] = {k: values.pop(k) for k in ("style", "format") if k in values}
+    _check_format(request, video)
+    video_specs = video_option_fields()
+    video_values = {k: values.pop(k) for k in list(values) if k in video_specs}
+    if video_values and not video:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"{sorted(video_values)[0]}: an option of video jobs, and the content is an image",
+        )
     specs = option_fields()[method]
     misplaced = sorted(set(values) - set(specs))
     if misplaced:
@@ -156,10 +320,13 @@ def _options(
         )
     try:
         parsed = {name: specs[name].parse(text) for name, text in values.items()}
-        _check_limits(parsed, method, settings)
+        _check_limits(parsed, method, settings, video=video)
         engine.split(parsed)  # the engine's option classes validate every value
+        video_parsed = {name: video_specs[name].parse(text) for name, text in video_values.items()}
+        VideoOptions(**video_parsed)  # the declaration validates the values
     except InvalidParameterError as exc:
         raise ApiError(400, "invalid_parameter", str(exc)) from exc
+    parsed |= video_parsed
     try:
         options = JobOptions.model_validate({**request, "method": method, "options": parsed})
     except ValidationError as exc:
@@ -197,6 +364,23 @@ def _options(
     return options
 
 
+def _check_format(request: dict[str, str], video: bool) -> None:
+    """A video job writes a video container (mp4 unless asked), an image job an image."""
+    wanted = request.get("format")
+    formats, kind = (VIDEO_FORMATS, "a video") if video else (IMAGE_FORMATS, "an image")
+    if wanted is None:
+        if video:
+            request["format"] = VIDEO_FORMATS[0]
+        return
+    if wanted not in formats and wanted in (*IMAGE_FORMATS, *VIDEO_FORMATS):
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"format: the content is {kind}, so the result is one of {', '.join(formats)}; "
+            f"got {wanted!r}",
+        )
+
+
 def engine_description(method: str, settings: ServiceSettings) -> dict[str, Any]:
     """The engine and its public options' JSON schema with this server's limits (what the
     web page builds its controls from, and what `_check_limits` enforces)."""
@@ -213,6 +397,16 @@ def engine_description(method: str, settings: ServiceSettings) -> dict[str, Any]
         if isinstance(schema.get("default"), int) and schema["default"] > target["maximum"]:
             schema["default"] = target["maximum"]
     described["limits"] = job_budget(method, settings)
+    described["video_options"] = None
+    described["video_formats"] = []
+    if takes_video(method):
+        video = {name: spec.json_schema() for name, spec in video_option_fields().items()}
+        described["video_options"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": video,
+        }
+        described["video_formats"] = list(VIDEO_FORMATS)
     return described
 
 
@@ -223,26 +417,44 @@ def job_budget(method: str, settings: ServiceSettings) -> dict[str, float]:
     }
     if method == "gatys":
         budget["max_megapixel_iterations"] = settings.max_gatys_megapixel_iterations
+    if takes_video(method):
+        budget |= {
+            "max_video_bytes": settings.max_video_bytes,
+            "max_video_seconds": settings.max_video_seconds,
+            "max_video_frames": settings.max_video_frames,
+            "max_video_pixels": settings.max_video_pixels,
+            "max_video_size": min(settings.max_video_size, size_limit(method, settings)),
+        }
     return budget
 
 
-def size_limit(method: str, settings: ServiceSettings) -> int:
-    """The largest output long side this server accepts for `method`."""
+def size_limit(method: str, settings: ServiceSettings, *, video: bool = False) -> int:
+    """The largest output long side this server accepts for `method` (for a video's frames)."""
+    if video:
+        return min(settings.max_video_size, settings.max_size)
     return settings.max_gatys_size if method == "gatys" else settings.max_size
 
 
-def server_bounds(method: str, settings: ServiceSettings) -> dict[str, tuple[int, int]]:
+def server_bounds(
+    method: str, settings: ServiceSettings, *, video: bool = False
+) -> dict[str, tuple[int, int]]:
     """This server's limits on options, tighter than the engines': they bound a job's cost."""
-    return {"size": (16, size_limit(method, settings)), "iterations": (1, settings.max_iterations)}
+    return {
+        "size": (16, size_limit(method, settings, video=video)),
+        "iterations": (1, settings.max_iterations),
+    }
 
 
-def _check_limits(parsed: dict[str, Any], method: str, settings: ServiceSettings) -> None:
-    bounds = server_bounds(method, settings)
+def _check_limits(
+    parsed: dict[str, Any], method: str, settings: ServiceSettings, *, video: bool = False
+) -> None:
+    bounds = server_bounds(method, settings, video=video)
     for name, (low, high) in bounds.items():
         value = parsed.get(name)
         if value is not None and not (isinstance(value, int) and low <= value <= high):
+            kind = " videos" if video else ""
             raise InvalidParameterError(
-                f"{name}: {low}..{high} for {method} on this server, got {value!r}"
+                f"{name}: {low}..{high} for {method}{kind} on this server, got {value!r}"
             )
     # No size given: the engine's own default when this server allows it, else its largest.
     default = getattr(option_fields()[method].get("size"), "default", None)
@@ -278,6 +490,120 @@ def budgeted(options: JobOptions, photo: ImageHeader, settings: ServiceSettings)
                 "iterations",
             )
     return options.model_copy(update={"options": values})
+
+
+def budgeted_video(options: JobOptions, clip: VideoInfo, settings: ServiceSettings) -> JobOptions:
+    """`options` for this clip: no size (or 0, the clip's own) means at most `max_video_size`;
+    a WebM result cannot hold the clip's audio unless it is Opus or Vorbis (it is copied, not
+    re-encoded)."""
+    values = dict(options.options)
+    cap = size_limit(options.method, settings, video=True)
+    if not values.get("size") and max(clip.width, clip.height) > cap:
+        values["size"] = cap
+    if options.format == "webm" and clip.audio_codec not in (None, "opus", "vorbis"):
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"format: webm cannot hold this clip's {clip.audio_codec} audio, which is kept as it "
+            "is (not re-encoded); ask for mp4",
+        )
+    return options.model_copy(update={"options": values})
+
+
+async def _read_video(
+    upload: UploadFile, settings: ServiceSettings, scratch: Path
+) -> tuple[Path, VideoInfo]:
+    """The upload copied to a file in `scratch` (a chunk at a time), and its container checked
+    against this server's video limits; the file is removed when it is refused."""
+    limit = settings.max_video_bytes
+    if upload.size is not None and upload.size > limit:
+        raise _video_too_large(limit)
+    path = await asyncio.to_thread(_spool, upload.file, scratch, limit)
+    try:
+        if path.stat().st_size > limit:
+            raise _video_too_large(limit)
+        info = await asyncio.to_thread(_inspect_clip, path, settings)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, info
+
+
+def _video_too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "too_large",
+        f"content: over the video upload limit of {limit} bytes (RESTYLE_MAX_VIDEO_BYTES)",
+        headers=_CLOSE,
+    )
+
+
+def _spool(source: IO[bytes], scratch: Path, limit: int) -> Path:
+    """Copy `source` into a new file in `scratch`, at most `limit` + 1 bytes (one more tells
+    that it was over)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=".upload-", suffix=".video", dir=scratch)
+    path = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as target:
+            source.seek(0)
+            remaining = limit + 1
+            while remaining > 0:
+                chunk = source.read(min(1 << 20, remaining))
+                if not chunk:
+                    break
+                target.write(chunk)
+                remaining -= len(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _inspect_clip(path: Path, settings: ServiceSettings) -> VideoInfo:
+    """The clip's container against the limits: its header first (frame size, duration, the
+    frames it declares), then its packets counted (a truncated file is found here, and a header
+    that understates its frames)."""
+    from restyle.video.io import VideoSource, inspect_video  # PyAV: once a video has come
+
+    try:
+        with VideoSource(path) as clip:
+            _check_video(clip.info, settings, counted=False)
+        info = inspect_video(path, stop_after=settings.max_video_frames)
+    except InvalidVideoError as exc:
+        # The library names the file: here a scratch path, which the client must not see.
+        message = str(exc).replace(repr(str(path)), "content").replace(str(path), "content")
+        raise ApiError(400, "invalid_video", message) from None
+    _check_video(info, settings, counted=True)
+    return info
+
+
+def _check_video(info: VideoInfo, settings: ServiceSettings, *, counted: bool) -> None:
+    pixels = info.width * info.height
+    if pixels > settings.max_video_pixels:
+        raise ApiError(
+            413,
+            "video_too_large",
+            f"content: {info.width}x{info.height} frames ({pixels} pixels) are over this "
+            f"server's limit of {settings.max_video_pixels} (RESTYLE_MAX_VIDEO_PIXELS)",
+        )
+    seconds = info.duration or (float(info.frames / info.rate) if info.rate else 0.0)
+    if seconds > settings.max_video_seconds:
+        raise ApiError(
+            413,
+            "video_too_long",
+            f"content: {seconds:.1f} s of video, over this server's limit of "
+            f"{settings.max_video_seconds:g} s (RESTYLE_MAX_VIDEO_SECONDS)",
+        )
+    if info.frames > settings.max_video_frames:
+        more = "more than " if counted else ""
+        shown = settings.max_video_frames if counted else info.frames
+        raise ApiError(
+            413,
+            "video_too_long",
+            f"content: {more}{shown} frames, over this server's limit of "
+            f"{settings.max_video_frames} (RESTYLE_MAX_VIDEO_FRAMES)",
+        )
 
 
 async def _read_image(
@@ -380,4 +706,6 @@ def _truncated(received: int | None = None, declared: int | None = None) -> ApiE
 
 
 def body_limit(settings: ServiceSettings) -> int:
-    return settings.max_upload_bytes + settings.max_style_upload_bytes + _FORM_OVERHEAD
+    """The largest request body: a photo or a video, a painting, and the form around them."""
+    content = max(settings.max_upload_bytes, settings.max_video_bytes)
+    return content + settings.max_style_upload_bytes + _FORM_OVERHEAD

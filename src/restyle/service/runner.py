@@ -6,12 +6,19 @@ size, style or options. Inputs are decoded here and reach the engines as tensors
 encoded by the library's one encoder (`restyle.imaging.encode_image`), so the service and the
 CLI write the same bytes. While a job runs, a heartbeat thread marks it alive, so the sweeper can
 tell a slow job from a worker that was killed.
+
+A video job streams its clip from file to file through `restyle.video.stylize_video` (imported
+by the first video job: PyAV and OpenCV stay out of a worker until then): the upload is read
+where the store keeps it (embedded) or from a temporary copy (Redis), the result is written in
+the job's work folder and moved into the store. Progress is counted in frames, and the latest
+stylized frame becomes the job's preview at most once a second.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +30,7 @@ from restyle import zoo
 from restyle.api import stylize_batch, stylize_tensor
 from restyle.engines.holder import Engines
 from restyle.engines.registry import ENGINES
-from restyle.errors import InvalidParameterError
+from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import ImageLimits, as_tensor, encode_image, tensor_to_image
 from restyle.progress import Progress
 from restyle.service.backend import Backend
@@ -33,8 +40,15 @@ from restyle.service.settings import ServiceSettings
 log = logging.getLogger("restyle.service")
 
 _PROGRESS_EVERY_S = 0.5
+_VIDEO_PREVIEW_EVERY_S = 1.0
 _PREVIEW_SIDE = 384
-MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+MIME_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+}
 
 
 class JobStopped(Exception):
@@ -60,12 +74,12 @@ def execute(
     """Run a claimed job to its end; returns its final record."""
     with _heartbeat(backend, [record], settings):
         try:
-            result = _stylize(backend, record, settings, engines)
-            current = backend.get(record.id)
-            if current is None or current.cancel_requested:
-                # Abandoned while it ran (a fast job has no progress callback to stop it earlier).
-                raise JobStopped(JobStatus.CANCELLED, None)
-            _store_result(backend, record, result)
+            if record.kind == "video":
+                _stylize_video(backend, record, settings, engines)
+            else:
+                result = _stylize(backend, record, settings, engines)
+                _stop_if_abandoned(backend, record)
+                _store_result(backend, record, result)
             return _finish(
                 backend,
                 record,
@@ -74,6 +88,8 @@ def execute(
                 result_type=MIME_TYPES[record.options.format],
             )
         except JobStopped as stopped:
+            if record.kind == "video" and stopped.status == JobStatus.CANCELLED:
+                _drop_video_files(backend, record.id)
             return _finish(backend, record, stopped.status, stopped.error)
         except backend.unavailable:
             # The store is away (its backend has retried already), which is no fault of the job:
@@ -81,6 +97,14 @@ def execute(
             raise
         except Exception as exc:  # every failure must end as a status the client can read
             return _finish(backend, record, JobStatus.FAILED, _error_of(exc, record.id))
+
+
+def _stop_if_abandoned(backend: Backend, record: JobRecord) -> None:
+    """Raise JobStopped if the job was cancelled or deleted while it ran (a fast job has no
+    progress callback to stop it earlier)."""
+    current = backend.get(record.id)
+    if current is None or current.cancel_requested:
+        raise JobStopped(JobStatus.CANCELLED, None)
 
 
 def run(backend: Backend, job_id: str, settings: ServiceSettings, engines: Engines) -> None:
@@ -105,13 +129,15 @@ def _batch_mates(
 ) -> list[JobRecord]:
     if settings.max_batch < 2 or record.options.method != "fast" or record.style_upload:
         return []
+    if record.kind != "image":
+        return []
     if engines.device.type == "cpu" and not settings.batch_on_cpu:
         return []  # measured: 8 × 512² at once is no faster on a CPU and peaks at 2.2 GB RSS
     mates: list[JobRecord] = []
     for other in backend.queued(4 * settings.max_batch):
         if len(mates) + 1 >= settings.max_batch:
             break
-        if other.options == record.options and not other.style_upload:
+        if other.options == record.options and not other.style_upload and other.kind == "image":
             claimed = claim(backend, other.id)
             if claimed is not None:
                 mates.append(claimed)
@@ -153,16 +179,7 @@ def _stylize(
     values = dict(options.options)
     _, engine_options, _ = engine.split(values)
     content = _input(backend, record, "content", settings, reduce_to=_output_side(engine_options))
-    style: Any
-    if record.style_upload:
-        style = _input(backend, record, "style", settings)
-    else:
-        assert options.style is not None
-        entry = zoo.find(zoo.split_spec(options.style)[0])
-        if entry is None:
-            raise InvalidParameterError(f"style: unknown style id {options.style!r}")
-        # A trained-style engine runs the network; the others read the painting itself.
-        style = options.style if engine.styles == "trained" else as_tensor(entry.painting_path)
+    style = _style(backend, record, settings)
     if hasattr(engine_options, "preview_every"):  # about eight previews over a run
         values["preview_every"] = max(1, engine_options.iterations // 8)
     return stylize_tensor(
@@ -173,6 +190,69 @@ def _stylize(
         engines=engines,
         **values,
     )
+
+
+def _style(backend: Backend, record: JobRecord, settings: ServiceSettings) -> Any:
+    """The job's style as its engine takes it: a trained network's id, or a painting."""
+    options = record.options
+    if record.style_upload:
+        return _input(backend, record, "style", settings)
+    assert options.style is not None
+    entry = zoo.find(zoo.split_spec(options.style)[0])
+    if entry is None:
+        raise InvalidParameterError(f"style: unknown style id {options.style!r}")
+    # A trained-style engine runs the network; the others read the painting itself.
+    if ENGINES[options.method].styles == "trained":
+        return options.style
+    return as_tensor(entry.painting_path)
+
+
+def _stylize_video(
+    backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
+) -> None:
+    """Stylize the job's clip, file to file, and store the result (see the module docstring)."""
+    from restyle.video import stylize_video
+
+    options = record.options
+    style = _style(backend, record, settings)
+    reporter = _Reporter(backend, record, settings)
+    with backend.blob_as_file(record.id, "content") as source, backend.work_dir(record.id) as work:
+        if source is None:
+            raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
+        output = work / f"result.{options.format}"
+        try:
+            stylize_video(
+                source,
+                output,
+                style,
+                method=options.method,
+                progress=reporter,
+                engines=engines,
+                limits=_limits(settings),
+                **options.options,
+            )
+        except RestyleError as exc:
+            # The library names its files: here the store's paths, which clients must not see.
+            names = {str(source): "content", str(output): "result", str(work): "work"}
+            raise _renamed(exc, names) from exc
+        _stop_if_abandoned(backend, record)
+        backend.put_blob_file(record.id, "result", output)
+
+
+def _drop_video_files(backend: Backend, job_id: str) -> None:
+    """A cancelled video job keeps nothing: its upload (up to `max_video_bytes`) and its last
+    frame go at once, not when the job expires. (The cancel route drops them too; a preview
+    written by a batch that ended after it is dropped here.)"""
+    for name in ("content", "preview"):
+        backend.delete_blob(job_id, name)
+
+
+def _renamed(exc: RestyleError, names: dict[str, str]) -> RestyleError:
+    """`exc` again, with each path of `names` in its message replaced by its name."""
+    message = str(exc)
+    for path, name in names.items():
+        message = message.replace(repr(path), name).replace(path, name)
+    return type(exc)(message)
 
 
 def _input(
@@ -215,23 +295,41 @@ class _Reporter:
 
     def __init__(self, backend: Backend, record: JobRecord, settings: ServiceSettings) -> None:
         self.backend, self.record, self.settings = backend, record, settings
+        self.video = record.kind == "video"
         self.last = 0.0
+        self.last_preview = -math.inf
         self.previews = 0
 
     def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
         final = progress.step >= progress.total
-        if progress.preview is not None:
+        # A video reports every batch with its latest frame: stored at most once a second.
+        preview = progress.preview is not None and (
+            not self.video or now - self.last_preview >= _VIDEO_PREVIEW_EVERY_S
+        )
+        if preview:
+            assert progress.preview is not None
             self.previews += 1
+            self.last_preview = now
             self.backend.put_blob(self.record.id, "preview", _preview(progress.preview))
         elif not final and now - self.last < _PROGRESS_EVERY_S:
             return
         self.last = now
-        fields: dict[str, Any] = {
-            "progress": min(1.0, progress.step / max(progress.total, 1)),
-            "message": f"step {progress.step}/{progress.total}",
-        }
-        if progress.preview is not None:
+        fields: dict[str, Any]
+        if self.video:  # the total the API counted: the container may not declare one
+            total = max(self.record.frames_total, progress.step, 1)
+            fields = {
+                "progress": min(1.0, progress.step / total),
+                "message": f"frame {progress.step} of {total}",
+                "frames_done": progress.step,
+                "frames_total": total,
+            }
+        else:
+            fields = {
+                "progress": min(1.0, progress.step / max(progress.total, 1)),
+                "message": f"step {progress.step}/{progress.total}",
+            }
+        if preview:
             fields["preview_version"] = self.previews
         current = self.backend.update(self.record.id, **fields)
         if current is None or current.cancel_requested:
@@ -239,8 +337,9 @@ class _Reporter:
         if current.attempts != self.record.attempts:
             raise JobStopped(JobStatus.FAILED, None)  # a newer attempt owns the job now
         started = self.record.started_at or time.time()
-        if time.time() - started > self.settings.job_timeout_s:
-            message = f"the job ran longer than {self.settings.job_timeout_s:g} s"
+        limit = self.settings.job_time_limit(self.record.frames_total)
+        if time.time() - started > limit:
+            message = f"the job ran longer than {limit:g} s"
             raise JobStopped(JobStatus.FAILED, JobError(code="timeout", message=message))
 
 

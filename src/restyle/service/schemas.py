@@ -70,12 +70,27 @@ class EngineInfo(BaseModel):
         default_factory=dict,
         description="this server's budget per job: `default_size`, the output long side when "
         "a request gives no size (a larger photo is scaled down); for gatys "
-        "`max_megapixel_iterations`, output megapixels × iterations at most",
+        "`max_megapixel_iterations`, output megapixels × iterations at most; for an engine "
+        "that takes videos `max_video_bytes`, `max_video_seconds`, `max_video_frames`, "
+        "`max_video_pixels` (of the input's frames) and `max_video_size` (the output's long "
+        "side, and the size a larger clip is scaled down to when a request gives none)",
+    )
+    video_options: dict[str, Any] | None = Field(
+        description="JSON schema of the options a video job may set besides `options`; null: "
+        "this engine does not take videos",
+    )
+    video_formats: list[str] = Field(
+        description="the containers a video job may ask for as `format` (mp4: H.264, webm: VP9)"
     )
 
 
 class EnginesResponse(BaseModel):
     engines: list[EngineInfo] = Field(description="the engines this server runs, default first")
+
+
+class FrameCount(BaseModel):
+    done: int = Field(description="frames stylized and written so far")
+    total: int = Field(description="the clip's frames")
 
 
 class JobStatusResponse(BaseModel):
@@ -88,6 +103,10 @@ class JobStatusResponse(BaseModel):
     error: ErrorDetail | None = Field(description="why it failed; null unless it failed")
     options: dict[str, Any] = Field(description="the request's options, as validated")
     style_upload: bool = Field(description="whether the painting was uploaded")
+    kind: Literal["image", "video"] = Field(description="what `content` was")
+    frames: FrameCount | None = Field(
+        description="a video's frames done and in all; null: an image"
+    )
     attempts: int
     created_at: float = Field(description="Unix time")
     started_at: float | None
@@ -99,8 +118,8 @@ class JobUrls(BaseModel):
 
     self_: str = Field(alias="self", description="this job's status")
     events: str = Field(description="server-sent events: status, previews, end")
-    result: str = Field(description="the image, once succeeded")
-    preview: str = Field(description="the latest preview (gatys jobs)")
+    result: str = Field(description="the image or video, once succeeded")
+    preview: str = Field(description="the latest preview (gatys jobs; a video's latest frame)")
 
 
 class JobCreatedResponse(JobStatusResponse):
@@ -124,7 +143,8 @@ _ERROR_DESCRIPTIONS = {
     408: "The request's body did not arrive in time",
     404: "Not found (or expired)",
     409: "The job has no result (yet)",
-    413: "An upload or image is too large",
+    413: "An upload, image or video is too large",
+    416: "The requested byte range is outside the file",
     415: "Not a multipart/form-data body",
     422: "A path or query parameter is invalid",
     429: "Too many queued or running jobs for this client",
@@ -141,6 +161,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def image_content() -> dict[str, Any]:
-    """`content` of a response that is an image in any of the output formats."""
-    return {media_type: {} for media_type in ("image/png", "image/jpeg", "image/webp")}
+def image_content(*, video: bool = False) -> dict[str, Any]:
+    """`content` of a response that is an image in any of the output formats (with `video`: or
+    a video)."""
+    types = ["image/png", "image/jpeg", "image/webp"]
+    if video:
+        types += ["video/mp4", "video/webm"]
+    return {media_type: {} for media_type in types}

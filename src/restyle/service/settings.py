@@ -47,6 +47,27 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="gatys: output megapixels × iterations at most (1024² at 475 iterations)",
     )
+    # Videos (a clip as a job's `content`): checked from the container before a job exists (the
+    # API demuxes it, never decodes it); the frames are what a worker's time goes to.
+    max_video_bytes: int = Field(200_000_000, ge=1024, description="a video upload")
+    max_video_seconds: float = Field(120, gt=0, description="a video's duration")
+    max_video_frames: int = Field(3000, ge=1, description="a video's frames")
+    max_video_pixels: int = Field(
+        3840 * 2160, ge=64 * 64, description="width × height of a video's frames (input)"
+    )
+    max_video_size: int = Field(
+        1280,
+        ge=16,
+        le=16384,
+        description="output long side of a video; a larger clip with no size asked is scaled "
+        "down to it",
+    )
+    video_frame_timeout_s: float = Field(
+        10,
+        gt=0,
+        description="a video job may run max(job_timeout_s, its frames × this) before it fails "
+        "with `timeout`",
+    )
     max_jobs_per_client: int = Field(4, ge=1, description="queued or running jobs per client")
     max_queued_jobs: int = Field(1000, ge=1, description="queued jobs in all")
     job_timeout_s: float = Field(1800, gt=0, description="a job running longer fails")
@@ -87,6 +108,11 @@ class ServiceSettings(BaseSettings):
     body_timeout_s: float = Field(
         120, gt=0, description="a request's body must arrive within this (408 request_timeout)"
     )
+
+    def job_time_limit(self, frames: int = 0) -> float:
+        """Seconds a job may run: `job_timeout_s`, or for a video of `frames` frames
+        `frames × video_frame_timeout_s` when that is longer."""
+        return max(self.job_timeout_s, frames * self.video_frame_timeout_s)
 
     def engines(self, *, device: str | None = None) -> Engines:
         """A holder of this server's engines (on `device`, default the settings' own)."""

@@ -54,8 +54,12 @@ def sweep(
                 message = f"the worker stopped responding ({record.attempts} attempts)"
                 _fail(backend, record.id, "worker_lost", message, now)
                 counts["lost"] += 1
-        elif record.started_at and now - record.started_at > settings.job_timeout_s + 60:
-            message = f"the job ran longer than {settings.job_timeout_s:g} s"
+        elif (
+            record.started_at
+            and now - record.started_at
+            > (limit := settings.job_time_limit(record.frames_total)) + 60
+        ):
+            message = f"the job ran longer than {limit:g} s"
             _fail(backend, record.id, "timeout", message, now)
             counts["timed_out"] += 1
     for job_id in backend.stranded(now - settings.requeue_grace_s):

@@ -19,6 +19,19 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
 """Containers Restyle writes: H.264 or VP9 video, the input's audio packets as they were."""
 
+_IMAGE_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}  # ISO-BMFF stills
+_EBML = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
+SIGNATURE_BYTES = 12
+"""How many first bytes of a file `has_video_signature` reads."""
+
+
+def has_video_signature(head: bytes) -> bool:
+    """Whether a file's first `SIGNATURE_BYTES` bytes are those of a video container: MP4, MOV
+    and 3GP (but not the HEIF and AVIF stills that share their box), Matroska and WebM, AVI."""
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in _IMAGE_BRANDS
+    return head.startswith(_EBML) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
 
 @dataclass(frozen=True)
 class VideoOptions:
@@ -43,6 +56,7 @@ class VideoOptions:
         "frame where the motion is reliable (0: frame by frame)",
         minimum=0.0,
         maximum=0.95,
+        public=True,
     )
     codec: Codec = option("auto", help="video codec (auto: vp9 for .webm, h264 otherwise)")
     crf: int | None = option(

@@ -11,6 +11,7 @@ decoding, the frame.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -32,10 +33,14 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from av.video.stream import VideoStream
 
 from restyle.errors import InvalidParameterError, InvalidVideoError
-from restyle.video.config import OUTPUT_SUFFIXES, VIDEO_SUFFIXES, Codec
+from restyle.video.config import (
+    OUTPUT_SUFFIXES,
+    SIGNATURE_BYTES,
+    VIDEO_SUFFIXES,
+    Codec,
+    has_video_signature,
+)
 
-_IMAGE_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}  # ISO-BMFF stills
-_EBML = b"\x1a\x45\xdf\xa3"  # Matroska and WebM
 # FFmpeg reads a still image as a one-frame "video"; these demuxers are not clips.
 _IMAGE_DEMUXERS = ("image2", "_pipe", "gif", "apng", "webp")
 
@@ -47,12 +52,10 @@ def looks_like_video(path: str | os.PathLike[str]) -> bool:
         return True
     try:
         with path.open("rb") as f:
-            head = f.read(12)
+            head = f.read(SIGNATURE_BYTES)
     except OSError:
         return False
-    if head[4:8] == b"ftyp":  # MP4, MOV, 3GP; but HEIF and AVIF stills share the box
-        return head[8:12] not in _IMAGE_BRANDS
-    return head.startswith(_EBML) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+    return has_video_signature(head)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,45 @@ class VideoSource:
     @property
     def time_base(self) -> Fraction:
         return self.video.time_base or Fraction(1, 90000)
+
+
+def inspect_video(path: str | os.PathLike[str], *, stop_after: int | None = None) -> VideoInfo:
+    """A clip's `VideoInfo` with `frames` counted, not declared: its video packets are demuxed
+    and counted without being decoded, so the compressed bytes are read once and nothing is held
+    (what a server checks an upload with before queueing it).
+
+    Raises `InvalidVideoError` for a file that is not a video, whose packets cannot be read, or
+    that has fewer packets than its container declares frames (a truncated file). With
+    `stop_after`, counting stops past that many frames (the count is then `stop_after + 1`).
+    """
+    with VideoSource(path) as clip:
+        counted = 0
+        streams = [clip.video] + ([clip.audio] if clip.audio is not None else [])
+        try:
+            for packet in clip._container.demux(streams):
+                if packet.is_corrupt:  # a packet cut short: the file ends inside it
+                    raise InvalidVideoError(
+                        f"{clip.name!r}: the {packet.stream.type} stream breaks off after "
+                        f"video frame {counted} (the file is truncated or damaged)"
+                    )
+                if packet.size == 0 or packet.stream.type != "video":
+                    continue  # demux ends each stream with an empty packet
+                counted += 1
+                if stop_after is not None and counted > stop_after:
+                    break
+        except av.error.FFmpegError as exc:
+            raise InvalidVideoError(
+                f"{clip.name!r}: cannot read video packet {counted + 1}: {exc}"
+            ) from exc
+        declared = clip.video.frames
+        if declared and counted < declared and (stop_after is None or counted <= stop_after):
+            raise InvalidVideoError(
+                f"{clip.name!r}: the video stops at frame {counted} of the {declared} it "
+                "declares (the file is truncated or damaged)"
+            )
+        if counted == 0:
+            raise InvalidVideoError(f"{clip.name!r}: the video stream has no frames")
+        return dataclasses.replace(clip.info, frames=counted)
 
 
 def display_matrix(frame: VideoFrame) -> list[int] | None:

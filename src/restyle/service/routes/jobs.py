@@ -8,9 +8,11 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
 from sse_starlette.sse import EventSourceResponse
 
 from restyle.service.backend import Backend, JobRefused
@@ -50,9 +52,11 @@ async def submit(
         client=client,
         options=parsed.options,
         style_upload=parsed.style_image is not None,
+        kind="video" if parsed.is_video else "image",
+        frames_total=parsed.frames,
         priority=priority,
     )
-    blobs = {"content": parsed.content}
+    blobs: dict[str, bytes | Path] = {"content": parsed.content}
     if parsed.style_image is not None:
         blobs["style"] = parsed.style_image
     try:
@@ -84,10 +88,14 @@ async def submit(
 async def create_job(
     request: Request, backend: BackendDep, settings: SettingsDep, client: ClientDep
 ) -> JobCreatedResponse:
-    """Queue a stylization (multipart form: `content`, and `style` or `style_image`, options)."""
-    parsed = await read_stylize_request(request, settings)
+    """Queue a stylization (multipart form: `content`, a photo or a video, and `style` or
+    `style_image`, options)."""
+    parsed = await read_stylize_request(request, settings, scratch=backend.scratch_dir())
     token, token_sha256 = new_token()
-    record = await submit(backend, settings, parsed, client, token_sha256=token_sha256)
+    try:
+        record = await submit(backend, settings, parsed, client, token_sha256=token_sha256)
+    finally:
+        parsed.discard()  # a video the store did not take (refused, or the store failed)
     base = str(request.url_for("job_status", job_id=record.id))
     urls = {
         "self": base,
@@ -105,7 +113,8 @@ def job_status(record: AuthorisedJob) -> JobStatusResponse:
 
 @router.delete("/api/jobs/{job_id}", responses=_ONE_JOB)
 def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> JobStatusResponse:
-    """Cancel a queued or running job; a finished job is left as it is."""
+    """Cancel a queued or running job; a finished job is left as it is. A video job's files
+    are removed at once (a running one stops after its current batch of frames)."""
     if record.status.finished:
         return JobStatusResponse.model_validate(record.public())
     updated = backend.update(
@@ -117,6 +126,9 @@ def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Job
     )
     if updated is None:
         raise ApiError(404, "not_found", f"no job {job_id!r}")
+    if record.kind == "video":  # nothing is kept: the upload goes now, not when the job expires
+        for name in ("content", "preview"):
+            backend.delete_blob(job_id, name)
     backend.count_finished(JobStatus.CANCELLED, None, "")
     return JobStatusResponse.model_validate(updated.public())
 
@@ -125,25 +137,85 @@ def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Job
     "/api/jobs/{job_id}/result",
     response_class=Response,
     responses={
-        200: {"content": image_content(), "description": "The image"},
+        200: {"content": image_content(video=True), "description": "The image or video"},
+        206: {
+            "content": {"video/mp4": {}, "video/webm": {}},
+            "description": "A byte range of a video (`Range: bytes=...`)",
+        },
         **_ONE_JOB,
-        **error_responses(409),
+        **error_responses(409, 416),
     },
 )
-def job_result(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Response:
+def job_result(
+    job_id: JobId, record: AuthorisedJob, backend: BackendDep, request: Request
+) -> Response:
+    """The result. A video answers byte ranges (`Range`, `206`), which a browser's `<video>`
+    needs to seek."""
     if record.status != JobStatus.SUCCEEDED:
         if record.status.finished:
             raise ApiError(409, "no_result", f"the job ended {record.status.value}")
         raise ApiError(409, "not_ready", f"the job is {record.status.value}")
+    extension = record.options.format.replace("jpeg", "jpg")
+    filename = f"restyle-{job_id}.{extension}"
+    if record.kind == "video":
+        path = backend.blob_path(job_id, "result")
+        if path is not None:  # the store's own file: Starlette answers ranges from it
+            byte_range(request.headers.get("range"), path.stat().st_size)  # a 416 as JSON
+            return FileResponse(
+                path,
+                media_type=record.result_type,
+                filename=filename,
+                content_disposition_type="inline",
+            )
     data = backend.get_blob(job_id, "result")
     if data is None:
         raise ApiError(404, "not_found", "the result has expired")
-    extension = record.options.format.replace("jpeg", "jpg")
-    return Response(
-        data,
-        media_type=record.result_type,
-        headers={"content-disposition": f'inline; filename="restyle-{job_id}.{extension}"'},
-    )
+    headers = {"content-disposition": f'inline; filename="{filename}"'}
+    if record.kind == "video":
+        return ranged_response(data, record.result_type, headers, request.headers.get("range"))
+    return Response(data, media_type=record.result_type, headers=headers)
+
+
+def byte_range(range_header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range (first, last; inclusive) that `range_header` asks of `size` bytes;
+    None for the whole (no range, another unit, several ranges, a malformed one: a server may
+    always answer 200). A range outside the file is a 416 in the API's error shape."""
+    if not range_header:
+        return None
+    unit, _, spec = range_header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, _, last = spec.strip().partition("-")
+    try:
+        if first:
+            start = int(first)
+            end = min(int(last), size - 1) if last else size - 1
+        else:  # "-N": the last N bytes
+            start, end = max(size - int(last), 0), size - 1
+    except ValueError:
+        return None
+    if start < 0 or start >= size or end < start:
+        raise ApiError(
+            416,
+            "range_not_satisfiable",
+            f"the range {spec.strip()!r} is outside the file's {size} bytes",
+            headers={"content-range": f"bytes */{size}"},
+        )
+    return start, end
+
+
+def ranged_response(
+    data: bytes, media_type: str, headers: dict[str, str], range_header: str | None
+) -> Response:
+    """`data`, or the byte range `range_header` asks for (`206`)."""
+    size = len(data)
+    headers = {**headers, "accept-ranges": "bytes"}
+    wanted = byte_range(range_header, size)
+    if wanted is None:
+        return Response(data, media_type=media_type, headers=headers)
+    start, end = wanted
+    headers["content-range"] = f"bytes {start}-{end}/{size}"
+    return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
 
 
 @router.get(
@@ -157,7 +229,7 @@ def job_result(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Res
 def job_preview(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Response:
     data = backend.get_blob(job_id, "preview")
     if data is None:
-        raise ApiError(404, "no_preview", "no preview yet (only gatys jobs have previews)")
+        raise ApiError(404, "no_preview", "no preview yet (gatys and video jobs have previews)")
     return Response(data, media_type="image/jpeg", headers={"cache-control": "no-store"})
 
 
@@ -172,8 +244,9 @@ def job_preview(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Re
 async def job_events(
     job_id: JobId, record: AuthorisedJob, backend: BackendDep, request: Request
 ) -> EventSourceResponse:
-    """`status` events when the status, progress or message changes; `preview` events with
-    the Gatys preview as a data URL; `end` with the final status, then the stream closes."""
+    """`status` events when the status, progress or message changes (a video's with its frames
+    done and in all); `preview` events with the Gatys preview or a video's latest frame as a
+    data URL; `end` with the final status, then the stream closes."""
     return EventSourceResponse(_events(backend, job_id, request), ping=10)
 
 

@@ -21,7 +21,7 @@ function save(entries) {
   }
 }
 
-// entry: {id, token, style, method, time, resultUrl, status}
+// entry: {id, token, style, method, kind (image or video), time, resultUrl, status}
 export function addEntry(entry) {
   save([entry, ...loadHistory().filter((e) => e.id !== entry.id)]);
 }
@@ -55,10 +55,18 @@ function historyItem(entry) {
     link.href = entry.resultUrl;
     link.target = "_blank";
     link.rel = "noopener";
-    const image = document.createElement("img");
+    let image;
+    if (entry.kind === "video") {
+      image = document.createElement("video"); // its first frame, as a thumbnail
+      image.muted = true;
+      image.preload = "metadata";
+      image.setAttribute("aria-label", `Result: ${entry.style}, ${when}`);
+    } else {
+      image = document.createElement("img");
+      image.alt = `Result: ${entry.style}, ${when}`;
+      image.loading = "lazy";
+    }
     image.src = entry.resultUrl;
-    image.alt = `Result: ${entry.style}, ${when}`;
-    image.loading = "lazy";
     // Results expire on the server after a day: say so instead of showing a broken image.
     image.addEventListener("error", () => {
       link.replaceWith(placeholder());

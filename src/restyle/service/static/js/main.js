@@ -1,4 +1,5 @@
-// The page's wiring: the photo form, the job's progress and result, the history, the tabs.
+// The page's wiring: the photo (or video) form, the job's progress and result, the history, the
+// tabs.
 
 import { apiJson, showError } from "./api.js";
 import { setupCompare } from "./compare.js";
@@ -17,7 +18,26 @@ const state = {
   job: null, // the job being followed: {id, token, statusUrl, eventsUrl, resultUrl}
   stopFollowing: null,
   photoUrl: null, // object URL of the chosen photo: the "before" image
+  video: false, // the chosen file is a video (its type says so; the server checks its bytes)
 };
+
+const IMAGE_FORMATS = [
+  ["png", "PNG"],
+  ["jpeg", "JPEG"],
+  ["webp", "WebP"],
+];
+const VIDEO_FORMATS = { mp4: "MP4 (H.264)", webm: "WebM (VP9)" };
+
+// The video container this browser plays: H.264 in MP4 where it can (open-source Chromium
+// builds may lack H.264), else VP9 in WebM.
+function playableVideoFormat() {
+  const probe = document.createElement("video");
+  return probe.canPlayType('video/mp4; codecs="avc1.42E01E"') ? "mp4" : "webm";
+}
+
+function isVideoFile(file) {
+  return Boolean(file) && file.type.startsWith("video/");
+}
 
 const live = new LiveMode({
   video: $("live-video"),
@@ -74,15 +94,28 @@ function setupPhoto() {
   const input = $("content-input");
   const zone = $("content-drop");
   const preview = $("content-preview");
+  const clip = $("content-video");
   input.addEventListener("change", () => {
     const file = input.files[0];
     if (state.photoUrl) URL.revokeObjectURL(state.photoUrl);
     state.photoUrl = file ? URL.createObjectURL(file) : null;
-    preview.hidden = !file;
-    if (file) preview.src = state.photoUrl;
+    state.video = isVideoFile(file);
+    preview.hidden = !file || state.video;
+    clip.hidden = !state.video;
+    if (file && state.video) {
+      clip.src = state.photoUrl;
+      preview.removeAttribute("src");
+    } else {
+      clip.removeAttribute("src");
+      if (file) preview.src = state.photoUrl;
+    }
     $("content-hint").firstChild.textContent = file
       ? `${file.name}. To change it, drop or paste another, or `
-      : "Drop a photo here, paste one, or ";
+      : "Drop a photo or a short video here, paste one, or ";
+    updateEngines();
+  });
+  clip.addEventListener("error", () => {
+    clip.hidden = true; // a clip this browser cannot play may still be one the server reads
   });
   // A file the browser cannot show may still be one the server reads (or it explains why not).
   preview.addEventListener("error", () => {
@@ -143,18 +176,55 @@ function onGalleryChange() {
 // painting is chosen. The Options step shows the selected engine's options.
 const options = OptionControls.fromPage($);
 
+// A video goes only to the engines that take videos (their `video_options` is not null).
 function updateEngines() {
   const painting = $("style-input").files.length > 0;
   const radios = [...document.querySelectorAll('input[name="method"]')];
   for (const radio of radios) {
-    radio.disabled = painting && engineNamed(radio.value)?.styles === "trained";
+    const engine = engineNamed(radio.value);
+    radio.disabled =
+      (painting && engine?.styles === "trained") || (state.video && !engine?.video_options);
   }
   const checked = radios.find((r) => r.checked);
   if (!checked || checked.disabled) {
     const fallback = radios.find((r) => !r.disabled);
     if (fallback) fallback.checked = true;
   }
-  options.show(engineNamed(currentMethod()));
+  const engine = engineNamed(currentMethod());
+  options.show(engine, { video: state.video });
+  updateFormats(engine);
+}
+
+// The File format choices: the image formats, or for a video the containers the engine offers
+// with the one this browser plays chosen. The user's image choice is kept across videos.
+let imageFormat = "png";
+function updateFormats(engine) {
+  const select = $("format");
+  const showsVideo = select.dataset.kind === "video";
+  if (!showsVideo) imageFormat = select.value || imageFormat;
+  if (state.video) {
+    const offered = engine?.video_formats?.length ? engine.video_formats : ["mp4", "webm"];
+    const kept = showsVideo ? select.value : null;
+    select.replaceChildren(
+      ...offered.map((format) => new Option(VIDEO_FORMATS[format] || format, format)),
+    );
+    const preferred = playableVideoFormat();
+    select.value = offered.includes(kept) ? kept : offered.includes(preferred) ? preferred : offered[0];
+    select.dataset.kind = "video";
+  } else if (showsVideo || !select.options.length) {
+    select.replaceChildren(...IMAGE_FORMATS.map(([value, label]) => new Option(label, value)));
+    select.value = imageFormat;
+    select.dataset.kind = "image";
+  }
+  const limits = engine?.limits || {};
+  const note = $("video-limits");
+  note.hidden = !state.video || !("max_video_seconds" in limits);
+  if (!note.hidden) {
+    note.textContent =
+      `Videos: up to ${limits.max_video_seconds} s and ${limits.max_video_frames} frames, ` +
+      `${Math.round(limits.max_video_bytes / 1e6)} MB; frames are stylized at most ` +
+      `${limits.max_video_size} px on the long side. The sound is kept.`;
+  }
 }
 
 function engineNamed(name) {
@@ -195,7 +265,7 @@ async function onSubmit(event) {
   const painting = $("style-input").files[0];
   const style = painting ? null : selectedStyle($("gallery"));
   if (!content) {
-    showError(error, "Choose a photo first: drop it here, paste it, or pick a file.");
+    showError(error, "Choose a photo or a video first: drop it here, paste it, or pick a file.");
     return;
   }
   if (!painting && !style) {
@@ -227,6 +297,7 @@ async function onSubmit(event) {
     token: job.token,
     style: name,
     method,
+    kind: job.kind,
     time: Date.now(),
     resultUrl: job.resultUrl,
     status: job.status,
@@ -241,6 +312,11 @@ function showProgress(job, fields, name) {
   $("job-status").textContent = statusText(job);
   $("job-title").textContent = `Progress: ${name}, ${fields.method}`;
   $("preview-figure").hidden = true;
+  const video = job.kind === "video";
+  $("preview").alt = video ? "The latest stylized frame" : "The painting so far (Gatys preview)";
+  $("preview-caption").textContent = video
+    ? "The latest stylized frame."
+    : "The picture so far: it sharpens as the optimisation runs.";
   $("job").hidden = false;
   $("result").hidden = true;
   const photoUrl = state.photoUrl;
@@ -274,15 +350,25 @@ function showProgress(job, fields, name) {
       $("job-status").textContent = Number.isFinite(seconds)
         ? `Done in ${seconds.toFixed(1)} s on the server.`
         : "Done.";
-      showResult(job, fields, name, photoUrl);
+      showResult(job, fields, name, photoUrl, status);
     },
   });
 }
 
-function showResult(job, fields, name, photoUrl) {
-  const image = $("result-image");
-  image.src = job.resultUrl;
-  $("result-before").src = photoUrl;
+function showResult(job, fields, name, photoUrl, status) {
+  const video = status.kind === "video";
+  const player = $("result-video");
+  player.hidden = !video;
+  $("compare").hidden = $("compare-legend").hidden = video;
+  if (video) {
+    player.src = job.resultUrl; // served with byte ranges: the player can seek
+    $("result-image").removeAttribute("src");
+  } else {
+    player.removeAttribute("src");
+    player.load(); // stop fetching a previous video
+    $("result-image").src = job.resultUrl;
+    $("result-before").src = photoUrl;
+  }
   const download = $("download");
   download.href = job.resultUrl;
   const extension = fields.format === "jpeg" ? "jpg" : fields.format;

@@ -124,7 +124,7 @@ function integerControl(element, { fillDefault = false, ownSize = false } = {}) 
     configure(schema) {
       setLimits(element, schema);
       const own = ownSize && (schema.default === null || schema.default === 0);
-      element.placeholder = own ? "photo's size" : defaultPlaceholder(schema);
+      element.placeholder = own ? (schema.ownLabel ?? "photo's size") : defaultPlaceholder(schema);
       if (!edited(element)) {
         const shown = fillDefault && !own && schema.default !== null;
         element.value = shown ? String(schema.default) : "";
@@ -225,12 +225,20 @@ export class OptionControls {
     );
   }
 
-  // Shows the controls of `engine` (an item of /api/engines; none: no option controls).
-  show(engine) {
-    const properties = engine?.options?.properties ?? {};
+  // Shows the controls of `engine` (an item of /api/engines; none: no option controls). With
+  // `video`, the engine's video options too (`video_options`: generic controls), and the size
+  // within the server's `max_video_size`.
+  show(engine, { video = false } = {}) {
+    const properties = { ...(engine?.options?.properties ?? {}) };
+    if (video) Object.assign(properties, engine?.video_options?.properties ?? {});
+    const videoSize = video ? engine?.limits?.max_video_size : undefined;
     this.shown = new Map();
     for (const [name, raw] of Object.entries(properties)) {
       const schema = plainSchema(raw);
+      if (name === "size" && typeof videoSize === "number") {
+        schema.maximum = Math.min(schema.maximum ?? videoSize, videoSize);
+        schema.ownLabel = `clip's size, at most ${videoSize}`;
+      }
       let control = this.handmade.get(name);
       if (!control || !control.fits(schema)) {
         control = this.generic.get(name);
