@@ -509,6 +509,4 @@ def _diverged(loss: float, report: _Reporter) -> NumericalError:
     )
 
 
-
-
 __all__ = ["GatysEngine", "GatysOptions", "GatysRun", "GatysSetup", "ScalePlan", "plan_scales"]
