@@ -201,3 +201,26 @@ def test_the_api_process_loads_no_video_code_until_a_video_arrives() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_command_lines_parser_loads_no_pytorch() -> None:
+    """`restyle --help`, argument errors and the parser's flags (generated from the option
+    declarations) need no PyTorch, PyAV or OpenCV: they answer in a tenth of a second rather
+    than the seconds PyTorch takes to import. A photo's path is told from a video's without
+    PyAV too."""
+    script = (
+        "import contextlib, io, json, sys\n"
+        "from restyle.cli import main\n"
+        "from restyle.cli.stylize import _is_video\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    with contextlib.suppress(SystemExit):\n"
+        "        main(['stylize', '--help'])\n"
+        "assert not _is_video('photo.jpg') and _is_video('clip.mp4')\n"
+        "heavy = ('torch', 'av', 'cv2', 'numpy')\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "print(json.dumps(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

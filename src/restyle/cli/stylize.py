@@ -143,7 +143,7 @@ def run_stylize(args: argparse.Namespace) -> int:
 
 def _is_video(content: str) -> bool:
     # PyAV is imported only when the input is a clip; the name or the first bytes tell.
-    from restyle.video.io import looks_like_video
+    from restyle.video.config import looks_like_video
 
     return looks_like_video(content)
 

@@ -15,15 +15,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from restyle.video.config import VideoOptions
-    from restyle.video.io import looks_like_video
+    from restyle.video.config import VideoOptions, looks_like_video
     from restyle.video.pipeline import VideoSummary, frame_size, stylize_video
 
 _LAZY = {
     "VideoOptions": "restyle.video.config",
     "VideoSummary": "restyle.video.pipeline",
     "frame_size": "restyle.video.pipeline",
-    "looks_like_video": "restyle.video.io",
+    "looks_like_video": "restyle.video.config",
     "stylize_video": "restyle.video.pipeline",
 }
 

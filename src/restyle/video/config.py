@@ -7,7 +7,9 @@ the CLI and the docs' tables can read the declarations without loading either.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from restyle.options import check_options, option
@@ -31,6 +33,19 @@ def has_video_signature(head: bytes) -> bool:
     if head[4:8] == b"ftyp":
         return head[8:12] not in _IMAGE_BRANDS
     return head.startswith(_EBML) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
+
+def looks_like_video(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a video file, by its name or, failing that, its first bytes."""
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(SIGNATURE_BYTES)
+    except OSError:
+        return False
+    return has_video_signature(head)
 
 
 @dataclass(frozen=True)

@@ -35,27 +35,11 @@ from av.video.stream import VideoStream
 from restyle.errors import InvalidParameterError, InvalidVideoError
 from restyle.video.config import (
     OUTPUT_SUFFIXES,
-    SIGNATURE_BYTES,
-    VIDEO_SUFFIXES,
     Codec,
-    has_video_signature,
 )
 
 # FFmpeg reads a still image as a one-frame "video"; these demuxers are not clips.
 _IMAGE_DEMUXERS = ("image2", "_pipe", "gif", "apng", "webp")
-
-
-def looks_like_video(path: str | os.PathLike[str]) -> bool:
-    """Whether `path` is a video file, by its name or, failing that, its first bytes."""
-    path = Path(path)
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as f:
-            head = f.read(SIGNATURE_BYTES)
-    except OSError:
-        return False
-    return has_video_signature(head)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from restyle.errors import InvalidParameterError, InvalidVideoError, RestyleErro
 from restyle.imaging import DEFAULT_LIMITS, ImageInput, ImageLimits
 from restyle.progress import Progress, ProgressCallback
 from restyle.video.config import BATCH_PIXELS, VideoOptions
+from restyle.video.config import looks_like_video as looks_like_video
 from restyle.video.frames import FrameStylizer, frame_stylizer
 from restyle.video.io import (
     VideoInfo,
@@ -41,7 +42,6 @@ from restyle.video.io import (
     choose_codec,
     display_matrix,
 )
-from restyle.video.io import looks_like_video as looks_like_video
 from restyle.video.stabilise import TemporalStabiliser
 
 VIDEO_OPTIONS = frozenset(f.name for f in dataclasses.fields(VideoOptions))
