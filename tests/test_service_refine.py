@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import redis
 from fastapi import FastAPI
 from PIL import Image
-from tests.service_processes import Service
+from tests.service_processes import RedisServer, Service, Worker
 from tests.test_service import auth, jpeg, wait
 from tests.test_service_api import Client
 
@@ -292,3 +293,96 @@ def test_cancelling_a_refinement_keeps_no_style_and_no_files(
     assert [s["id"] for s in listed] == [after["style_id"]]
     assert not (service.data_dir / "styles" / job["style_id"]).exists()
     assert list((service.data_dir / "jobs" / job["id"]).iterdir()) == []
+
+
+# Scale-out: the API and a `restyle worker` on a real redis-server ----------------------------
+FAST_SWEEP = {
+    "heartbeat_s": "0.5",
+    "heartbeat_timeout_s": "4",
+    "cleanup_interval_s": "1",
+    "requeue_grace_s": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("refine-redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def scaled(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[Service]:
+    settings = {"redis_url": redis_server.url, **TINY, **FAST_SWEEP}
+    server = Service(tmp_path_factory.mktemp("refine-api"), settings).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def workers(tmp_path: Path) -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def start_worker(workers: list[Worker], redis_server: RedisServer, folder: Path) -> Worker:
+    worker = Worker(redis_server.url, folder, {**TINY, **FAST_SWEEP}).start()
+    workers.append(worker)
+    return worker
+
+
+def test_a_worker_process_refines_and_its_style_is_used_from_redis(
+    scaled: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
+) -> None:
+    start_worker(workers, redis_server, tmp_path)
+    with scaled.client() as client:
+        painting = {"painting": ("mine.jpg", jpeg("cat", side=128), "image/jpeg")}
+        response = client.post("/api/refines", files=painting)
+        assert response.status_code == 202, response.text
+        job = response.json()
+        final = wait(client, job, timeout=120)
+        assert final["status"] == "succeeded", final
+        assert final["training"]["step"] >= 1 and final["training"]["seconds_left"] == 0
+        token, style_id = job["token"], job["style_id"]
+        (mine,) = client.get("/api/styles", headers=bearer(token)).json()["personal"]
+        assert mine["id"] == style_id and mine["source"] is None
+        stored = redis.Redis.from_url(redis_server.url)
+        assert stored.exists(f"restyle:style:{style_id}:model.safetensors")
+        made = photo_job(client, style_id, token)
+        assert made.status_code == 202, made.text
+        assert wait(client, made.json())["status"] == "succeeded"
+        onnx = client.get(f"/api/styles/{style_id}/model.onnx", params={"token": token})
+        assert onnx.status_code == 200 and len(onnx.content) > 10_000
+        assert client.delete(f"/api/styles/{style_id}", headers=bearer(token)).status_code == 204
+        assert not stored.keys(f"restyle:style:{style_id}*")
+
+
+@pytest.mark.slow  # about 20 s: two workers start, one is killed mid-training
+def test_a_worker_killed_mid_refinement_leaves_the_job_retried(
+    scaled: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
+) -> None:
+    with scaled.client() as client:
+        job = refine(client, minutes="1")
+        doomed = start_worker(workers, redis_server, tmp_path)
+        deadline = time.monotonic() + 120
+        while not (current := client.get(f"/api/jobs/{job['id']}", headers=auth(job)).json())[
+            "training"
+        ]["step"]:
+            assert time.monotonic() < deadline and current["status"] != "failed", current
+            time.sleep(0.1)
+        doomed.stop(kill=True)  # mid-training: its heartbeats stop
+        start_worker(workers, redis_server, tmp_path)
+        deadline = time.monotonic() + 60
+        while (current := client.get(f"/api/jobs/{job['id']}", headers=auth(job)).json())[
+            "attempts"
+        ] < 2 or current["training"]["step"] == 0:
+            assert time.monotonic() < deadline and current["status"] != "failed", current
+            time.sleep(0.2)
+        assert current["status"] == "running", current  # the second attempt trains
+        cancelled = client.delete(f"/api/jobs/{job['id']}", headers=auth(job))
+        assert cancelled.json()["status"] == "cancelled"
+        assert client.get("/api/styles", headers=auth(job)).json()["personal"] == []
