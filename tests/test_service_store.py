@@ -52,7 +52,7 @@ def test_a_lost_job_is_retried_then_failed_as_worker_lost(
     assert sweep(backend, settings, now=now + 1)["retried"] == 0  # heartbeat still fresh
     assert sweep(backend, settings, now=now + 10) == {
         "retried": 1, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0, "dropped": 0,
-        "orphans": 0,
+        "orphans": 0, "styles_expired": 0,
     }  # fmt: skip
     assert backend.get(job.id).status == JobStatus.QUEUED
     assert runner.claim(backend, job.id).attempts == 2  # the second worker dies too

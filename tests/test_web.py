@@ -557,3 +557,77 @@ def test_live_mode_with_any_painting_through_the_arbitrary_engine(
     assert fps > 0
     assert stats["diff"] > 10 and stats["std"] > 5, stats
     page.get_by_role("button", name="Stop").click()
+
+
+# Personal styles: "Make it a style" ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def refine_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A server that refines in seconds (tiny crops, batch 1; 3 s is its smallest budget)."""
+    from tests.test_service_refine import TINY
+
+    server = Service(tmp_path_factory.mktemp("web-refine"), TINY).start()
+    yield server
+    server.stop()
+
+
+def test_a_painting_becomes_a_personal_style_used_from_your_styles(
+    browser: Any, refine_service: Service
+) -> None:
+    methods = httpx.get(f"{refine_service.url}/api/styles").json()["methods"]
+    if "arbitrary" not in methods:
+        pytest.skip("no arbitrary engine installed: a painting's result needs it")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(refine_service.url)
+    page.wait_for_selector("body[data-ready=true]")
+    expect(page.locator("#personal-title")).to_be_hidden()
+    page.set_input_files("#content-input", str(example_path("cat")))
+    page.set_input_files("#style-input", str(example_path("great_wave")))
+    page.check('input[name="method"][value="arbitrary"]')
+    page.get_by_role("button", name="Stylize").click()
+    wait_for_result(page)
+
+    offer = page.locator("#refine-offer")
+    expect(offer).to_be_visible()
+    expect(page.locator("#refine-minutes")).to_have_value("0.05")  # the smallest, 3 seconds
+    offer.get_by_role("button", name="Make it a style").click()
+    expect(page.locator("#refine")).to_be_visible()
+    expect(page.locator("#refine-status")).to_contain_text("s left", timeout=60_000)
+    expect(page.locator("#refine-preview")).to_be_visible(timeout=60_000)
+    assert page.evaluate("() => document.querySelector('#refine-preview').src").startswith(
+        "data:image/jpeg"
+    )
+    expect(page.locator("#refine-status")).to_contain_text("Your styles", timeout=120_000)
+
+    # The new style, in "Your styles" (its picture loads with the token) and the live list.
+    cards = page.locator("#personal-gallery .style-card")
+    expect(cards).to_have_count(1)
+    expect(page.locator("#personal-title")).to_be_visible()
+    expect(cards.first.locator("input")).to_be_checked()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#personal-gallery img');"
+        " return i.complete && i.naturalWidth > 0; }"
+    )
+    style_id = cards.first.locator("input").get_attribute("value")
+    assert style_id is not None and style_id.startswith("my-")
+    live_ids = page.locator("#live-style option").evaluate_all("os => os.map(o => o.value)")
+    assert style_id in live_ids
+
+    # Used for a photo: the fast engine runs its network.
+    page.check('input[name="method"][value="fast"]')
+    page.locator("#result-image").evaluate("i => i.removeAttribute('src')")
+    page.get_by_role("button", name="Stylize").click()
+    wait_for_result(page)
+    entry = history(page)[0]
+    status = httpx.get(
+        f"{refine_service.url}/api/jobs/{entry['id']}",
+        headers={"Authorization": f"Bearer {entry['token']}"},
+    ).json()
+    assert status["status"] == "succeeded"
+    assert status["options"]["style"] == style_id and status["options"]["method"] == "fast"
+    # Another browser (no token) sees none of it.
+    assert httpx.get(f"{refine_service.url}/api/styles").json()["personal"] == []
+    context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from restyle.service.jobs import JobRecord, JobStatus
+from restyle.service.personal import PersonalStyle
 
 # Job statistics kept by every backend and exported at /metrics.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
@@ -165,6 +166,38 @@ class Backend(abc.ABC):
             yield Path(temporary)
         finally:
             Path(temporary).unlink(missing_ok=True)
+
+    # Personal styles -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_personal(self, style: PersonalStyle, files: Mapping[str, bytes]) -> None:
+        """Store a new personal style with its files (`personal.FILES`: model, thumbnail,
+        preview)."""
+
+    @abc.abstractmethod
+    def get_personal(self, style_id: str) -> PersonalStyle | None: ...
+
+    @abc.abstractmethod
+    def personal_of(self, owner_sha256: str) -> list[PersonalStyle]:
+        """An owner's styles, oldest first."""
+
+    @abc.abstractmethod
+    def update_personal(self, style_id: str, **fields: Any) -> PersonalStyle | None: ...
+
+    @abc.abstractmethod
+    def delete_personal(self, style_id: str) -> None:
+        """Forget a personal style: record and files."""
+
+    @abc.abstractmethod
+    def personal_file(self, style_id: str, name: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def personal_expired(self, now: float) -> list[str]:
+        """Ids of the personal styles not kept whose time ran out before `now`."""
+
+    @abc.abstractmethod
+    def personal_model(self, style: PersonalStyle) -> Path:
+        """The style's network as a local file (what the fast engine loads): the store's own
+        file, or a copy in this machine's cache, keyed by the network's digest."""
 
     # Statistics ------------------------------------------------------------------------------
     @abc.abstractmethod

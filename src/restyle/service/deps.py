@@ -20,6 +20,7 @@ from restyle.service.backend import Backend
 from restyle.service.errors import ApiError
 from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, token_matches
 from restyle.service.metrics import ServiceMetrics
+from restyle.service.personal import PersonalStyle, is_personal
 from restyle.service.settings import ServiceSettings
 
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN)]
@@ -106,3 +107,15 @@ def authorised_job(
 
 
 AuthorisedJob = Annotated[JobRecord, Depends(authorised_job)]
+TokenDep = Annotated[str | None, Depends(job_token)]
+"""The request's token, if it has one: a personal style's owner's, for the routes that take a
+style id."""
+
+
+def owned_style(backend: Backend, style_id: str, token: str | None) -> PersonalStyle:
+    """The personal style `style_id`, if `token` owns it; 404 otherwise, whether it does not
+    exist or is someone else's (its id tells nothing)."""
+    style = backend.get_personal(style_id) if is_personal(style_id) else None
+    if style is None or not style.owned_by(token):
+        raise ApiError(404, "unknown_style", f"no style {style_id!r}")
+    return style

@@ -29,6 +29,7 @@ from restyle.engines.holder import Engines
 from restyle.service import runner
 from restyle.service.backend import Backend, JobRefused, StoreUnavailable, bucket_keys
 from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, JobStatus
+from restyle.service.personal import FILES, PersonalStyle, valid_id
 from restyle.service.settings import ServiceSettings
 
 log = logging.getLogger("restyle.service")
@@ -45,6 +46,14 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, created_at);
 CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS personal (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    record TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS personal_owner ON personal (owner, created_at);
 """
 _BLOB_NAMES = frozenset({"content", "style", "preview", "result"})
 _FIRST_PAUSE_S = 0.5
@@ -98,6 +107,8 @@ class EmbeddedBackend(Backend):
         # file is moved into its job's folder, not copied.
         self.incoming = self.root / "incoming"
         self.incoming.mkdir(exist_ok=True)
+        self.styles = self.root / "styles"  # personal styles: styles/<id>/<file>
+        self.styles.mkdir(exist_ok=True)
         self._db = sqlite3.connect(
             self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
         )
@@ -358,6 +369,92 @@ class EmbeddedBackend(Backend):
             raise ValueError(f"not a job file: {name!r}")
         with _store_errors():
             (self._job_dir(job_id) / name).unlink(missing_ok=True)
+
+    # Personal styles -------------------------------------------------------------------------
+    def _style_dir(self, style_id: str) -> Path:
+        if not valid_id(style_id):
+            raise ValueError(f"not a personal style id: {style_id!r}")
+        return self.styles / style_id
+
+    def put_personal(self, style: PersonalStyle, files: Mapping[str, bytes]) -> None:
+        folder = self._style_dir(style.id)
+        try:
+            with _store_errors():
+                folder.mkdir(exist_ok=True)
+                for name, data in files.items():
+                    if name not in FILES:
+                        raise ValueError(f"not a personal style file: {name!r}")
+                    partial = folder / f".{name}.{threading.get_ident()}"
+                    partial.write_bytes(data)
+                    os.replace(partial, folder / name)
+            with self._lock, _store_errors():
+                self._db.execute(
+                    "INSERT INTO personal VALUES (?, ?, ?, ?, ?)",
+                    (
+                        style.id,
+                        style.owner_sha256,
+                        style.model_dump_json(),
+                        style.created_at,
+                        style.expires_at,
+                    ),
+                )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def get_personal(self, style_id: str) -> PersonalStyle | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM personal WHERE id = ?", (style_id,)
+            ).fetchone()
+        return PersonalStyle.model_validate_json(row[0]) if row else None
+
+    def personal_of(self, owner_sha256: str) -> list[PersonalStyle]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM personal WHERE owner = ? ORDER BY created_at", (owner_sha256,)
+            ).fetchall()
+        return [PersonalStyle.model_validate_json(r[0]) for r in rows]
+
+    def update_personal(self, style_id: str, **fields: Any) -> PersonalStyle | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM personal WHERE id = ?", (style_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            style = PersonalStyle.model_validate(
+                {**PersonalStyle.model_validate_json(row[0]).model_dump(), **fields}
+            )
+            with _store_errors():
+                self._db.execute(
+                    "UPDATE personal SET record = ?, expires_at = ? WHERE id = ?",
+                    (style.model_dump_json(), style.expires_at, style_id),
+                )
+        return style
+
+    def delete_personal(self, style_id: str) -> None:
+        with self._lock, _store_errors():
+            self._db.execute("DELETE FROM personal WHERE id = ?", (style_id,))
+        shutil.rmtree(self._style_dir(style_id), ignore_errors=True)
+
+    def personal_file(self, style_id: str, name: str) -> bytes | None:
+        if name not in FILES:
+            raise ValueError(f"not a personal style file: {name!r}")
+        try:
+            return (self._style_dir(style_id) / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def personal_expired(self, now: float) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM personal WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def personal_model(self, style: PersonalStyle) -> Path:
+        return self._style_dir(style.id) / "model.safetensors"
 
     # Statistics ------------------------------------------------------------------------------
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:

@@ -86,6 +86,15 @@ _LIBRARY_ERROR_CODES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+class JobStopped(Exception):
+    """Raised inside an engine's or a training's progress callback to stop a job (cancelled,
+    timed out, or taken over by a newer attempt)."""
+
+    def __init__(self, status: JobStatus, error: JobError | None) -> None:
+        super().__init__(status.value)
+        self.status, self.error = status, error
+
+
 def new_reference() -> str:
     """A short random id that ties an error a client sees to the server's log line about it."""
     return secrets.token_hex(8)
@@ -108,9 +117,16 @@ class JobRecord(BaseModel):
     client: str
     options: JobOptions
     style_upload: bool = False
-    kind: Literal["image", "video"] = "image"
+    kind: Literal["image", "video", "refine"] = "image"
     frames_total: int = 0  # a video's frames (counted by the API), else 0
     frames_done: int = 0
+    # A refinement: the personal style it makes (an id chosen at submission), its time budget,
+    # and how far its training is (steps, loss, seconds left).
+    style_id: str = ""
+    budget_s: float = 0.0
+    train_step: int = 0
+    train_loss: float | None = None
+    seconds_left: float | None = None
     status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
     message: str = ""
@@ -141,6 +157,17 @@ class JobRecord(BaseModel):
                 if self.kind == "video"
                 else None
             ),
+            "style_id": self.style_id or None,
+            "training": (
+                {
+                    "step": self.train_step,
+                    "loss": self.train_loss,
+                    "seconds_left": self.seconds_left,
+                    "budget_s": self.budget_s,
+                }
+                if self.kind == "refine"
+                else None
+            ),
             "attempts": self.attempts,
             "created_at": self.created_at,
             "started_at": self.started_at,
@@ -165,6 +192,11 @@ def token_hash(token: str) -> str:
 
 def token_matches(token: str | None, record: JobRecord) -> bool:
     return token is not None and hmac.compare_digest(token_hash(token), record.token_sha256)
+
+
+TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43,128}$"
+"""A token a client may bring to a refinement to own its style: one the server issued (43
+URL-safe characters), or as long and as random."""
 
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"

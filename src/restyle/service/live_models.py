@@ -1,7 +1,8 @@
 """ONNX models for the web app's live mode: the browser runs them on camera frames itself.
 
 A zoo style gives its `lite` network where it has one, else its shipped network (the refined
-MicroAST); any painting gives the arbitrary engine's network for it. Both come from the
+MicroAST); a personal style its own network (a refined MicroAST too); any painting gives the
+arbitrary engine's network for it. Both come from the
 serving process's engines (`Engines`), which load each network once and export it once
 (cached on disk by the weights' digest). The cache holds at most `onnx_cache_max_bytes`: each
 export served is marked used, and the least recently used ones go first.
@@ -34,6 +35,14 @@ def zoo_style_onnx(engines: Engines, style_id: str, *, cache_bytes: int) -> Path
     name = _LIVE_VARIANT if _LIVE_VARIANT in entry.variants else entry.default_variant.name
     fast = engines.get("fast")
     path: Path = fast.stylizer(f"{style_id}:{name}").onnx_path()  # type: ignore[attr-defined]
+    prune_onnx_cache(cache_bytes, used=path)
+    return path
+
+
+def network_onnx(engines: Engines, model: Path, *, cache_bytes: int) -> Path:
+    """The ONNX export of a trained network's file (a personal style's)."""
+    fast = engines.get("fast")
+    path: Path = fast.stylizer(model).onnx_path()  # type: ignore[attr-defined]
     prune_onnx_cache(cache_bytes, used=path)
     return path
 

@@ -10,7 +10,11 @@ job id, JSON-serialised: nothing from a client is ever pickled or unpickled.
 Keys (prefix `restyle:`): `job:<id>` a hash, one JSON value per record field (so concurrent
 updates of different fields never lose each other); `blob:<id>:<name>` the files, with a TTL;
 `queued` (zset by the time a job was queued), `running` (set), `finished` (zset by finish time),
-`active:<client>` (set of its queued or running jobs), `stats` (hash of counters).
+`active:<client>` (set of its queued or running jobs), `stats` (hash of counters). Personal
+styles: `style:<id>` (the record as JSON), `style:<id>:<file>` (the network, the painting, the
+preview: no TTL, the sweeper expires styles), `owner:<token sha256>` (zset of its styles by
+creation), `styles:expiring` (zset by expiry; a kept style leaves it). A worker or API process
+that needs a network copies it into a local cache folder, named by its digest.
 
 Every command is retried with backoff through a Redis outage of up to `store_retry_s` (a
 restart, a fail-over), in the API and in the workers, RQ's own commands included: a worker that
@@ -19,7 +23,10 @@ is busy when Redis restarts keeps its job's outcome and writes it once Redis is 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +40,7 @@ from rq.serializers import JSONSerializer
 
 from restyle.service.backend import Backend, JobRefused, bucket_keys
 from restyle.service.jobs import JobRecord, JobStatus
+from restyle.service.personal import FILES, PersonalStyle
 from restyle.service.settings import ServiceSettings
 
 PREFIX = "restyle:"
@@ -260,6 +268,75 @@ class RedisBackend(Backend):
     def delete_blob(self, job_id: str, name: str) -> None:
         self.redis.delete(_blob(job_id, name))
 
+    # Personal styles -------------------------------------------------------------------------
+    def put_personal(self, style: PersonalStyle, files: Mapping[str, bytes]) -> None:
+        with self.redis.pipeline() as pipe:  # MULTI/EXEC: all of it or nothing
+            for name, data in files.items():
+                if name not in FILES:
+                    raise ValueError(f"not a personal style file: {name!r}")
+                pipe.set(_style_file(style.id, name), data)
+            pipe.set(_style(style.id), style.model_dump_json())
+            pipe.zadd(_owner(style.owner_sha256), {style.id: style.created_at})
+            if style.expires_at is not None:
+                pipe.zadd(PREFIX + "styles:expiring", {style.id: style.expires_at})
+            pipe.execute()
+
+    def get_personal(self, style_id: str) -> PersonalStyle | None:
+        value = self.redis.get(_style(style_id))
+        return PersonalStyle.model_validate_json(value) if value else None
+
+    def personal_of(self, owner_sha256: str) -> list[PersonalStyle]:
+        ids = self.redis.zrange(_owner(owner_sha256), 0, -1)
+        styles = (self.get_personal(_text(i)) for i in ids)
+        return [s for s in styles if s is not None]
+
+    def update_personal(self, style_id: str, **fields: Any) -> PersonalStyle | None:
+        style = self.get_personal(style_id)
+        if style is None:
+            return None
+        style = PersonalStyle.model_validate({**style.model_dump(), **fields})
+        with self.redis.pipeline() as pipe:
+            pipe.set(_style(style_id), style.model_dump_json(), xx=True)
+            if style.expires_at is None:
+                pipe.zrem(PREFIX + "styles:expiring", style_id)
+            else:
+                pipe.zadd(PREFIX + "styles:expiring", {style_id: style.expires_at})
+            pipe.execute()
+        return style
+
+    def delete_personal(self, style_id: str) -> None:
+        style = self.get_personal(style_id)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(_style(style_id), *(_style_file(style_id, n) for n in FILES))
+            pipe.zrem(PREFIX + "styles:expiring", style_id)
+            if style is not None:
+                pipe.zrem(_owner(style.owner_sha256), style_id)
+            pipe.execute()
+
+    def personal_file(self, style_id: str, name: str) -> bytes | None:
+        if name not in FILES:
+            raise ValueError(f"not a personal style file: {name!r}")
+        value = self.redis.get(_style_file(style_id, name))
+        return value if isinstance(value, bytes) else None
+
+    def personal_expired(self, now: float) -> list[str]:
+        return [_text(i) for i in self.redis.zrangebyscore(PREFIX + "styles:expiring", 0, now)]
+
+    def personal_model(self, style: PersonalStyle) -> Path:
+        folder = Path(tempfile.gettempdir()) / "restyle-personal-styles"
+        path = folder / f"{style.model_sha256}.safetensors"
+        if path.is_file():
+            return path
+        data = self.personal_file(style.id, "model.safetensors")
+        if data is None or hashlib.sha256(data).hexdigest() != style.model_sha256:
+            raise FileNotFoundError(f"personal style {style.id}: its network is missing")
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=".style-", dir=folder)
+        with os.fdopen(handle, "wb") as target:
+            target.write(data)
+        os.replace(partial, path)  # readers never see half a file
+        return path
+
     # Statistics ------------------------------------------------------------------------------
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:
         with self.redis.pipeline() as pipe:
@@ -307,6 +384,18 @@ def _job(job_id: str) -> str:
 
 def _blob(job_id: str, name: str) -> str:
     return f"{PREFIX}blob:{job_id}:{name}"
+
+
+def _style(style_id: str) -> str:
+    return f"{PREFIX}style:{style_id}"
+
+
+def _style_file(style_id: str, name: str) -> str:
+    return f"{PREFIX}style:{style_id}:{name}"
+
+
+def _owner(owner_sha256: str) -> str:
+    return f"{PREFIX}owner:{owner_sha256}"
 
 
 def _active(client: str) -> str:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +45,8 @@ from restyle.errors import (
 from restyle.imaging import ImageHeader, ImageLimits, inspect_image
 from restyle.options import OptionSpec, option_specs
 from restyle.service.errors import ApiError
-from restyle.service.jobs import JobOptions
+from restyle.service.jobs import STYLE_ID_PATTERN, JobOptions
+from restyle.service.personal import is_personal, valid_id
 from restyle.service.settings import ServiceSettings
 from restyle.video.config import SIGNATURE_BYTES, VideoOptions, has_video_signature
 
@@ -136,6 +139,100 @@ async def read_painting(request: Request, settings: ServiceSettings) -> bytes:
         return data
     finally:
         await form.close()
+
+
+REFINE_FIELDS = frozenset({"painting", "painting_style", "minutes", "name"})
+MAX_NAME_CHARS = 80
+
+
+@dataclass(frozen=True)
+class RefineRequest:
+    """POST /api/refines, checked: a painting (uploaded, or a zoo style's), a budget, a name."""
+
+    painting: bytes | None
+    painting_style: str | None
+    minutes: float
+    name: str
+
+
+async def read_refine_request(request: Request, settings: ServiceSettings) -> RefineRequest:
+    """The refinement's form: `painting` (a file) or `painting_style` (a zoo style id), and
+    optionally `minutes` (the time budget, at most `refine_max_minutes`) and `name`."""
+    limits = {"painting": (settings.max_style_upload_bytes,) * 2}
+    form = await _read_form(request, max_files=1, max_fields=len(REFINE_FIELDS), limits=limits)
+    try:
+        unknown = set(form.keys()) - REFINE_FIELDS
+        if unknown:
+            raise ApiError(
+                400,
+                "invalid_parameter",
+                f"unknown field(s) {sorted(unknown)}; expected {sorted(REFINE_FIELDS)}",
+            )
+        upload = form.get("painting")
+        style = form.get("painting_style")
+        if upload is not None and not isinstance(upload, UploadFile):
+            raise ApiError(400, "invalid_parameter", "field 'painting' must be a file")
+        if style is not None and not isinstance(style, str):
+            raise ApiError(400, "invalid_parameter", "field 'painting_style' must be a style id")
+        if (upload is None) == (style is None):
+            raise ApiError(
+                400,
+                "invalid_style",
+                "give exactly one of 'painting' (a file) or 'painting_style' (a style id from "
+                "/api/styles)",
+            )
+        if style is not None:
+            entry = zoo.find(style) if re.fullmatch(STYLE_ID_PATTERN, style) else None
+            if entry is None or ":" in style:
+                known = ", ".join(e.id for e in zoo.entries())
+                raise ApiError(
+                    400, "unknown_style", f"painting_style: no style {style!r}; known: {known}"
+                )
+        painting = None
+        if isinstance(upload, UploadFile):
+            painting, _ = await _read_image(
+                upload, "painting", settings.max_style_upload_bytes, settings
+            )
+        return RefineRequest(
+            painting=painting,
+            painting_style=style,
+            minutes=_minutes(form.get("minutes"), settings),
+            name=_name(form.get("name")),
+        )
+    finally:
+        await form.close()
+
+
+def _minutes(value: Any, settings: ServiceSettings) -> float:
+    if value is None:
+        return min(settings.refine_default_minutes, settings.refine_max_minutes)
+    try:
+        minutes = float(value) if isinstance(value, str) else math.nan
+    except ValueError:
+        minutes = math.nan
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise ApiError(400, "invalid_parameter", f"minutes: a number above 0, got {value!r}")
+    if minutes > settings.refine_max_minutes:
+        raise ApiError(
+            400,
+            "over_budget",
+            f"minutes: {minutes:g} is over this server's limit of "
+            f"{settings.refine_max_minutes:g} (RESTYLE_REFINE_MAX_MINUTES)",
+        )
+    return minutes
+
+
+def _name(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_parameter", "field 'name' must be text")
+    name = " ".join(value.split())
+    if len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise ApiError(
+            400, "invalid_parameter", f"name: printable text, at most {MAX_NAME_CHARS} characters"
+        )
+    return name
 
 
 async def _read_form(
@@ -341,7 +438,13 @@ def _options(
             "invalid_style",
             "give exactly one of 'style' (a style id from /api/styles) or 'style_image' (a file)",
         )
-    if options.style is not None:
+    if is_personal(options.style):  # its owner is checked by the route, which has the token
+        assert options.style is not None
+        if not valid_id(options.style):
+            raise ApiError(
+                400, "unknown_style", f"style: {options.style!r} is not a personal style id"
+            )
+    elif options.style is not None:
         style_id, variant = zoo.split_spec(options.style)
         entry = zoo.find(style_id)
         if entry is None:

@@ -34,7 +34,15 @@ from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import ImageLimits, as_tensor, encode_image, tensor_to_image
 from restyle.progress import Progress
 from restyle.service.backend import Backend
-from restyle.service.jobs import JobError, JobRecord, JobStatus, library_error_code, new_reference
+from restyle.service.jobs import (
+    JobError,
+    JobRecord,
+    JobStatus,
+    JobStopped,
+    library_error_code,
+    new_reference,
+)
+from restyle.service.personal import is_personal
 from restyle.service.settings import ServiceSettings
 
 log = logging.getLogger("restyle.service")
@@ -49,14 +57,6 @@ MIME_TYPES = {
     "mp4": "video/mp4",
     "webm": "video/webm",
 }
-
-
-class JobStopped(Exception):
-    """Raised inside the engine's progress callback to stop a job (cancelled or timed out)."""
-
-    def __init__(self, status: JobStatus, error: JobError | None) -> None:
-        super().__init__(status.value)
-        self.status, self.error = status, error
 
 
 def claim(backend: Backend, job_id: str) -> JobRecord | None:
@@ -76,6 +76,13 @@ def execute(
         try:
             if record.kind == "video":
                 _stylize_video(backend, record, settings, engines)
+            elif record.kind == "refine":
+                from restyle.service.refine import refine  # training code: only when needed
+
+                refine(backend, record, settings, engines)
+                return _finish(
+                    backend, record, JobStatus.SUCCEEDED, None, result_type="application/json"
+                )
             else:
                 result = _stylize(backend, record, settings, engines)
                 _stop_if_abandoned(backend, record)
@@ -88,7 +95,7 @@ def execute(
                 result_type=MIME_TYPES[record.options.format],
             )
         except JobStopped as stopped:
-            if record.kind == "video" and stopped.status == JobStatus.CANCELLED:
+            if record.kind != "image" and stopped.status == JobStatus.CANCELLED:
                 _drop_video_files(backend, record.id)
             return _finish(backend, record, stopped.status, stopped.error)
         except backend.unavailable:
@@ -154,7 +161,12 @@ def execute_batch(
         with _heartbeat(backend, records, settings):
             side = _output_side(ENGINES[options.method].split(dict(options.options))[1])
             contents = [_input(backend, r, "content", settings, reduce_to=side) for r in records]
-            outputs = stylize_batch(contents, options.style, engines=engines, **options.options)
+            style = (
+                personal_style(backend, options.style, True)
+                if is_personal(options.style)
+                else options.style
+            )
+            outputs = stylize_batch(contents, style, engines=engines, **options.options)
     except backend.unavailable:
         raise  # as in `execute`
     except Exception:  # one bad photo must not fail its batch mates: run them alone
@@ -198,6 +210,8 @@ def _style(backend: Backend, record: JobRecord, settings: ServiceSettings) -> An
     if record.style_upload:
         return _input(backend, record, "style", settings)
     assert options.style is not None
+    if is_personal(options.style):
+        return personal_style(backend, options.style, ENGINES[options.method].styles == "trained")
     entry = zoo.find(zoo.split_spec(options.style)[0])
     if entry is None:
         raise InvalidParameterError(f"style: unknown style id {options.style!r}")
@@ -205,6 +219,20 @@ def _style(backend: Backend, record: JobRecord, settings: ServiceSettings) -> An
     if ENGINES[options.method].styles == "trained":
         return options.style
     return as_tensor(entry.painting_path)
+
+
+def personal_style(backend: Backend, style_id: str, trained: bool) -> Any:
+    """A personal style as an engine takes it: its network's local file (fast), or its
+    painting (the engines that read paintings)."""
+    style = backend.get_personal(style_id)
+    if style is None:
+        raise InvalidParameterError(f"style: the personal style {style_id!r} was deleted")
+    if trained:
+        return str(backend.personal_model(style))
+    painting = backend.personal_file(style_id, "thumbnail.jpg")
+    if painting is None:
+        raise InvalidParameterError(f"style: the personal style {style_id!r} was deleted")
+    return as_tensor(painting)
 
 
 def _stylize_video(
@@ -240,10 +268,10 @@ def _stylize_video(
 
 
 def _drop_video_files(backend: Backend, job_id: str) -> None:
-    """A cancelled video job keeps nothing: its upload (up to `max_video_bytes`) and its last
-    frame go at once, not when the job expires. (The cancel route drops them too; a preview
-    written by a batch that ended after it is dropped here.)"""
-    for name in ("content", "preview"):
+    """A cancelled video or refinement job keeps nothing: its upload (up to `max_video_bytes`;
+    a refinement's painting) and its last preview go at once, not when the job expires. (The
+    cancel route drops them too; a preview written after it is dropped here.)"""
+    for name in ("content", "style", "preview"):
         backend.delete_blob(job_id, name)
 
 

@@ -52,9 +52,40 @@ class StyleInfo(BaseModel):
     provisional: bool = Field(description="its default network is not the final one yet")
 
 
+class PersonalStyleInfo(BaseModel):
+    """A personal style, as its owner sees it."""
+
+    id: str = Field(description="`my-` and 24 hex digits: a style id like any other")
+    title: str = Field(description="the name it was given")
+    owner: Literal["you"] = "you"
+    created_at: float = Field(description="Unix time")
+    expires_at: float | None = Field(description="Unix time it is deleted at; null: kept")
+    kept: bool = Field(description="kept past the expiry (POST /api/styles/{id}/keep)")
+    source: str | None = Field(description="the zoo style whose painting it refines; null: upload")
+    steps: int = Field(description="training steps it had")
+    loss: float | None = Field(description="its training loss at the end")
+    thumbnail_url: str = Field(description="the painting, JPEG (with the token)")
+    preview_url: str = Field(description="the network on a photo, JPEG (with the token)")
+    engines: list[str] = Field(description="methods that can paint in this style")
+
+
+class RefineLimits(BaseModel):
+    """What POST /api/refines accepts on this server."""
+
+    max_minutes: float = Field(description="the longest budget a refinement may ask for")
+    default_minutes: float = Field(description="the budget when a request gives none")
+    budgets_minutes: list[float] = Field(description="the budgets offered, smallest first")
+    max_personal_styles: int = Field(description="personal styles per token")
+    personal_style_ttl_s: float = Field(description="a style not kept is deleted after this")
+
+
 class StylesResponse(BaseModel):
     styles: list[StyleInfo]
     methods: list[str] = Field(description="methods this server runs")
+    personal: list[PersonalStyleInfo] = Field(
+        default_factory=list, description="the token's own styles (empty without a token)"
+    )
+    refine: RefineLimits | None = Field(None, description="what a refinement may ask for")
 
 
 class EngineInfo(BaseModel):
@@ -93,6 +124,13 @@ class FrameCount(BaseModel):
     total: int = Field(description="the clip's frames")
 
 
+class TrainingProgress(BaseModel):
+    step: int = Field(description="training steps done")
+    loss: float | None = Field(description="the latest training loss")
+    seconds_left: float | None = Field(description="of the time budget")
+    budget_s: float = Field(description="the time budget, seconds")
+
+
 class JobStatusResponse(BaseModel):
     """A job as its owner sees it (`JobRecord.public()`)."""
 
@@ -103,10 +141,16 @@ class JobStatusResponse(BaseModel):
     error: ErrorDetail | None = Field(description="why it failed; null unless it failed")
     options: dict[str, Any] = Field(description="the request's options, as validated")
     style_upload: bool = Field(description="whether the painting was uploaded")
-    kind: Literal["image", "video"] = Field(description="what `content` was")
+    kind: Literal["image", "video", "refine"] = Field(
+        description="what `content` was, or `refine`: a refinement (POST /api/refines)"
+    )
     frames: FrameCount | None = Field(
         description="a video's frames done and in all; null: an image"
     )
+    style_id: str | None = Field(
+        None, description="a refinement's personal style, usable once the job has succeeded"
+    )
+    training: TrainingProgress | None = Field(None, description="a refinement's training")
     attempts: int
     created_at: float = Field(description="Unix time")
     started_at: float | None

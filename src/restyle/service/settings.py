@@ -68,6 +68,41 @@ class ServiceSettings(BaseSettings):
         description="a video job may run max(job_timeout_s, its frames × this) before it fails "
         "with `timeout`",
     )
+    # Refinements (POST /api/refines): a painting's own network, trained within a time budget,
+    # becomes a personal style of the token that asked for it. The defaults are the zoo's CPU
+    # recipe (model-zoo/recipes.toml, profile refine-cpu).
+    refine_max_minutes: float = Field(
+        15, gt=0, le=1440, description="the longest time budget a refinement may ask for"
+    )
+    refine_default_minutes: float = Field(
+        5, gt=0, le=1440, description="a refinement's budget when it asks for none"
+    )
+    refine_budgets_minutes: tuple[float, ...] = Field(
+        (2.0, 5.0, 10.0, 15.0),
+        description="the budgets the web page offers (JSON list); any up to the cap is accepted",
+    )
+    refine_photos: Path | None = Field(
+        None, description="folder of training photos (empty: the 13 bundled photos)"
+    )
+    refine_crop_size: int = Field(
+        256, ge=16, le=1024, multiple_of=4, description="a refinement's training crops, px"
+    )
+    refine_batch_size: int = Field(4, ge=1, le=64, description="a refinement's crops per step")
+    refine_style_size: int = Field(
+        512, ge=64, le=2048, description="the painting's long side for its Gram matrices"
+    )
+    refine_preview_size: int = Field(
+        256, ge=16, le=1024, description="long side of a refinement's preview photo"
+    )
+    refine_preview_every_s: float = Field(
+        3, gt=0, description="a refinement's preview is refreshed at most this often"
+    )
+    max_personal_styles: int = Field(8, ge=1, description="personal styles per token")
+    personal_style_ttl_s: float = Field(
+        7 * 86400,
+        gt=0,
+        description="a personal style is deleted this long after it was made, unless kept",
+    )
     max_jobs_per_client: int = Field(4, ge=1, description="queued or running jobs per client")
     max_queued_jobs: int = Field(1000, ge=1, description="queued jobs in all")
     job_timeout_s: float = Field(1800, gt=0, description="a job running longer fails")

@@ -6,7 +6,8 @@ A worker killed mid-job (`kill -9`, a lost GPU machine) stops sending heartbeats
 taking it and claiming it; the last second of Redis's append-only file was lost) is queued again
 after `requeue_grace_s`, so it neither waits forever nor holds its client's slot. Finished jobs
 are deleted `result_ttl_s` after they ended, and files that belong to no job (a submission
-that died half-way) `orphan_grace_s` after they were written.
+that died half-way) `orphan_grace_s` after they were written. Personal styles not kept are
+deleted when their `personal_style_ttl_s` has passed.
 
 A synchronous request (`POST /api/stylize`, priority > 0) whose worker is lost is deleted, not
 retried: the request that waited for it has had its answer (a 503 on timeout, or no answer when
@@ -70,6 +71,11 @@ def sweep(
         backend.delete(job_id)
         counts["expired"] += 1
     counts["orphans"] += backend.remove_orphans(now - settings.orphan_grace_s)
+    counts["styles_expired"] = 0
+    for style_id in backend.personal_expired(now):
+        log.info("personal style %s expired", style_id)
+        backend.delete_personal(style_id)
+        counts["styles_expired"] += 1
     return counts
 
 

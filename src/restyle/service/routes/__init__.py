@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from restyle.service.routes import engines, health, jobs, live, styles, stylize
+from restyle.service.routes import engines, health, jobs, live, refines, styles, stylize
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -12,5 +12,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     engines.router,
     live.router,
     jobs.router,
+    refines.router,
     stylize.router,
 )

@@ -12,14 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
 from restyle.service.backend import Backend, JobRefused
-from restyle.service.deps import AuthorisedJob, BackendDep, ClientDep, JobId, SettingsDep
+from restyle.service.deps import (
+    AuthorisedJob,
+    BackendDep,
+    ClientDep,
+    JobId,
+    SettingsDep,
+    TokenDep,
+    owned_style,
+)
 from restyle.service.errors import ApiError
 from restyle.service.jobs import JobRecord, JobStatus, new_job_id, new_token
+from restyle.service.personal import is_personal
 from restyle.service.requests import StylizeRequest, read_stylize_request
+from restyle.service.routes.styles import personal_info
 from restyle.service.schemas import (
     JobCreatedResponse,
     JobStatusResponse,
@@ -59,6 +69,15 @@ async def submit(
     blobs: dict[str, bytes | Path] = {"content": parsed.content}
     if parsed.style_image is not None:
         blobs["style"] = parsed.style_image
+    await admit(backend, settings, record, blobs)
+    return record
+
+
+async def admit(
+    backend: Backend, settings: ServiceSettings, record: JobRecord, blobs: dict[str, bytes | Path]
+) -> None:
+    """Store and queue a job with its files, if the client's and the queue's limits allow it
+    (checked by the backend in the same step as the insert): 429 or 503 otherwise."""
     try:
         await asyncio.to_thread(
             backend.submit,
@@ -77,7 +96,14 @@ async def submit(
         raise ApiError(503, "queue_full", "the queue is full; try again later") from None
     # A store that cannot take the job (`backend.unavailable`) reaches ErrorMiddleware, which
     # logs it under the request id and answers 503 `store_unavailable` with Retry-After.
-    return record
+
+
+def check_style_access(backend: Backend, parsed: StylizeRequest, token: str | None) -> None:
+    """A personal style is only for the token that owns it: 404 to anyone else."""
+    style = parsed.options.style
+    if is_personal(style):
+        assert style is not None
+        owned_style(backend, style, token)
 
 
 @router.post(
@@ -86,13 +112,19 @@ async def submit(
     responses=error_responses(400, 413, 415, 429, 503),
 )
 async def create_job(
-    request: Request, backend: BackendDep, settings: SettingsDep, client: ClientDep
+    request: Request,
+    backend: BackendDep,
+    settings: SettingsDep,
+    client: ClientDep,
+    owner_token: TokenDep,
 ) -> JobCreatedResponse:
     """Queue a stylization (multipart form: `content`, a photo or a video, and `style` or
-    `style_image`, options)."""
+    `style_image`, options). A personal style needs its owner's token (`Authorization:
+    Bearer`); the job gets a token of its own."""
     parsed = await read_stylize_request(request, settings, scratch=backend.scratch_dir())
     token, token_sha256 = new_token()
     try:
+        check_style_access(backend, parsed, owner_token)
         record = await submit(backend, settings, parsed, client, token_sha256=token_sha256)
     finally:
         parsed.discard()  # a video the store did not take (refused, or the store failed)
@@ -126,8 +158,8 @@ def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Job
     )
     if updated is None:
         raise ApiError(404, "not_found", f"no job {job_id!r}")
-    if record.kind == "video":  # nothing is kept: the upload goes now, not when the job expires
-        for name in ("content", "preview"):
+    if record.kind != "image":  # nothing is kept: the upload goes now, not when the job expires
+        for name in ("content", "style", "preview"):
             backend.delete_blob(job_id, name)
     backend.count_finished(JobStatus.CANCELLED, None, "")
     return JobStatusResponse.model_validate(updated.public())
@@ -155,6 +187,11 @@ def job_result(
         if record.status.finished:
             raise ApiError(409, "no_result", f"the job ended {record.status.value}")
         raise ApiError(409, "not_ready", f"the job is {record.status.value}")
+    if record.kind == "refine":  # its result is a personal style
+        style = backend.get_personal(record.style_id)
+        if style is None:
+            raise ApiError(404, "not_found", "the style was deleted or has expired")
+        return JSONResponse(personal_info(style, request))
     extension = record.options.format.replace("jpeg", "jpg")
     filename = f"restyle-{job_id}.{extension}"
     if record.kind == "video":

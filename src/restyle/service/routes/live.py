@@ -11,8 +11,9 @@ from fastapi.responses import FileResponse
 from restyle import zoo
 from restyle.engines.registry import ENGINES
 from restyle.imaging import ImageLimits
-from restyle.service.deps import EnginesDep, SettingsDep
+from restyle.service.deps import BackendDep, EnginesDep, SettingsDep, TokenDep, owned_style
 from restyle.service.errors import ApiError
+from restyle.service.personal import is_personal
 from restyle.service.requests import read_painting
 from restyle.service.routes.styles import StyleId
 from restyle.service.schemas import error_responses
@@ -29,10 +30,24 @@ _ONNX: dict[int | str, dict[str, Any]] = {
     response_class=FileResponse,
     responses={**_ONNX, **error_responses(404, 422)},
 )
-async def style_onnx(style_id: StyleId, engines: EnginesDep, settings: SettingsDep) -> FileResponse:
-    """The style's `lite` network as ONNX: input `image` (1, 3, H, W) in [0, 1]."""
-    from restyle.service.live_models import zoo_style_onnx
+async def style_onnx(
+    style_id: StyleId,
+    engines: EnginesDep,
+    settings: SettingsDep,
+    backend: BackendDep,
+    token: TokenDep,
+) -> FileResponse:
+    """The style's `lite` network as ONNX: input `image` (1, 3, H, W) in [0, 1]. A personal
+    style's network needs its owner's token (`?token=` or `Authorization: Bearer`)."""
+    from restyle.service.live_models import network_onnx, zoo_style_onnx
 
+    if is_personal(style_id):
+        style = owned_style(backend, style_id, token)
+        model = await asyncio.to_thread(backend.personal_model, style)
+        path = await asyncio.to_thread(
+            network_onnx, engines, model, cache_bytes=settings.onnx_cache_max_bytes
+        )
+        return FileResponse(path, media_type="application/octet-stream")
     if zoo.find(style_id) is None:
         raise ApiError(404, "unknown_style", f"no style {style_id!r}")
     path = await asyncio.to_thread(

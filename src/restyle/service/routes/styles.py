@@ -1,26 +1,78 @@
-"""The style zoo: the styles this server paints in, and each painting's picture."""
+"""The styles: the zoo (everyone's) and a token's personal styles (its refinements)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse
 
 from restyle import zoo
 from restyle.engines.registry import installed_engines
+from restyle.service.deps import BackendDep, SettingsDep, TokenDep, owned_style
 from restyle.service.errors import ApiError
-from restyle.service.jobs import STYLE_ID_PATTERN
-from restyle.service.schemas import StyleInfo, StylesResponse, error_responses
+from restyle.service.jobs import STYLE_ID_PATTERN, token_hash
+from restyle.service.personal import PersonalStyle, is_personal
+from restyle.service.schemas import (
+    PersonalStyleInfo,
+    RefineLimits,
+    StyleInfo,
+    StylesResponse,
+    error_responses,
+)
+from restyle.service.settings import ServiceSettings
 
 router = APIRouter(tags=["styles"])
 
 StyleId = Annotated[str, Path(pattern=STYLE_ID_PATTERN)]
 
+_JPEG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "A JPEG"}
+}
+
+
+def personal_info(style: PersonalStyle, request: Request) -> dict[str, Any]:
+    """A personal style as its owner sees it (`PersonalStyleInfo`); its pictures' URLs need
+    the token too (`?token=` in an `<img src>`)."""
+    return PersonalStyleInfo(
+        id=style.id,
+        title=style.name,
+        owner="you",
+        created_at=style.created_at,
+        expires_at=style.expires_at,
+        kept=style.expires_at is None,
+        source=style.source or None,
+        steps=style.steps,
+        loss=style.loss,
+        thumbnail_url=str(request.url_for("style_thumbnail", style_id=style.id)),
+        preview_url=str(request.url_for("style_preview", style_id=style.id)),
+        engines=list(installed_engines()),
+    ).model_dump()
+
+
+def refine_limits(settings: ServiceSettings) -> RefineLimits:
+    budgets = sorted(b for b in settings.refine_budgets_minutes if b <= settings.refine_max_minutes)
+    return RefineLimits(
+        max_minutes=settings.refine_max_minutes,
+        default_minutes=min(settings.refine_default_minutes, settings.refine_max_minutes),
+        budgets_minutes=budgets or [settings.refine_max_minutes],
+        max_personal_styles=settings.max_personal_styles,
+        personal_style_ttl_s=settings.personal_style_ttl_s,
+    )
+
 
 @router.get("/api/styles")
-def styles(request: Request) -> StylesResponse:
+async def styles(
+    request: Request, backend: BackendDep, settings: SettingsDep, token: TokenDep
+) -> StylesResponse:
+    """The zoo; with a token (`Authorization: Bearer`, or `?token=`), that token's personal
+    styles too, under `personal`."""
     methods = installed_engines()
+    personal: list[PersonalStyleInfo] = []
+    if token is not None:
+        mine = await asyncio.to_thread(backend.personal_of, token_hash(token))
+        personal = [PersonalStyleInfo.model_validate(personal_info(s, request)) for s in mine]
     return StylesResponse(
         styles=[
             StyleInfo(
@@ -37,20 +89,61 @@ def styles(request: Request) -> StylesResponse:
             for entry in zoo.entries()
         ],
         methods=methods,
+        personal=personal,
+        refine=refine_limits(settings),
     )
+
+
+def _personal_picture(backend: BackendDep, style_id: str, token: str | None, name: str) -> Response:
+    owned_style(backend, style_id, token)
+    data = backend.personal_file(style_id, name)
+    if not data:
+        raise ApiError(404, "not_found", f"style {style_id!r} has no {name.split('.')[0]}")
+    return Response(data, media_type="image/jpeg", headers={"cache-control": "private"})
 
 
 @router.get(
     "/api/styles/{style_id}/thumbnail",
     name="style_thumbnail",
     response_class=FileResponse,
-    responses={
-        200: {"content": {"image/jpeg": {}}, "description": "The painting"},
-        **error_responses(404, 422),
-    },
+    responses={**_JPEG, **error_responses(404, 422)},
 )
-def style_thumbnail(style_id: StyleId) -> FileResponse:
+def style_thumbnail(style_id: StyleId, backend: BackendDep, token: TokenDep) -> Response:
+    """The painting (a personal style's: with its owner's token)."""
+    if is_personal(style_id):
+        return _personal_picture(backend, style_id, token, "thumbnail.jpg")
     entry = zoo.find(style_id)
     if entry is None:
         raise ApiError(404, "unknown_style", f"no style {style_id!r}")
     return FileResponse(entry.painting_path, media_type="image/jpeg")
+
+
+@router.get(
+    "/api/styles/{style_id}/preview",
+    name="style_preview",
+    response_class=Response,
+    responses={**_JPEG, **error_responses(404, 422)},
+)
+def style_preview(style_id: StyleId, backend: BackendDep, token: TokenDep) -> Response:
+    """A personal style's network on a photo (with its owner's token)."""
+    return _personal_picture(backend, style_id, token, "preview.jpg")
+
+
+@router.delete("/api/styles/{style_id}", status_code=204, responses=error_responses(404, 422))
+def delete_style(style_id: StyleId, backend: BackendDep, token: TokenDep) -> Response:
+    """Delete a personal style and its files (with its owner's token)."""
+    owned_style(backend, style_id, token)
+    backend.delete_personal(style_id)
+    return Response(status_code=204)
+
+
+@router.post("/api/styles/{style_id}/keep", responses=error_responses(404, 422))
+def keep_style(
+    style_id: StyleId, request: Request, backend: BackendDep, token: TokenDep
+) -> PersonalStyleInfo:
+    """Keep a personal style past its expiry (with its owner's token); it stays until deleted."""
+    owned_style(backend, style_id, token)
+    style = backend.update_personal(style_id, expires_at=None)
+    if style is None:
+        raise ApiError(404, "unknown_style", f"no style {style_id!r}")
+    return PersonalStyleInfo.model_validate(personal_info(style, request))

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 
 from restyle.engines.registry import ENGINES
 from restyle.service.backend import Backend
-from restyle.service.deps import BackendDep, ClientDep, SettingsDep
+from restyle.service.deps import BackendDep, ClientDep, SettingsDep, TokenDep
 from restyle.service.errors import ApiError, api_error_for_job
 from restyle.service.jobs import JobStatus
 from restyle.service.requests import read_stylize_request
-from restyle.service.routes.jobs import submit
+from restyle.service.routes.jobs import check_style_access, submit
 from restyle.service.schemas import StylizeJsonResponse, error_responses, image_content
 
 router = APIRouter(tags=["stylize"])
@@ -35,7 +35,11 @@ _RESPONSES = {
 
 @router.post("/api/stylize", response_class=Response, responses=_RESPONSES)
 async def stylize_now(
-    request: Request, backend: BackendDep, settings: SettingsDep, client: ClientDep
+    request: Request,
+    backend: BackendDep,
+    settings: SettingsDep,
+    client: ClientDep,
+    owner_token: TokenDep,
 ) -> Response:
     """Stylize with `fast` or `arbitrary` and answer with the image (the form of POST /api/jobs,
     plus `response`: `image` or `json`)."""
@@ -46,6 +50,7 @@ async def stylize_now(
             "invalid_parameter",
             f"method {parsed.options.method!r} is slow: use POST /api/jobs for it",
         )
+    check_style_access(backend, parsed, owner_token)
     record = await submit(backend, settings, parsed, client, priority=10)
     try:
         final = await backend.wait_finished(record.id, settings.sync_timeout_s)

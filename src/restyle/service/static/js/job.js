@@ -3,12 +3,13 @@
 
 import { ApiError, apiFetch, apiJson, localPath } from "./api.js";
 
-export async function submitJob(fields) {
+// `headers`: a personal style's owner token goes along (the job gets a token of its own).
+export async function submitJob(fields, headers = {}) {
   const body = new FormData();
   for (const [name, value] of Object.entries(fields)) {
     if (value !== null && value !== undefined && value !== "") body.append(name, value);
   }
-  const job = await apiJson("/api/jobs", { method: "POST", body });
+  const job = await apiJson("/api/jobs", { method: "POST", body, headers });
   return {
     ...job,
     statusUrl: localPath(job.urls.self),

@@ -8,6 +8,7 @@
 // laptop. Sizes are multiples of 4, as the network's two stride-2 layers need.
 
 import { apiFetch, showError } from "./api.js";
+import { isPersonal, ownerHeaders } from "./refine.js";
 
 const ORT_MISSING =
   "Live mode needs onnxruntime-web, which this server's installation lacks " +
@@ -96,10 +97,16 @@ export class LiveMode {
     });
   }
 
-  setStyles(styles, methods) {
+  // The shipped styles, then this browser's own (`personal`), the choice kept.
+  setStyles(styles, methods, personal = []) {
+    const chosen = this.el.style.value;
     this.el.style.replaceChildren(
       ...styles.map((style) => new Option(`${style.title} (${style.artist})`, style.id)),
+      ...personal.map((style) => new Option(`${style.title} (yours)`, style.id)),
     );
+    if (chosen && [...this.el.style.options].some((o) => o.value === chosen)) {
+      this.el.style.value = chosen;
+    }
     this.el.paintingNote.textContent = methods.includes("arbitrary")
       ? ""
       : "(needs the arbitrary engine on the server)";
@@ -161,7 +168,9 @@ export class LiveMode {
   async useStyle(styleId) {
     return this.useModel(`style:${styleId}`, async () => {
       const url = `/api/styles/${encodeURIComponent(styleId)}/model.onnx`;
-      return (await apiFetch(url)).arrayBuffer();
+      // A personal style's network needs its owner's token.
+      const headers = isPersonal(styleId) ? ownerHeaders() : {};
+      return (await apiFetch(url, { headers })).arrayBuffer();
     });
   }
 

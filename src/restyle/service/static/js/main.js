@@ -3,17 +3,33 @@
 
 import { apiJson, showError } from "./api.js";
 import { setupCompare } from "./compare.js";
-import { clearSelection, loadStyles, renderGallery, selectedStyle } from "./gallery.js";
+import {
+  clearSelection,
+  loadStyles,
+  renderGallery,
+  renderPersonal,
+  selectedIn,
+} from "./gallery.js";
 import { addEntry, clearHistory, loadHistory, renderHistory, updateEntry } from "./history.js";
 import { loadEngines, paintingNote, renderEngines } from "./engines.js";
 import { cancelJob, endError, followJob, submitJob } from "./job.js";
 import { LiveMode } from "./live.js";
 import { OptionControls } from "./options.js";
+import {
+  isPersonal,
+  ownerHeaders,
+  refineStatusText,
+  renderBudgets,
+  startRefine,
+} from "./refine.js";
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  styles: new Map(), // id → style
+  styles: new Map(), // id → style (shipped, and this browser's own)
+  methods: [], // the methods this server runs
+  refine: null, // the refinement being followed
+  stopRefine: null,
   engines: [], // GET /api/engines: the engines this server runs, default first
   job: null, // the job being followed: {id, token, statusUrl, eventsUrl, resultUrl}
   stopFollowing: null,
@@ -263,7 +279,7 @@ async function onSubmit(event) {
   showError(error, null);
   const content = $("content-input").files[0];
   const painting = $("style-input").files[0];
-  const style = painting ? null : selectedStyle($("gallery"));
+  const style = painting ? null : selectedIn([$("gallery"), $("personal-gallery")]);
   if (!content) {
     showError(error, "Choose a photo or a video first: drop it here, paste it, or pick a file.");
     return;
@@ -284,7 +300,7 @@ async function onSubmit(event) {
   setBusy(true);
   let job;
   try {
-    job = await submitJob(fields);
+    job = await submitJob(fields, isPersonal(style) ? ownerHeaders() : {});
   } catch (err) {
     setBusy(false);
     showError(error, err);
@@ -373,6 +389,10 @@ function showResult(job, fields, name, photoUrl, status) {
   download.href = job.resultUrl;
   const extension = fields.format === "jpeg" ? "jpg" : fields.format;
   download.download = `restyle-${name.replace(/[^A-Za-z0-9]+/g, "-").toLowerCase()}.${extension}`;
+  // A painting's result through the arbitrary engine: it may become a style of its own.
+  const offer = $("refine-offer");
+  offer.hidden = !(fields.method === "arbitrary" && fields.style_image && !video);
+  state.refinePainting = offer.hidden ? null : fields.style_image;
   $("result").hidden = false;
   $("result").scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
@@ -383,6 +403,92 @@ async function onCancel() {
     await cancelJob(state.job); // the event stream then ends with "cancelled"
   } catch (err) {
     showError($("error"), err);
+  }
+}
+
+// Refinement: "Make it a style" ---------------------------------------------------------------
+async function onRefine() {
+  const painting = state.refinePainting;
+  if (!painting) return;
+  const error = $("refine-error");
+  showError(error, null);
+  $("refine-start").disabled = true;
+  $("refine").hidden = false;
+  $("refine-figure").hidden = true;
+  $("refine-progress").value = 0;
+  $("refine-status").textContent = "Sending the painting…";
+  $("refine-cancel").hidden = false;
+  let job;
+  try {
+    const name = painting.name.replace(/\.[^.]*$/, "");
+    job = await startRefine(painting, Number($("refine-minutes").value), name);
+  } catch (err) {
+    $("refine-start").disabled = false;
+    $("refine-cancel").hidden = true;
+    $("refine-status").textContent = "Not started";
+    showError(error, err);
+    return;
+  }
+  state.refine = job;
+  $("refine-status").textContent = refineStatusText(job);
+  state.stopRefine = followJob(job, {
+    onStatus(status) {
+      $("refine-progress").value = status.progress || 0;
+      $("refine-status").textContent = refineStatusText(status);
+    },
+    onPreview(image) {
+      $("refine-preview").src = image;
+      $("refine-figure").hidden = false;
+    },
+    async onEnd(status) {
+      state.stopRefine = null;
+      state.refine = null;
+      $("refine-start").disabled = false;
+      $("refine-cancel").hidden = true;
+      if (status.status !== "succeeded") {
+        $("refine-status").textContent = status.status === "cancelled" ? "Cancelled" : "Failed";
+        showError(error, endError(status));
+        return;
+      }
+      $("refine-progress").value = 1;
+      $("refine-status").textContent =
+        `Done: your style is under “Your styles” (${status.training.step} steps).`;
+      await refreshStyles(status.style_id);
+    },
+  });
+}
+
+async function onRefineCancel() {
+  if (!state.refine) return;
+  try {
+    await cancelJob(state.refine); // the event stream then ends with "cancelled"
+  } catch (err) {
+    showError($("refine-error"), err);
+  }
+}
+
+// The personal styles: in the gallery under "Your styles" and in the live camera's list.
+function showPersonal(personal) {
+  for (const style of personal) state.styles.set(style.id, style);
+  $("personal-title").hidden = personal.length === 0;
+  renderPersonal($("personal-gallery"), personal);
+  live.setStyles(
+    [...state.styles.values()].filter((s) => !isPersonal(s.id)),
+    state.methods,
+    personal,
+  );
+}
+
+async function refreshStyles(select) {
+  try {
+    const { personal } = await loadStyles();
+    showPersonal(personal || []);
+    if (select) {
+      const input = $("personal-gallery").querySelector(`input[value="${select}"]`);
+      if (input) input.click();
+    }
+  } catch (err) {
+    showError($("refine-error"), err);
   }
 }
 
@@ -410,6 +516,14 @@ async function init() {
   setupCompare($("compare"), $("compare-slider"));
   $("stylize-form").addEventListener("submit", onSubmit);
   $("cancel").addEventListener("click", onCancel);
+  $("refine-start").addEventListener("click", onRefine);
+  $("refine-cancel").addEventListener("click", onRefineCancel);
+  $("personal-gallery").addEventListener("change", (event) => {
+    if (event.target.name === "style") {
+      clearSelection($("gallery"));
+      onGalleryChange();
+    }
+  });
   $("history-clear").addEventListener("click", () => {
     clearHistory();
     renderHistory($("history"), $("history-empty"), $("history-clear"));
@@ -418,10 +532,16 @@ async function init() {
   refreshUnfinished();
   const [styles, engines] = await Promise.allSettled([loadStyles(), loadEngines()]);
   if (styles.status === "fulfilled") {
-    const { styles: list, methods } = styles.value;
+    const { styles: list, methods, personal, refine } = styles.value;
     for (const style of list) state.styles.set(style.id, style);
-    renderGallery($("gallery"), list, onGalleryChange);
+    state.methods = methods;
+    renderGallery($("gallery"), list, (id) => {
+      clearSelection($("personal-gallery"));
+      onGalleryChange(id);
+    });
     live.setStyles(list, methods);
+    showPersonal(personal || []);
+    renderBudgets($("refine-minutes"), refine);
     $("gallery-status").textContent = `${list.length} styles. Pick one:`;
   } else {
     $("gallery-status").classList.add("error");

@@ -1,0 +1,229 @@
+"""A refinement job: a painting's own fast network, trained within a time budget, becomes a
+personal style of the token that asked for it (see `personal.py`).
+
+The training is the library's (`restyle train fast --init arbitrary`): `RefineStyleTask` starts
+from the arbitrary network's pass for the painting and fine-tunes it with Johnson's loss on
+the training photos (`refine_photos`, by default the 13 bundled ones), with the zoo's CPU recipe
+(encoder and head frozen, content weight 1.5, style weight 1, learning rate 1e-4) and the
+server's crop size, batch and style size. `TrainConfig.time_limit_s` ends it at the job's
+budget, however fast the machine.
+
+Every progress report updates the job (step, loss, seconds left) and stops it if it was
+cancelled; at most every `refine_preview_every_s` the network being trained stylizes a fixed
+photo (the first training photo, centre-cropped), which becomes the job's preview. The run's
+files live in the job's work folder and are removed afterwards: a cancelled or failed run keeps
+nothing. Only a finished run stores a style: its network, its painting and its last preview.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageOps
+from torch import nn
+
+from restyle import zoo
+from restyle.engines.holder import Engines
+from restyle.errors import InvalidParameterError
+from restyle.imaging import as_tensor, encode_image, image_to_tensor, tensor_to_image
+from restyle.progress import Progress
+from restyle.service.backend import Backend
+from restyle.service.jobs import JobError, JobRecord, JobStatus, JobStopped
+from restyle.service.personal import PersonalStyle
+from restyle.service.settings import ServiceSettings
+from restyle.training.config import MAX_STEPS, FastLossConfig, TrainConfig
+from restyle.training.data import list_images
+from restyle.training.fast_task import RefineStyleTask
+from restyle.training.loop import train
+
+log = logging.getLogger("restyle.service")
+
+_PROGRESS_EVERY_S = 0.5
+_THUMBNAIL_SIDE = 1024
+# The zoo's CPU recipe (model-zoo/recipes.toml, profile refine-cpu).
+_FROZEN = ("encoder", "head")
+_CONTENT_WEIGHT = 1.5
+_STYLE_WEIGHT = 1.0
+_LEARNING_RATE = 1e-4
+
+
+class _WatchedRefineTask(RefineStyleTask):
+    """The library's refinement, keeping the network it trains so previews can be drawn."""
+
+    model: nn.Module | None = None
+
+    def build_model(self) -> nn.Module:
+        self.model = super().build_model()
+        return self.model
+
+
+def training_photos(settings: ServiceSettings) -> Path:
+    if settings.refine_photos is not None:
+        return settings.refine_photos
+    from restyle.examples import refine_photos
+
+    return refine_photos()
+
+
+def refine(
+    backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
+) -> PersonalStyle:
+    """Run a claimed refinement job and store its style; JobStopped when cancelled."""
+    painting = _painting(backend, record)
+    photos = training_photos(settings)
+    device = engines.device
+    sample = _preview_photo(photos, settings.refine_preview_size).to(device)
+    source = "" if record.style_upload else str(record.options.style or "")
+    task = _WatchedRefineTask(
+        painting,
+        loss=FastLossConfig(
+            content_weight=_CONTENT_WEIGHT,
+            style_weight=_STYLE_WEIGHT,
+            style_size=settings.refine_style_size,
+        ),
+        style_info={"name": source or "upload", "job": record.id},
+        frozen=_FROZEN,
+    )
+    config = TrainConfig(
+        steps=MAX_STEPS,
+        time_limit_s=record.budget_s,
+        batch_size=settings.refine_batch_size,
+        image_size=settings.refine_crop_size,
+        learning_rate=_LEARNING_RATE,
+        workers=0,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+        seed=0,
+    )
+    reporter = _Reporter(backend, record, settings, task, sample)
+    with backend.work_dir(record.id) as work:
+        result = train(task, config, data=photos, out_dir=work, device=device, callback=reporter)
+        model = result.model_path.read_bytes()
+    _stop_if_cancelled(backend, record)
+    preview = reporter.draw() if task.model is not None else None
+    thumbnail = tensor_to_image(painting)
+    thumbnail.thumbnail((_THUMBNAIL_SIDE, _THUMBNAIL_SIDE))
+    loss = result.losses.get("loss")
+    now = time.time()
+    style = PersonalStyle(
+        id=record.style_id,
+        owner_sha256=record.token_sha256,
+        name=str(record.options.options.get("name") or ""),
+        created_at=now,
+        expires_at=now + settings.personal_style_ttl_s,
+        model_sha256=hashlib.sha256(model).hexdigest(),
+        source=source,
+        job_id=record.id,
+        steps=result.steps,
+        loss=loss if loss is not None and math.isfinite(loss) else None,
+    )
+    files = {
+        "model.safetensors": model,
+        "thumbnail.jpg": encode_image(thumbnail, format="JPEG", quality=90),
+        "preview.jpg": preview or b"",
+    }
+    backend.put_personal(style, files)
+    try:
+        _stop_if_cancelled(backend, record)  # cancelled while the style was being stored
+    except JobStopped:
+        backend.delete_personal(style.id)
+        raise
+    return style
+
+
+def _stop_if_cancelled(backend: Backend, record: JobRecord) -> None:
+    current = backend.get(record.id)
+    if current is None or current.cancel_requested:
+        raise JobStopped(JobStatus.CANCELLED, None)
+    if current.attempts != record.attempts:
+        raise JobStopped(JobStatus.FAILED, None)  # a newer attempt owns the job now
+
+
+def _painting(backend: Backend, record: JobRecord) -> torch.Tensor:
+    if record.style_upload:
+        data = backend.get_blob(record.id, "style")
+        if data is None:
+            raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
+        return as_tensor(data)
+    entry = zoo.find(str(record.options.style))
+    if entry is None:
+        raise InvalidParameterError(f"painting_style: unknown style id {record.options.style!r}")
+    return as_tensor(entry.painting_path)
+
+
+def _preview_photo(photos: Path, side: int) -> torch.Tensor:
+    """The first training photo, centre-cropped to a square of `side`: the same every run."""
+    files = list_images(photos)
+    if not files:
+        raise InvalidParameterError("refine_photos: the folder holds no photos")
+    with Image.open(files[0]) as image:
+        fitted = ImageOps.fit(image.convert("RGB"), (side, side))
+    return image_to_tensor(fitted)
+
+
+class _Reporter:
+    """The training's progress callback: the job's step, loss and time left, its preview,
+    cancellation."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        record: JobRecord,
+        settings: ServiceSettings,
+        task: _WatchedRefineTask,
+        sample: torch.Tensor,
+    ) -> None:
+        self.backend, self.record, self.settings = backend, record, settings
+        self.task, self.sample = task, sample
+        self.last = -math.inf
+        self.last_preview = -math.inf
+        self.previews = 0
+
+    def draw(self) -> bytes:
+        """The network as it is now, on the preview photo (JPEG)."""
+        model = self.task.model
+        assert model is not None
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                output = model(self.sample).float().clamp(0, 1).cpu()
+        finally:
+            model.train(was_training)
+        return encode_image(tensor_to_image(output), format="JPEG", quality=85)
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        final = progress.step >= progress.total
+        fields: dict[str, Any] = {}
+        if now - self.last_preview >= self.settings.refine_preview_every_s:
+            self.last_preview = now
+            self.previews += 1
+            self.backend.put_blob(self.record.id, "preview", self.draw())
+            fields["preview_version"] = self.previews
+        elif not final and now - self.last < _PROGRESS_EVERY_S:
+            return
+        self.last = now
+        budget = max(self.record.budget_s, 1e-6)
+        left = 0.0 if final else max(0.0, budget - progress.elapsed)
+        loss = progress.loss if math.isfinite(progress.loss) else None
+        shown = f", loss {loss:.4g}" if loss is not None else ""
+        fields |= {
+            "progress": min(1.0, progress.elapsed / budget) if not final else 1.0,
+            "message": f"step {progress.step}{shown}, {left:.0f} s left",
+            "train_step": progress.step,
+            "train_loss": loss,
+            "seconds_left": round(left, 1),
+        }
+        current = self.backend.update(self.record.id, **fields)
+        if current is None or current.cancel_requested:
+            raise JobStopped(JobStatus.CANCELLED, None)
+        if current.attempts != self.record.attempts:
+            raise JobStopped(JobStatus.FAILED, None)

@@ -1,0 +1,82 @@
+// Personal styles: a painting's own network, trained on the server within a time budget
+// (POST /api/refines), then a style like the shipped ones, for this browser only. The server
+// ties the styles to a token; the browser keeps it (localStorage) and sends it with every
+// request that lists or uses them.
+
+import { apiJson, localPath } from "./api.js";
+
+const OWNER_KEY = "restyle-owner-token";
+
+export function ownerToken() {
+  try {
+    return window.localStorage.getItem(OWNER_KEY);
+  } catch {
+    return null; // storage blocked: styles last as long as the page
+  }
+}
+
+function rememberOwner(token) {
+  try {
+    if (!ownerToken()) window.localStorage.setItem(OWNER_KEY, token);
+  } catch {
+    // Storage blocked: nothing to remember it in.
+  }
+}
+
+export function ownerHeaders() {
+  const token = ownerToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// A URL of a personal style's picture or network, with the token (an <img> sends no headers).
+export function withToken(url) {
+  const token = ownerToken();
+  const path = localPath(url);
+  if (!token) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+}
+
+export function isPersonal(styleId) {
+  return typeof styleId === "string" && styleId.startsWith("my-");
+}
+
+export async function startRefine(painting, minutes, name) {
+  const body = new FormData();
+  body.append("painting", painting);
+  body.append("minutes", String(minutes));
+  if (name) body.append("name", name);
+  const job = await apiJson("/api/refines", { method: "POST", body, headers: ownerHeaders() });
+  rememberOwner(job.token);
+  return {
+    ...job,
+    statusUrl: localPath(job.urls.self),
+    eventsUrl: localPath(job.urls.events),
+    resultUrl: localPath(job.urls.result),
+  };
+}
+
+export function refineStatusText(status) {
+  if (status.status === "queued") return "Waiting in the queue…";
+  const training = status.training || {};
+  if (status.status === "running" && training.step) {
+    const loss = training.loss == null ? "" : `, loss ${training.loss.toPrecision(4)}`;
+    const left = Math.max(0, Math.round(training.seconds_left || 0));
+    return `Training: step ${training.step}${loss}, ${left} s left`;
+  }
+  if (status.status === "running") return "Training: starting…";
+  return status.status;
+}
+
+// The budget choices the server offers (GET /api/styles' `refine`), its default selected.
+export function renderBudgets(select, limits) {
+  const budgets = limits?.budgets_minutes?.length ? limits.budgets_minutes : [5];
+  const chosen = budgets.includes(limits?.default_minutes) ? limits.default_minutes : budgets[0];
+  select.replaceChildren(
+    ...budgets.map((minutes) => {
+      const text = minutes < 1 ? `${Math.round(minutes * 60)} seconds` : `${minutes} minutes`;
+      const option = new Option(text, String(minutes));
+      option.selected = minutes === chosen;
+      return option;
+    }),
+  );
+}
