@@ -128,6 +128,11 @@ async def create_job(
         record = await submit(backend, settings, parsed, client, token_sha256=token_sha256)
     finally:
         parsed.discard()  # a video the store did not take (refused, or the store failed)
+    return created(request, record, token)
+
+
+def created(request: Request, record: JobRecord, token: str) -> JobCreatedResponse:
+    """The answer to a job's creation: its record, its token (shown this once) and its URLs."""
     base = str(request.url_for("job_status", job_id=record.id))
     urls = {
         "self": base,

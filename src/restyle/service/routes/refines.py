@@ -22,7 +22,7 @@ from restyle.service.jobs import (
 )
 from restyle.service.personal import default_name, new_style_id
 from restyle.service.requests import read_refine_request
-from restyle.service.routes.jobs import admit
+from restyle.service.routes.jobs import admit, created
 from restyle.service.schemas import JobCreatedResponse, error_responses
 
 router = APIRouter(tags=["refines"])
@@ -84,11 +84,4 @@ async def create_refine(
     if parsed.painting is not None:
         blobs["style"] = parsed.painting
     await admit(backend, settings, record, blobs)
-    base = str(request.url_for("job_status", job_id=record.id))
-    urls = {
-        "self": base,
-        "events": f"{base}/events",
-        "result": f"{base}/result",
-        "preview": f"{base}/preview",
-    }
-    return JobCreatedResponse.model_validate({**record.public(), "token": token, "urls": urls})
+    return created(request, record, token)
