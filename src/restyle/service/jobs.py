@@ -95,6 +95,15 @@ class JobStopped(Exception):
         self.status, self.error = status, error
 
 
+def stop_unless_still_running(current: JobRecord | None, attempt: JobRecord) -> None:
+    """Raise JobStopped when the job as stored (`current`) was cancelled or deleted, or has
+    been taken over by a newer attempt than the one this worker runs (`attempt`)."""
+    if current is None or current.cancel_requested:
+        raise JobStopped(JobStatus.CANCELLED, None)
+    if current.attempts != attempt.attempts:
+        raise JobStopped(JobStatus.FAILED, None)  # a newer attempt owns the job now
+
+
 def new_reference() -> str:
     """A short random id that ties an error a client sees to the server's log line about it."""
     return secrets.token_hex(8)

@@ -25,20 +25,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
 from torch import nn
 
 from restyle import zoo
 from restyle.engines.holder import Engines
 from restyle.errors import InvalidParameterError
-from restyle.imaging import as_tensor, encode_image, image_to_tensor, tensor_to_image
+from restyle.imaging import as_tensor, encode_image, tensor_to_image
 from restyle.progress import Progress
 from restyle.service.backend import Backend
-from restyle.service.jobs import JobError, JobRecord, JobStatus, JobStopped
+from restyle.service.jobs import (
+    JobError,
+    JobRecord,
+    JobStatus,
+    JobStopped,
+    stop_unless_still_running,
+)
 from restyle.service.personal import PersonalStyle
 from restyle.service.settings import ServiceSettings
-from restyle.training.config import MAX_STEPS, FastLossConfig, TrainConfig
-from restyle.training.data import list_images
+from restyle.training.config import MAX_STEPS, REFINE_CPU, FastLossConfig, TrainConfig
+from restyle.training.data import centre_crops, list_images
 from restyle.training.fast_task import RefineStyleTask
 from restyle.training.loop import train
 
@@ -46,11 +51,6 @@ log = logging.getLogger("restyle.service")
 
 _PROGRESS_EVERY_S = 0.5
 _THUMBNAIL_SIDE = 1024
-# The zoo's CPU recipe (model-zoo/recipes.toml, profile refine-cpu).
-_FROZEN = ("encoder", "head")
-_CONTENT_WEIGHT = 1.5
-_STYLE_WEIGHT = 1.0
-_LEARNING_RATE = 1e-4
 
 
 class _WatchedRefineTask(RefineStyleTask):
@@ -83,19 +83,19 @@ def refine(
     task = _WatchedRefineTask(
         painting,
         loss=FastLossConfig(
-            content_weight=_CONTENT_WEIGHT,
-            style_weight=_STYLE_WEIGHT,
+            content_weight=REFINE_CPU.content_weight,
+            style_weight=REFINE_CPU.style_weight,
             style_size=settings.refine_style_size,
         ),
         style_info={"name": source or "upload", "job": record.id},
-        frozen=_FROZEN,
+        frozen=REFINE_CPU.frozen,
     )
     config = TrainConfig(
         steps=MAX_STEPS,
         time_limit_s=record.budget_s,
         batch_size=settings.refine_batch_size,
         image_size=settings.refine_crop_size,
-        learning_rate=_LEARNING_RATE,
+        learning_rate=REFINE_CPU.learning_rate,
         workers=0,
         log_every=1,
         sample_every=0,
@@ -106,7 +106,7 @@ def refine(
     with backend.work_dir(record.id) as work:
         result = train(task, config, data=photos, out_dir=work, device=device, callback=reporter)
         model = result.model_path.read_bytes()
-    _stop_if_cancelled(backend, record)
+    stop_unless_still_running(backend.get(record.id), record)
     preview = reporter.draw() if task.model is not None else None
     thumbnail = tensor_to_image(painting)
     thumbnail.thumbnail((_THUMBNAIL_SIDE, _THUMBNAIL_SIDE))
@@ -131,19 +131,13 @@ def refine(
     }
     backend.put_personal(style, files)
     try:
-        _stop_if_cancelled(backend, record)  # cancelled while the style was being stored
+        stop_unless_still_running(
+            backend.get(record.id), record
+        )  # cancelled while the style was being stored
     except JobStopped:
         backend.delete_personal(style.id)
         raise
     return style
-
-
-def _stop_if_cancelled(backend: Backend, record: JobRecord) -> None:
-    current = backend.get(record.id)
-    if current is None or current.cancel_requested:
-        raise JobStopped(JobStatus.CANCELLED, None)
-    if current.attempts != record.attempts:
-        raise JobStopped(JobStatus.FAILED, None)  # a newer attempt owns the job now
 
 
 def _painting(backend: Backend, record: JobRecord) -> torch.Tensor:
@@ -163,9 +157,7 @@ def _preview_photo(photos: Path, side: int) -> torch.Tensor:
     files = list_images(photos)
     if not files:
         raise InvalidParameterError("refine_photos: the folder holds no photos")
-    with Image.open(files[0]) as image:
-        fitted = ImageOps.fit(image.convert("RGB"), (side, side))
-    return image_to_tensor(fitted)
+    return centre_crops(files[:1], side)
 
 
 class _Reporter:
@@ -222,8 +214,4 @@ class _Reporter:
             "train_loss": loss,
             "seconds_left": round(left, 1),
         }
-        current = self.backend.update(self.record.id, **fields)
-        if current is None or current.cancel_requested:
-            raise JobStopped(JobStatus.CANCELLED, None)
-        if current.attempts != self.record.attempts:
-            raise JobStopped(JobStatus.FAILED, None)
+        stop_unless_still_running(self.backend.update(self.record.id, **fields), self.record)

@@ -41,6 +41,7 @@ from restyle.service.jobs import (
     JobStopped,
     library_error_code,
     new_reference,
+    stop_unless_still_running,
 )
 from restyle.service.personal import is_personal
 from restyle.service.settings import ServiceSettings
@@ -359,11 +360,7 @@ class _Reporter:
             }
         if preview:
             fields["preview_version"] = self.previews
-        current = self.backend.update(self.record.id, **fields)
-        if current is None or current.cancel_requested:
-            raise JobStopped(JobStatus.CANCELLED, None)
-        if current.attempts != self.record.attempts:
-            raise JobStopped(JobStatus.FAILED, None)  # a newer attempt owns the job now
+        stop_unless_still_running(self.backend.update(self.record.id, **fields), self.record)
         started = self.record.started_at or time.time()
         limit = self.settings.job_time_limit(self.record.frames_total)
         if time.time() - started > limit:
