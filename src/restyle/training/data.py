@@ -46,6 +46,19 @@ def list_images(root: str | os.PathLike[str]) -> list[Path]:
     return files
 
 
+def centre_crops(files: list[Path], size: int) -> torch.Tensor:
+    """(N, 3, size, size) in [0, 1]: each photo scaled and centre-cropped to a square, the same
+    every run (a training's samples, a refinement's preview)."""
+    from restyle.imaging import image_to_tensor
+
+    crops = []
+    for path in files:
+        with Image.open(path) as image:
+            fitted = ImageOps.fit(image.convert("RGB"), (size, size))
+        crops.append(image_to_tensor(fitted))
+    return torch.cat(crops)
+
+
 def data_digest(root: str | os.PathLike[str], files: list[Path]) -> str:
     """sha256 over every file's relative path and bytes: names the exact data a run saw.
 

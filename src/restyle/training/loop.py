@@ -27,7 +27,7 @@ from restyle.errors import InvalidParameterError, NumericalError
 from restyle.imaging import save_image
 from restyle.progress import Progress, ProgressCallback
 from restyle.training.config import TrainConfig, as_dict
-from restyle.training.data import data_digest, list_images, photo_loader
+from restyle.training.data import centre_crops, data_digest, list_images, photo_loader
 from restyle.training.state import load_state, save_state
 
 MODEL_FILE = "model.safetensors"
@@ -384,17 +384,7 @@ class _Run:
 
     def _sample_photos(self) -> torch.Tensor:
         """The first photos, centre-cropped: the same every run, so samples compare over time."""
-        from PIL import Image, ImageOps
-
-        from restyle.imaging import image_to_tensor
-
-        size = self.config.image_size
-        crops = []
-        for path in self.files[:SAMPLE_PHOTOS]:
-            with Image.open(path) as image:
-                fitted = ImageOps.fit(image.convert("RGB"), (size, size))
-            crops.append(image_to_tensor(fitted))
-        return torch.cat(crops).to(self.device)
+        return centre_crops(self.files[:SAMPLE_PHOTOS], self.config.image_size).to(self.device)
 
     def _write_samples(self, model: nn.Module, photos: torch.Tensor, *, step: int) -> None:
         was_training = model.training
