@@ -190,3 +190,26 @@ def test_cli_refines_for_a_time_on_the_bundled_photos(tmp_path: Path) -> None:
 def test_only_a_refinement_may_leave_out_the_photos(tmp_path: Path) -> None:
     args = ["train", "fast", "--style", "starry_night", "--out", str(tmp_path), "--quiet"]
     assert main(args) != 0
+
+
+def test_the_cpu_recipe_is_the_zoos_and_the_services_default() -> None:
+    """REFINE_CPU is the one declaration; the zoo's recipe file and the service's settings
+    (which must not import training code) repeat its numbers, and must agree with it."""
+    import tomllib
+
+    from restyle.service.settings import ServiceSettings
+    from restyle.training.config import REFINE_CPU
+
+    recipes = Path(__file__).parents[1] / "model-zoo" / "recipes.toml"
+    profile = tomllib.loads(recipes.read_text())["profile"]["refine-cpu"]
+    assert tuple(profile["freeze"].split(",")) == REFINE_CPU.frozen
+    assert profile["image-size"] == REFINE_CPU.image_size
+    assert profile["batch-size"] == REFINE_CPU.batch_size
+    assert profile["style-size"] == REFINE_CPU.style_size
+    assert profile["content-weight"] == REFINE_CPU.content_weight
+    assert profile["style-weight"] == REFINE_CPU.style_weight
+    assert profile["learning-rate"] == REFINE_CPU.learning_rate
+    settings = ServiceSettings.model_fields
+    assert settings["refine_crop_size"].default == REFINE_CPU.image_size
+    assert settings["refine_batch_size"].default == REFINE_CPU.batch_size
+    assert settings["refine_style_size"].default == REFINE_CPU.style_size

@@ -110,6 +110,24 @@ class FastLossConfig:
         _check_range("style_size", self.style_size, 0, 4096)
 
 
+@dataclass(frozen=True)
+class RefineRecipe:
+    """How a painting's network is refined from the arbitrary pass on a CPU: the zoo's
+    `refine-cpu` profile (model-zoo/recipes.toml), the service's refine jobs and
+    `benchmarks/refine_time.py` (docs/fast.md has how it was tuned)."""
+
+    frozen: tuple[str, ...] = ("encoder", "head")
+    image_size: int = 256
+    batch_size: int = 4
+    style_size: int = 512
+    content_weight: float = 1.5
+    style_weight: float = 1.0
+    learning_rate: float = 1e-4
+
+
+REFINE_CPU = RefineRecipe()
+
+
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise InvalidParameterError(f"{name}: must be in [{low}, {high}], got {value!r}")
