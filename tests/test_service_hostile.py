@@ -310,7 +310,9 @@ def test_store_errors_with_redis_away_are_json_503s(tmp_path: Path) -> None:
     """Redis stops: creating, reading, cancelling and synchronous stylizing all answer a JSON
     503 `store_unavailable` on the same connection, and no body names Redis's address."""
     redis_server = RedisServer(tmp_path).start()
-    service = Service(tmp_path / "api", {"redis_url": redis_server.url}).start()
+    # Each call retries through an outage of store_retry_s before answering (30 s by default).
+    settings = {"redis_url": redis_server.url, "store_retry_s": "1"}
+    service = Service(tmp_path / "api", settings).start()
     try:
         with service.client() as client:
             created = client.post("/api/jobs", files={"content": PHOTO}, data=STYLE).json()

@@ -142,16 +142,38 @@ def wait_ready(client: httpx.Client, timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
+def wait_for_workers(
+    redis_server: RedisServer, pair: list[Worker], *, timeout: float, busy: bool
+) -> bool:
+    """Whether RQ lists every worker of `pair` (one snapshot each poll), busy if asked."""
+    from rq import Worker as RQWorker
+
+    pids = {worker.process.pid for worker in pair if worker.process is not None}
+    broker = redis.Redis.from_url(redis_server.url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            listed = [w for w in RQWorker.all(connection=broker) if w.pid in pids]
+            if len(listed) == len(pids) and all(
+                not busy or w.get_state() == "busy" for w in listed
+            ):
+                return True
+            time.sleep(0.02)
+        return False
+    finally:
+        broker.close()
+
+
 def test_busy_workers_ride_out_a_redis_restart(
     service: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
 ) -> None:
     pair = [start_worker(workers, redis_server, tmp_path) for _ in range(2)]
+    # Both workers must be serving before the jobs go in: one that starts while the other has
+    # already run the whole batch would never be caught mid-job.
+    assert wait_for_workers(redis_server, pair, timeout=120, busy=False)
     with service.client() as client:
-        jobs = [submit(client, size="128") for _ in range(20)]
-        deadline = time.monotonic() + 60
-        while sum(status(client, job)["status"] == "running" for job in jobs) < 2:
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.05)
+        jobs = [submit(client, size="256") for _ in range(20)]
+        assert wait_for_workers(redis_server, pair, timeout=60, busy=True), "not both busy"
         redis_server.stop(kill=True)  # both workers are mid-job
         time.sleep(3)  # longer than a client library's own few quick retries
         redis_server.start()
