@@ -213,3 +213,22 @@ def test_the_cpu_recipe_is_the_zoos_and_the_services_default() -> None:
     assert settings["refine_crop_size"].default == REFINE_CPU.image_size
     assert settings["refine_batch_size"].default == REFINE_CPU.batch_size
     assert settings["refine_style_size"].default == REFINE_CPU.style_size
+
+
+def test_style_balance_evens_out_what_each_layer_holds(small_style: torch.Tensor) -> None:
+    """Balance 0 is the plain Gram MSE; balance 1 scales every layer's term so the painting's
+    own Gram energy weighs the same at each layer; the knob is range-checked."""
+    from restyle.training.fast_task import balance_scales
+
+    task = _task(small_style)
+    task.setup(torch.device("cpu"), image_size=32, channels_last=False)
+    grams = task.target_grams
+    assert balance_scales(grams, 0.0) == {}
+    full = balance_scales(grams, 1.0)
+    weighed = [full[layer] * float(g.square().mean()) for layer, g in grams.items()]
+    assert max(weighed) / min(weighed) == pytest.approx(1.0, rel=1e-4)
+    half = balance_scales(grams, 0.5)
+    assert min(half.values()) == pytest.approx(1.0) and max(half.values()) > 2
+    assert all(half[k] == pytest.approx(full[k] ** 0.5) for k in grams)
+    with pytest.raises(InvalidParameterError, match="style_balance"):
+        FastLossConfig(style_balance=1.5)

@@ -145,6 +145,12 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--style-size", type=int, default=s, help="painting long side px (0: the crop size)"
     )
+    p.add_argument(
+        "--style-balance",
+        type=float,
+        default=s,
+        help="0..1: weigh style layers toward equal relative distances (0: plain Gram MSE)",
+    )
     p.add_argument("--content-layers", type=parse_layers, default=s, help="(relu2_2)")
     p.add_argument("--style-layers", type=parse_layers, default=s, help="(relu1_1,...,relu4_1)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's training state")

@@ -89,6 +89,11 @@ class FastLossConfig:
     readable); the default TV weight equals 0.1 on a 0-255 image.
     `style_size`: the painting is resized to this long side before its Grams are taken
     (0: the training crop size); larger gives smaller brush strokes relative to the photo.
+    `style_balance` p in [0, 1]: each style layer's term is multiplied by (E_max / E_layer)^p,
+    E being the mean square of the painting's Gram at that layer. The plain Gram MSE (p = 0)
+    weighs relu4_1 thousands of times more than relu1_1 relative to what each layer holds, so
+    colour (relu1_1) drifts while the strokes sharpen; p = 1 weighs every layer's relative
+    distance alike, as `restyle.metrics` does.
     """
 
     content_weight: float = 1.0
@@ -97,10 +102,12 @@ class FastLossConfig:
     content_layers: tuple[str, ...] = ("relu2_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_size: int = 0
+    style_balance: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_range(name, getattr(self, name), 0.0, 1e9)
+        _check_range("style_balance", self.style_balance, 0.0, 1.0)
         object.__setattr__(
             self, "content_layers", check_layers(self.content_layers, argument="content_layers")
         )

@@ -48,6 +48,7 @@ class _PaintingTask:
         self.vgg_weights = vgg_weights
         self.vgg: VGG19Features | None = None
         self.target_grams: dict[str, torch.Tensor] = {}
+        self.style_scales: dict[str, float] = {}
 
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None:
         """Load VGG19 on `device` and compute the painting's target Grams once."""
@@ -63,17 +64,30 @@ class _PaintingTask:
             self.target_grams = {
                 layer: gram(features[layer].float()) for layer in self.loss_config.style_layers
             }
+        self.style_scales = balance_scales(self.target_grams, self.loss_config.style_balance)
 
     def loss(
         self, model: nn.Module, photos: torch.Tensor, *, step: int = 0, rank: int = 0
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted loss of `model` on a batch of photos (B, 3, S, S) in [0, 1], and its terms."""
         assert self.vgg is not None, "setup() first"
-        return johnson_loss(self.vgg, model(photos), photos, self.target_grams, self.loss_config)
+        return johnson_loss(
+            self.vgg, model(photos), photos, self.target_grams, self.loss_config, self.style_scales
+        )
 
     def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = model(photos)
         return out
+
+
+def balance_scales(target_grams: dict[str, torch.Tensor], balance: float) -> dict[str, float]:
+    """Per style layer, (E_max / E_layer)^balance with E a target Gram's mean square: 1 for the
+    layer the plain loss already weighs most, more for the layers it neglects."""
+    if balance == 0 or not target_grams:
+        return {}
+    energy = {layer: float(target.square().mean()) for layer, target in target_grams.items()}
+    strongest = max(energy.values())
+    return {layer: (strongest / max(e, 1e-12)) ** balance for layer, e in energy.items()}
 
 
 class FastStyleTask(_PaintingTask):
