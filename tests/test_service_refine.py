@@ -23,6 +23,7 @@ from PIL import Image
 from tests.service_processes import RedisServer, Service, Worker
 from tests.test_service import auth, jpeg, wait
 from tests.test_service_api import Client
+from tests.video_clips import decoded, make_clip
 
 from restyle import zoo
 from restyle.service.app import create_app
@@ -267,6 +268,63 @@ def test_a_refinement_makes_a_personal_style_only_its_token_can_use(
     assert not folder.exists()
     assert http.get("/api/styles", headers=bearer(token)).json()["personal"] == []
     assert photo_job(http, style_id, token).status_code == 404
+
+
+def photo_form(style: str, **fields: str) -> dict[str, Any]:
+    return {
+        "files": {"content": ("photo.jpg", jpeg(side=64), "image/jpeg")},
+        "data": {"style": style, "method": "fast", "format": "png", **fields},
+    }
+
+
+def pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=float)
+
+
+def test_a_personal_style_stylizes_at_once_and_a_video_only_for_its_token(
+    http: httpx.Client, tmp_path: Path
+) -> None:
+    job = refine(http)
+    assert wait(http, job, timeout=120)["status"] == "succeeded"
+    style_id, token = job["style_id"], job["token"]
+
+    # POST /api/stylize answers with the same picture as a queued job of the same form.
+    now = http.post("/api/stylize", **photo_form(style_id), headers=bearer(token))
+    assert now.status_code == 200, now.text
+    assert now.headers["content-type"] == "image/png"
+    queued = http.post("/api/jobs", **photo_form(style_id), headers=bearer(token)).json()
+    assert wait(http, queued)["status"] == "succeeded"
+    later = http.get(queued["urls"]["result"], headers=auth(queued))
+    assert np.abs(pixels(now.content) - pixels(later.content)).max() <= 1
+    photo = pixels(jpeg(side=64))
+    assert pixels(now.content).shape == photo.shape
+    assert np.abs(pixels(now.content) - photo).mean() > 3  # its network, not the photo
+
+    # A video job: every frame through its network.
+    clip = make_clip(tmp_path / "clip.mp4", frames=4, audio=False)
+    video = {"files": {"content": ("clip.mp4", clip.read_bytes(), "video/mp4")}}
+    fields = {"style": style_id, "method": "fast", "size": "32"}
+    made = http.post("/api/jobs", **video, data=fields, headers=bearer(token))
+    assert made.status_code == 202, made.text
+    moving = made.json()
+    assert moving["kind"] == "video"
+    assert wait(http, moving)["status"] == "succeeded"
+    result = tmp_path / "result.mp4"
+    result.write_bytes(http.get(moving["urls"]["result"], headers=auth(moving)).content)
+    frames = decoded(result)
+    assert [f.shape for f in frames] == [(24, 32, 3)] * 4
+    originals = [np.asarray(Image.fromarray(f).resize((32, 24)), float) for f in decoded(clip)]
+    assert min(np.abs(f - o).mean() for f, o in zip(frames, originals, strict=True)) > 3
+
+    # Another token: no such style, for either.
+    other = bearer(new_token()[0])
+    for response in (
+        http.post("/api/stylize", **photo_form(style_id), headers=other),
+        http.post("/api/jobs", **video, data=fields, headers=other),
+    ):
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "unknown_style"
+    assert http.delete(f"/api/styles/{style_id}", headers=bearer(token)).status_code == 204
 
 
 def test_cancelling_a_refinement_keeps_no_style_and_no_files(

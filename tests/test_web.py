@@ -570,7 +570,65 @@ def refine_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
     server.stop()
 
 
-def test_a_painting_becomes_a_personal_style_used_from_your_styles(
+def personal_of(service: Service, token: str) -> list[dict[str, Any]]:
+    listed = httpx.get(f"{service.url}/api/styles", headers={"Authorization": f"Bearer {token}"})
+    personal: list[dict[str, Any]] = listed.json()["personal"]
+    return personal
+
+
+def keep_then_delete_from_the_page(page: Any, service: Service, style_id: str) -> None:
+    """Keep: the card says "kept" and the API agrees. Delete: only once confirmed; a failure
+    is shown and leaves the card; then the card leaves the gallery, the live list and the API."""
+    token = page.evaluate("() => localStorage.getItem('restyle-owner-token')")
+    card = page.locator(f'#personal-gallery .personal-card[data-style="{style_id}"]')
+    title = card.locator(".title").inner_text()
+    expect(card.locator(".artist")).to_contain_text("yours, until ")
+    card.get_by_role("button", name=f"Keep {title}").click()
+    expect(card.locator(".artist")).to_have_text("yours, kept")
+    expect(card.get_by_role("button", name=f"Keep {title}")).to_have_count(0)
+    delete = card.get_by_role("button", name=f"Delete {title}")
+    expect(delete).to_be_focused()
+    (kept,) = personal_of(service, token)
+    assert kept["id"] == style_id and kept["kept"] is True and kept["expires_at"] is None
+
+    asked: list[str] = []
+
+    def answer(accept: bool) -> None:
+        def on_dialog(dialog: Any) -> None:
+            asked.append(dialog.message)
+            if accept:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
+        page.once("dialog", on_dialog)
+
+    answer(False)
+    delete.click()
+    assert asked == [f"Delete your style “{title}”? This cannot be undone."]
+    expect(card).to_be_visible()
+    # The network fails: the message says what was not done and why; the card stays.
+    page.route(f"**/api/styles/{style_id}", lambda route: route.abort())
+    answer(True)
+    delete.click()
+    expect(page.locator("#personal-error")).to_contain_text(
+        f"Could not delete “{title}”: Cannot reach the server"
+    )
+    expect(card).to_be_visible()
+    assert [style["id"] for style in personal_of(service, token)] == [style_id]
+    page.unroute(f"**/api/styles/{style_id}")
+    answer(True)
+    delete.click()
+    expect(card).to_have_count(0)
+    expect(page.locator("#personal-error")).to_be_hidden()
+    expect(page.locator("#personal-gallery")).to_be_hidden()
+    expect(page.locator("#personal-title")).to_be_hidden()
+    expect(page.locator(f'#live-style option[value="{style_id}"]')).to_have_count(0)
+    expect(page.locator('input[name="style"]:focus')).to_have_count(1)
+    assert len(asked) == 3 and personal_of(service, token) == []
+
+
+def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_styles(
     browser: Any, refine_service: Service
 ) -> None:
     methods = httpx.get(f"{refine_service.url}/api/styles").json()["methods"]
@@ -629,5 +687,6 @@ def test_a_painting_becomes_a_personal_style_used_from_your_styles(
     assert status["options"]["style"] == style_id and status["options"]["method"] == "fast"
     # Another browser (no token) sees none of it.
     assert httpx.get(f"{refine_service.url}/api/styles").json()["personal"] == []
+    keep_then_delete_from_the_page(page, refine_service, style_id)
     context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"

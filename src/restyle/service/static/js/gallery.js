@@ -17,21 +17,53 @@ export function renderGallery(container, styles, onChange) {
 }
 
 // The personal styles, in their own gallery: radio buttons of the same group as the shipped
-// ones, so one style is chosen in all. Their pictures need the token.
-export function renderPersonal(container, styles) {
+// ones, so one style is chosen in all. Their pictures need the token. Beside each card's radio
+// button (not inside its label, which names the radio button) are its Keep and Delete buttons:
+// `actions.keep(style)` and `actions.remove(style)`.
+export function renderPersonal(container, styles, actions) {
   const chosen = selectedStyle(container);
   container.replaceChildren(
-    ...styles.map((style) => {
-      const expires = style.expires_at
-        ? `until ${new Date(style.expires_at * 1000).toLocaleDateString()}`
-        : "kept";
-      return card(
-        { ...style, artist: `yours, ${expires}`, thumbnail_url: withToken(style.preview_url) },
-        style.id === chosen,
-      );
-    }),
+    ...styles.map((style) => personalCard(style, style.id === chosen, actions)),
   );
   container.hidden = styles.length === 0;
+}
+
+function personalCard(style, checked, actions) {
+  const item = document.createElement("div");
+  item.className = "personal-card";
+  item.dataset.style = style.id;
+  const shown = {
+    ...style,
+    artist: `yours, ${expiry(style)}`,
+    thumbnail_url: withToken(style.preview_url),
+  };
+  item.append(card(shown, checked), personalActions(style, actions));
+  return item;
+}
+
+function expiry(style) {
+  if (!style.expires_at) return "kept";
+  return `until ${new Date(style.expires_at * 1000).toLocaleDateString()}`;
+}
+
+function personalActions(style, actions) {
+  const bar = document.createElement("div");
+  bar.className = "card-actions";
+  if (style.expires_at) {
+    bar.append(actionButton("Keep", `Keep ${style.title}`, () => actions.keep(style)));
+  }
+  bar.append(actionButton("Delete", `Delete ${style.title}`, () => actions.remove(style)));
+  return bar;
+}
+
+function actionButton(text, label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button"; // inside the form: never a submit
+  button.className = "secondary small";
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
 }
 
 function card(style, checked) {

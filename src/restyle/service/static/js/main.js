@@ -1,7 +1,7 @@
 // The page's wiring: the photo (or video) form, the job's progress and result, the history, the
 // tabs.
 
-import { apiJson, showError } from "./api.js";
+import { ApiError, apiJson, showError } from "./api.js";
 import { setupCompare } from "./compare.js";
 import {
   clearSelection,
@@ -16,7 +16,9 @@ import { cancelJob, endError, followJob, submitJob } from "./job.js";
 import { LiveMode } from "./live.js";
 import { OptionControls } from "./options.js";
 import {
+  deleteStyle,
   isPersonal,
+  keepStyle,
   ownerHeaders,
   refineStatusText,
   renderBudgets,
@@ -27,6 +29,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   styles: new Map(), // id → style (shipped, and this browser's own)
+  personal: [], // this browser's own styles, as GET /api/styles lists them
   methods: [], // the methods this server runs
   refine: null, // the refinement being followed
   stopRefine: null,
@@ -469,14 +472,60 @@ async function onRefineCancel() {
 
 // The personal styles: in the gallery under "Your styles" and in the live camera's list.
 function showPersonal(personal) {
+  state.personal = personal;
   for (const style of personal) state.styles.set(style.id, style);
   $("personal-title").hidden = personal.length === 0;
-  renderPersonal($("personal-gallery"), personal);
+  renderPersonal($("personal-gallery"), personal, { keep: onKeep, remove: onDelete });
   live.setStyles(
     [...state.styles.values()].filter((s) => !isPersonal(s.id)),
     state.methods,
     personal,
   );
+}
+
+// Keep: the style no longer expires; its card says "kept" and keeps only its Delete button.
+async function onKeep(style) {
+  showError($("personal-error"), null);
+  let kept;
+  try {
+    kept = await keepStyle(style.id);
+  } catch (err) {
+    showPersonalError("keep", style, err);
+    return;
+  }
+  showPersonal(state.personal.map((s) => (s.id === style.id ? kept : s)));
+  personalButton(style.id, "Delete")?.focus(); // where the Keep button was
+}
+
+// Delete, once confirmed: the card leaves the gallery and the live list. On failure it stays.
+async function onDelete(style) {
+  if (!window.confirm(`Delete your style “${style.title}”? This cannot be undone.`)) return;
+  showError($("personal-error"), null);
+  try {
+    await deleteStyle(style.id);
+  } catch (err) {
+    showPersonalError("delete", style, err);
+    return;
+  }
+  state.styles.delete(style.id);
+  showPersonal(state.personal.filter((s) => s.id !== style.id));
+  focusStyleChoice();
+}
+
+function showPersonalError(action, style, err) {
+  const message = `Could not ${action} “${style.title}”: ${err.message}`;
+  showError($("personal-error"), new ApiError(err.status, err.code, message));
+}
+
+function personalButton(styleId, action) {
+  const card = [...$("personal-gallery").children].find((c) => c.dataset.style === styleId);
+  return card?.querySelector(`button[aria-label^="${action} "]`);
+}
+
+// After a card is gone, focus goes back to the style choice (the chosen style, or the first).
+function focusStyleChoice() {
+  const radios = document.querySelectorAll('input[name="style"]');
+  ([...radios].find((r) => r.checked) || radios[0])?.focus();
 }
 
 async function refreshStyles(select) {

@@ -3,7 +3,7 @@
 // ties the styles to a token; the browser keeps it (localStorage) and sends it with every
 // request that lists or uses them.
 
-import { apiJson, localPath } from "./api.js";
+import { apiFetch, apiJson, localPath } from "./api.js";
 
 const OWNER_KEY = "restyle-owner-token";
 
@@ -38,6 +38,17 @@ export function withToken(url) {
 
 export function isPersonal(styleId) {
   return typeof styleId === "string" && styleId.startsWith("my-");
+}
+
+// Keep a personal style past its expiry; the server answers with the style as it now is.
+export async function keepStyle(styleId) {
+  const url = `/api/styles/${encodeURIComponent(styleId)}/keep`;
+  return apiJson(url, { method: "POST", headers: ownerHeaders() });
+}
+
+export async function deleteStyle(styleId) {
+  const url = `/api/styles/${encodeURIComponent(styleId)}`;
+  await apiFetch(url, { method: "DELETE", headers: ownerHeaders() });
 }
 
 export async function startRefine(painting, minutes, name) {
