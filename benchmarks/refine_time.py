@@ -38,18 +38,14 @@ from restyle.examples import refine_photos
 from restyle.imaging import as_tensor, resize_tensor_to_long_side, tensor_to_image
 from restyle.metrics import StyleMetrics
 from restyle.models.checkpoint import STYLED_MICROAST_FORMAT, read_metadata
-from restyle.training.config import REFINE_CPU
+from restyle.training.config import PERSONAL_CPU
 from restyle.training.loop import MODEL_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "data" / "eval"
-# The CPU refinement recipe (REFINE_CPU, as the service runs it), with a time instead of steps.
+# The personal-style recipe (PERSONAL_CPU, as the service runs it), with a time, not steps.
 RECIPE = [
-    "--freeze", ",".join(REFINE_CPU.frozen), "--image-size", str(REFINE_CPU.image_size),
-    "--batch-size", str(REFINE_CPU.batch_size), "--style-size", str(REFINE_CPU.style_size),
-    "--content-weight", f"{REFINE_CPU.content_weight:g}",
-    "--style-weight", f"{REFINE_CPU.style_weight:g}",
-    "--learning-rate", f"{REFINE_CPU.learning_rate:g}",
+    *PERSONAL_CPU.train_arguments(),
     "--sample-every", "0", "--checkpoint-every", "0", "--seed", "0",
 ]  # fmt: skip
 

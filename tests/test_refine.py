@@ -193,12 +193,12 @@ def test_only_a_refinement_may_leave_out_the_photos(tmp_path: Path) -> None:
 
 
 def test_the_cpu_recipe_is_the_zoos_and_the_services_default() -> None:
-    """REFINE_CPU is the one declaration; the zoo's recipe file and the service's settings
-    (which must not import training code) repeat its numbers, and must agree with it."""
+    """REFINE_CPU and PERSONAL_CPU are the declarations; the zoo's recipe file repeats the
+    first, the service's settings (which must not import training code) the second's sizes."""
     import tomllib
 
     from restyle.service.settings import ServiceSettings
-    from restyle.training.config import REFINE_CPU
+    from restyle.training.config import PERSONAL_CPU, REFINE_CPU
 
     recipes = Path(__file__).parents[1] / "model-zoo" / "recipes.toml"
     profile = tomllib.loads(recipes.read_text())["profile"]["refine-cpu"]
@@ -210,9 +210,9 @@ def test_the_cpu_recipe_is_the_zoos_and_the_services_default() -> None:
     assert profile["style-weight"] == REFINE_CPU.style_weight
     assert profile["learning-rate"] == REFINE_CPU.learning_rate
     settings = ServiceSettings.model_fields
-    assert settings["refine_crop_size"].default == REFINE_CPU.image_size
-    assert settings["refine_batch_size"].default == REFINE_CPU.batch_size
-    assert settings["refine_style_size"].default == REFINE_CPU.style_size
+    assert settings["refine_crop_size"].default == PERSONAL_CPU.image_size
+    assert settings["refine_batch_size"].default == PERSONAL_CPU.batch_size
+    assert settings["refine_style_size"].default == PERSONAL_CPU.style_size
 
 
 def test_style_balance_evens_out_what_each_layer_holds(small_style: torch.Tensor) -> None:

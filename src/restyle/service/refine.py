@@ -42,7 +42,7 @@ from restyle.service.jobs import (
 )
 from restyle.service.personal import PersonalStyle
 from restyle.service.settings import ServiceSettings
-from restyle.training.config import MAX_STEPS, REFINE_CPU, FastLossConfig, TrainConfig
+from restyle.training.config import MAX_STEPS, PERSONAL_CPU, TrainConfig
 from restyle.training.data import centre_crops, list_images
 from restyle.training.fast_task import RefineStyleTask
 from restyle.training.loop import train
@@ -82,20 +82,16 @@ def refine(
     source = "" if record.style_upload else str(record.options.style or "")
     task = _WatchedRefineTask(
         painting,
-        loss=FastLossConfig(
-            content_weight=REFINE_CPU.content_weight,
-            style_weight=REFINE_CPU.style_weight,
-            style_size=settings.refine_style_size,
-        ),
+        loss=PERSONAL_CPU.loss(style_size=settings.refine_style_size),
         style_info={"name": source or "upload", "job": record.id},
-        frozen=REFINE_CPU.frozen,
+        frozen=PERSONAL_CPU.frozen,
     )
     config = TrainConfig(
         steps=MAX_STEPS,
         time_limit_s=record.budget_s,
         batch_size=settings.refine_batch_size,
         image_size=settings.refine_crop_size,
-        learning_rate=REFINE_CPU.learning_rate,
+        learning_rate=PERSONAL_CPU.learning_rate,
         workers=0,
         log_every=1,
         sample_every=0,

@@ -119,9 +119,8 @@ class FastLossConfig:
 
 @dataclass(frozen=True)
 class RefineRecipe:
-    """How a painting's network is refined from the arbitrary pass on a CPU: the zoo's
-    `refine-cpu` profile (model-zoo/recipes.toml), the service's refine jobs and
-    `benchmarks/refine_time.py` (docs/fast.md has how it was tuned)."""
+    """How a painting's network is refined from the arbitrary pass on a CPU (docs/fast.md has
+    how each recipe was tuned)."""
 
     frozen: tuple[str, ...] = ("encoder", "head")
     image_size: int = 256
@@ -130,9 +129,43 @@ class RefineRecipe:
     content_weight: float = 1.5
     style_weight: float = 1.0
     learning_rate: float = 1e-4
+    content_layers: tuple[str, ...] = ("relu2_2",)
+    style_balance: float = 0.0
+
+    def loss(self, *, style_size: int | None = None) -> FastLossConfig:
+        """The recipe's loss (the painting's long side `style_size` if given)."""
+        return FastLossConfig(
+            content_weight=self.content_weight,
+            style_weight=self.style_weight,
+            style_size=self.style_size if style_size is None else style_size,
+            content_layers=self.content_layers,
+            style_balance=self.style_balance,
+        )
+
+    def train_arguments(self) -> list[str]:
+        """The recipe as `restyle train fast --init arbitrary` options."""
+        return [
+            "--freeze", ",".join(self.frozen), "--image-size", str(self.image_size),
+            "--batch-size", str(self.batch_size), "--style-size", str(self.style_size),
+            "--content-weight", f"{self.content_weight:g}",
+            "--style-weight", f"{self.style_weight:g}",
+            "--learning-rate", f"{self.learning_rate:g}",
+            "--content-layers", ",".join(self.content_layers),
+            "--style-balance", f"{self.style_balance:g}",
+        ]  # fmt: skip
 
 
+# The zoo's `refine-cpu` profile (model-zoo/recipes.toml): how the shipped styles were made.
 REFINE_CPU = RefineRecipe()
+# A personal style in a few minutes (the service's refine jobs, benchmarks/refine_time.py):
+# relu4_2 holds the photo's layout, which relu2_2 alone let go as the style weight rose, and
+# the balance keeps the painting's colours (relu1_1), which the plain Gram loss let drift.
+PERSONAL_CPU = RefineRecipe(
+    content_weight=1.5,
+    style_weight=3.0,
+    content_layers=("relu2_2", "relu4_2"),
+    style_balance=0.35,
+)
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
