@@ -236,10 +236,14 @@ def fewest_steps(
     style_t = image_to_tensor(load_image(style))
 
     def reaches(k: int) -> bool:
-        result = engine.run(content_t, [style_t], restyle_config(args, k, schedule))
-        with torch.no_grad():
-            image = result.to(evaluate.device)
-            loss = evaluate.objective(image if target_name == "memory" else quantised(image))
+        reports: list = []
+        options = restyle_config(args, k, schedule)
+        result = engine.run(content_t, [style_t], options, callback=reports.append)
+        if target_name == "memory":  # the optimiser's own image, as pastiche's in-memory loss
+            loss = reports[-1].loss
+        else:
+            with torch.no_grad():
+                loss = evaluate.objective(quantised(result.to(evaluate.device)))
         target = targets[target_name]
         say(f"  {schedule} K={k}: {target_name} loss {loss:.5g} (target {target:.5g})")
         return loss <= target
