@@ -33,7 +33,7 @@ from restyle.models.checkpoint import save_meta_net
 from restyle.models.meta_net import STYLE_LAYERS, MetaNet, MetaNetConfig, style_statistics
 from restyle.training.config import FastLossConfig, as_dict
 from restyle.training.data import data_digest, list_images
-from restyle.training.fast_task import johnson_loss
+from restyle.training.fast_task import gram_energies, johnson_loss
 from restyle.vgg import VGG19Features
 from restyle.vgg_layers import LAYER_NAMES
 
@@ -145,7 +145,7 @@ class ArbitraryStyleTask:
                 self._square(painting, 0, 0, side, flip=False)
             )
             statistics.append(painting_statistics)
-            for layer, energy in _energies(grams).items():
+            for layer, energy in gram_energies(grams).items():
                 logs[layer] += math.log(energy)
         self.painting_statistics = torch.cat(statistics)
         return {layer: math.exp(total / len(self.paintings)) for layer, total in logs.items()}
@@ -190,7 +190,7 @@ class ArbitraryStyleTask:
         statistics, grams = self.targets(self.style_of_step(step, rank))
         scales = {
             layer: self.reference_energy[layer] / energy
-            for layer, energy in _energies(grams).items()
+            for layer, energy in gram_energies(grams).items()
         }
         stylized = model(photos, statistics)
         return johnson_loss(self.vgg, stylized, photos, grams, self.loss_config, scales)
@@ -209,8 +209,3 @@ class ArbitraryStyleTask:
     ) -> Path:
         assert isinstance(model, MetaNet)
         return save_meta_net(path, model, info={**self.describe(), **info})
-
-
-def _energies(grams: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Mean square of each Gram (floored: a flat black painting has none)."""
-    return {layer: max(float(g.square().mean()), 1e-12) for layer, g in grams.items()}

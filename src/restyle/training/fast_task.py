@@ -80,14 +80,19 @@ class _PaintingTask:
         return out
 
 
+def gram_energies(grams: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean square of each Gram (floored: a flat black painting has none)."""
+    return {layer: max(float(g.square().mean()), 1e-12) for layer, g in grams.items()}
+
+
 def balance_scales(target_grams: dict[str, torch.Tensor], balance: float) -> dict[str, float]:
     """Per style layer, (E_max / E_layer)^balance with E a target Gram's mean square: 1 for the
     layer the plain loss already weighs most, more for the layers it neglects."""
     if balance == 0 or not target_grams:
         return {}
-    energy = {layer: float(target.square().mean()) for layer, target in target_grams.items()}
+    energy = gram_energies(target_grams)
     strongest = max(energy.values())
-    return {layer: (strongest / max(e, 1e-12)) ** balance for layer, e in energy.items()}
+    return {layer: (strongest / e) ** balance for layer, e in energy.items()}
 
 
 class FastStyleTask(_PaintingTask):
