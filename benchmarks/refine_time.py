@@ -1,10 +1,11 @@
 """Quality against time of a personal style: refinement from the arbitrary network on a CPU.
 
-For each painting, `restyle train fast --init arbitrary` (the zoo's `refine-cpu` recipe, on the
-13 photos bundled for refinement) runs for the first budget, then resumes to each later one
-(2, 5 and 15 minutes by default: three runs of 2, 3 and 10 minutes). The learning rate is
-constant in this recipe, so a run resumed at 2 minutes continues exactly as one 15-minute run
-would (the optimiser's state is resumed too): one training per painting gives all budgets.
+For each painting, `restyle train fast --init arbitrary` (the personal-style recipe
+PERSONAL_CPU, as the service's refine jobs run it, on the 13 photos bundled for refinement)
+runs for the first budget, then resumes to each later one (2, 5 and 15 minutes by default:
+three runs of 2, 3 and 10 minutes). The learning rate is constant in this recipe, so a run
+resumed at 2 minutes continues exactly as one 15-minute run would (the optimiser's state is
+resumed too): one training per painting gives all budgets.
 The budgets count training only; setting up (VGG19, the painting's style signals) comes first.
 
 Each network and the arbitrary pass it started from stylize the evaluation photos (never

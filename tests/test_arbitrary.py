@@ -168,6 +168,11 @@ def test_style_split_is_seeded_and_disjoint(style_dir: Path) -> None:
         split_styles(files, holdout=1.0, seed=0)
 
 
+def test_the_style_balance_is_refused_rather_than_ignored(style_dir: Path) -> None:
+    with pytest.raises(InvalidParameterError, match="style_balance"):
+        ArbitraryStyleTask(style_dir, meta=TINY, loss=FastLossConfig(style_balance=0.5))
+
+
 def test_each_step_trains_on_its_own_augmented_painting(style_dir: Path) -> None:
     task = ArbitraryStyleTask(
         style_dir, meta=TINY, loss=FastLossConfig(style_size=24), holdout=0.2, seed=0

@@ -127,9 +127,8 @@ def refine(
     }
     backend.put_personal(style, files)
     try:
-        stop_unless_still_running(
-            backend.get(record.id), record
-        )  # cancelled while the style was being stored
+        # Cancelled while the style was being stored?
+        stop_unless_still_running(backend.get(record.id), record)
     except JobStopped:
         backend.delete_personal(style.id)
         raise
