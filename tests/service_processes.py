@@ -1,13 +1,16 @@
-"""Real processes for the service tests: redis-server, `restyle serve`, `restyle worker`."""
+"""Real processes for the service tests: redis-server, `restyle serve`, `restyle worker`, and a
+TCP proxy that loses a reply on the way back from Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +78,83 @@ class RedisServer:
     def stop(self, *, kill: bool = False) -> None:
         if self.process is not None:
             _stop(self.process, kill=kill)
+
+
+class LossyProxy:
+    """A TCP proxy in front of redis-server that loses one reply on request: the command that
+    contains the marker reaches Redis and runs, then the client's connection is closed before
+    the answer comes back, as when Redis dies right after a write. The client library retries
+    the command on a new connection, which the proxy serves as usual."""
+
+    def __init__(self, redis_port: int) -> None:
+        self.redis_port = redis_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.lost = 0
+        self._marker: bytes | None = None
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def lose_reply_to(self, marker: bytes) -> None:
+        with self._lock:
+            self._marker = marker
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            server = socket.create_connection(("127.0.0.1", self.redis_port))
+            cut = threading.Event()
+            threading.Thread(target=self._requests, args=(client, server, cut), daemon=True).start()
+            threading.Thread(target=self._replies, args=(server, client, cut), daemon=True).start()
+
+    def _requests(self, client: socket.socket, server: socket.socket, cut: threading.Event) -> None:
+        while data := _receive(client):
+            with self._lock:
+                hit = self._marker is not None and self._marker in data
+                if hit:
+                    self._marker = None
+            if hit:
+                self.lost += 1
+                cut.set()  # before the command goes: its reply must not be relayed
+            try:
+                server.sendall(data)
+            except OSError:
+                break
+            if hit:
+                time.sleep(0.3)  # Redis runs it
+                break
+        _close(client, server)
+
+    def _replies(self, server: socket.socket, client: socket.socket, cut: threading.Event) -> None:
+        while (data := _receive(server)) and not cut.is_set():
+            try:
+                client.sendall(data)
+            except OSError:
+                break
+        _close(client, server)
+
+
+def _receive(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def _close(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        with contextlib.suppress(OSError):  # the other side may have closed it
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
 
 def _restyle_command(*args: str) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 import redis
 from PIL import Image
 from rq import Queue
-from tests.service_processes import RedisServer, Service, Worker
+from tests.service_processes import LossyProxy, RedisServer, Service, Worker
 from tests.test_service import auth, jpeg, submit, wait
 from tests.test_service_hostile import burst, outcomes
 from tests.video_clips import make_clip
@@ -253,6 +253,69 @@ def test_uploads_of_a_refused_or_half_done_submission_do_not_outlive_it(
     finally:
         backend.delete(admitted.id)
         backend.stop()
+
+
+def test_commands_whose_reply_was_lost_leave_consistent_jobs(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Redis ran a command but its reply was lost (Redis died right after, the network
+    dropped): the client retries it, and the second run must answer as the first would have.
+    A claim retried this way used to answer no, leaving a job that said running, that no
+    worker ran and that no sweep saw: it never finished."""
+    from restyle.service.backend import JobRefused
+    from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id
+    from restyle.service.redis_backend import RedisBackend
+    from restyle.service.settings import ServiceSettings
+    from restyle.service.sweeper import sweep
+
+    proxy = LossyProxy(redis_server.port)
+    settings = ServiceSettings(
+        data_dir=tmp_path, redis_url=proxy.url(db=3), heartbeat_timeout_s=5, max_attempts=3
+    )
+    backend = RedisBackend(settings)
+    backend.redis.flushdb()  # a database of its own: the sweep below sees only these jobs
+
+    def submitted(**limits: int) -> JobRecord:
+        record = JobRecord(id=new_job_id(), token_sha256="", client="c", options=JobOptions())
+        backend.submit(record, {"content": b"photo"}, **limits)
+        return record
+
+    try:
+        first, second = submitted(), submitted()
+        assert backend.claim(first.id, time.time()) is not None  # Redis now holds the scripts
+        proxy.lose_reply_to(b'"lost-claim"')
+        claimed = backend.claim(second.id, time.time(), claimant="lost-claim")
+        assert proxy.lost == 1
+        assert claimed is not None and claimed.status == JobStatus.RUNNING
+        assert claimed.attempts == 1  # claimed once, answered yes twice
+        assert backend.claim(second.id, time.time()) is None  # nobody else runs it
+        assert {r.id for r in backend.running()} == {first.id, second.id}
+        # Workers that died after such claims: the sweeper sees both and queues them again.
+        assert sweep(backend, settings, now=time.time() + 10)["retried"] == 2
+        assert {(r.id, r.status) for r in backend.queued(10)} == {
+            (first.id, JobStatus.QUEUED), (second.id, JobStatus.QUEUED)
+        }  # fmt: skip
+
+        # A finish whose reply was lost: finished, out of the running and client sets.
+        backend.claim(second.id, time.time())
+        proxy.lose_reply_to(b'"succeeded"')
+        done = backend.update(second.id, status=JobStatus.SUCCEEDED, finished_at=time.time())
+        assert proxy.lost == 2 and done is not None and done.status == JobStatus.SUCCEEDED
+        assert second.id not in {r.id for r in backend.running()}
+        assert backend.finished_before(time.time() + 1) == [second.id]
+        assert backend.active_count("c") == 1  # `first`, still queued
+
+        # An admission whose reply was lost, at the client's last free slot: admitted once.
+        proxy.lose_reply_to(b"restyle:active:c")
+        third = submitted(max_per_client=2)
+        assert proxy.lost == 3 and backend.active_count("c") == 2
+        assert backend.get(third.id) is not None
+        with pytest.raises(JobRefused):
+            submitted(max_per_client=2)
+    finally:
+        backend.redis.flushdb()
+        backend.stop()
+        proxy.close()
 
 
 def test_a_worker_process_runs_a_video_job(

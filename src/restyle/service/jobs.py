@@ -148,6 +148,7 @@ class JobRecord(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     heartbeat_at: float | None = None
+    claimant: str = ""  # the claim running it (Redis): a claim repeated after a lost reply
     result_type: str = ""
 
     def public(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Mapping
@@ -47,19 +48,51 @@ PREFIX = "restyle:"
 QUEUE_NAMES = ("restyle-sync", "restyle")  # a worker takes synchronous requests first
 RUN_JOB = "restyle.service.worker.run_job"
 
-# Update fields of a record only if it still exists (a deleted job must stay deleted).
+# Every command is retried when Redis goes away mid-command, so a script whose effect was
+# stored but whose reply was lost runs a second time: each one below must give the same answer
+# then, and a status change moves the job between the index sets in the same step (a status
+# written while its index entry was lost left a running job that no sweep ever saw).
+
+# Update fields of a record only if it still exists (a deleted job must stay deleted); with a
+# status, keep the queued, running, finished and per-client sets in step.
+# KEYS: the job's hash, queued, running, finished, the client's active set.
+# ARGV: the new status ('' for none), the job id, the time, then the fields.
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local status, id, now = ARGV[1], ARGV[2], ARGV[3]
+if status == '' then return 1 end
+if status == 'queued' then
+  redis.call('ZADD', KEYS[2], now, id)
+  redis.call('SREM', KEYS[3], id)
+  return 1
+end
+redis.call('ZREM', KEYS[2], id)
+if status == 'running' then
+  redis.call('SADD', KEYS[3], id)
+  return 1
+end
+redis.call('SREM', KEYS[3], id)
+redis.call('ZADD', KEYS[4], tonumber(redis.call('HGET', KEYS[1], 'finished_at')) or now, id)
+redis.call('SREM', KEYS[5], id)
 return 1
 """
-# Queued → running, one more attempt, only if still queued: two workers never run one job.
+# Queued -> running, one more attempt, only if still queued: two workers never run one job.
+# The claimant's token is kept, so that the same claim run again (its reply was lost) is
+# answered yes instead of leaving a job that says running and that nobody runs.
+# KEYS: the job's hash, queued, running. ARGV: the time, the job id, the claimant (JSON).
 _CLAIM = """
-if redis.call('HGET', KEYS[1], 'status') ~= '"queued"' then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == '"running"' and redis.call('HGET', KEYS[1], 'claimant') == ARGV[3] then
+  return 1
+end
+if status ~= '"queued"' then return 0 end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts')) + 1
 redis.call('HSET', KEYS[1], 'status', '"running"', 'attempts', tostring(attempts),
-           'started_at', ARGV[1], 'heartbeat_at', ARGV[1], 'message', '"started"')
+           'started_at', ARGV[1], 'heartbeat_at', ARGV[1], 'message', '"started"',
+           'claimant', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 """
 # Admission: count the client's jobs and the queued jobs, and insert the record, as one step
@@ -68,8 +101,9 @@ return 1
 # one, so the files of a submission that dies half-way (the API killed, Redis lost) expire soon.
 # KEYS: the job's hash, the client's active set, the queued zset, then the job's files.
 # ARGV: the client limit, the queue limit, the job id, the time, the files' TTL, then the
-# record's fields.
+# record's fields. A record already there is this admission run again (ids are random).
 _ADMIT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'ok' end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 'client' end
 if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[2]) then return 'queue' end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
@@ -166,13 +200,14 @@ class RedisBackend(Backend):
             return None
         return JobRecord.model_validate(_decode(data))
 
-    def claim(self, job_id: str, now: float) -> JobRecord | None:
-        if not self._claim(keys=[_job(job_id), PREFIX + "queued"], args=[json.dumps(now), job_id]):
+    def claim(self, job_id: str, now: float, *, claimant: str | None = None) -> JobRecord | None:
+        """As Backend.claim; `claimant` (a fresh token by default) names this claim: the same
+        claimant asking again is answered with the record, as when a reply was lost."""
+        token = json.dumps(claimant or secrets.token_hex(8))
+        keys = [_job(job_id), PREFIX + "queued", PREFIX + "running"]
+        if not self._claim(keys=keys, args=[json.dumps(now), job_id, token]):
             return None
-        record = self.get(job_id)
-        if record is not None:
-            self._track(record)
-        return record
+        return self.get(job_id)
 
     def queued(self, limit: int) -> list[JobRecord]:
         records = []
@@ -188,27 +223,16 @@ class RedisBackend(Backend):
             mode="json", include=set(fields)
         )
         argv = [item for pair in _encode(values).items() for item in pair]
-        if not self._update(keys=[_job(job_id)], args=argv):
+        status, active = values.get("status", ""), PREFIX + "active:"
+        if status:  # the client's active set is named by its client, which never changes
+            client = self.redis.hget(_job(job_id), "client")
+            if client is None:
+                return None
+            active = _active(json.loads(client))
+        keys = [_job(job_id), *(PREFIX + k for k in ("queued", "running", "finished")), active]
+        if not self._update(keys=keys, args=[status, job_id, json.dumps(time.time()), *argv]):
             return None
-        record = self.get(job_id)
-        if record is not None and "status" in fields:
-            self._track(record)
-        return record
-
-    def _track(self, record: JobRecord) -> None:
-        """Keep the running, finished and per-client sets in step with a status change."""
-        with self.redis.pipeline() as pipe:
-            if record.status == JobStatus.QUEUED:
-                pipe.zadd(PREFIX + "queued", {record.id: time.time()})
-            else:
-                pipe.zrem(PREFIX + "queued", record.id)
-            if record.status == JobStatus.RUNNING:
-                pipe.sadd(PREFIX + "running", record.id)
-            elif record.status.finished:
-                pipe.srem(PREFIX + "running", record.id)
-                pipe.zadd(PREFIX + "finished", {record.id: record.finished_at or time.time()})
-                pipe.srem(_active(record.client), record.id)
-            pipe.execute()
+        return self.get(job_id)
 
     def delete(self, job_id: str) -> None:
         record = self.get(job_id)
@@ -224,7 +248,6 @@ class RedisBackend(Backend):
     def requeue(self, job_id: str) -> None:
         record = self.update(job_id, status=JobStatus.QUEUED, message="retrying")
         if record is not None:
-            self.redis.srem(PREFIX + "running", job_id)
             self._enqueue(record)
 
     def stranded(self, queued_before: float) -> list[str]:
