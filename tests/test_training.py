@@ -149,6 +149,32 @@ def test_resume_refuses_other_tasks_and_finished_runs(
         train(_task(small_style), _config(steps=2), data=photo_dir, out_dir=tmp_path, resume=True)
 
 
+def test_a_state_written_before_a_loss_option_existed_resumes_at_its_default(
+    photo_dir: Path, small_style: torch.Tensor, tmp_path: Path
+) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    train(_task(small_style), _config(steps=2), data=photo_dir, out_dir=tmp_path)
+    state = tmp_path / STATE_FILE
+    with safe_open(str(state), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    meta = json.loads(metadata["meta"])
+    del meta["task"]["loss"]["style_balance"]  # as written before the option was added
+    save_file(tensors, str(state), metadata={**metadata, "meta": json.dumps(meta)})
+    with pytest.raises(InvalidParameterError, match="different style"):  # not its default
+        train(
+            _task(small_style, style_balance=0.5),
+            _config(steps=3),
+            data=photo_dir,
+            out_dir=tmp_path,
+            resume=True,
+        )
+    train(_task(small_style), _config(steps=3), data=photo_dir, out_dir=tmp_path, resume=True)
+    assert [r["step"] for r in _log(tmp_path)][-1] == 3
+
+
 def test_data_errors_are_clear(tmp_path: Path, small_style: torch.Tensor) -> None:
     with pytest.raises(InvalidParameterError, match="not a directory"):
         list_images(tmp_path / "missing")

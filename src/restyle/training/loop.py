@@ -38,6 +38,7 @@ SAMPLE_PHOTOS = 4
 
 class TrainingTask(Protocol):
     engine: str
+    loss_config: Any  # a dataclass whose defaults stand for options older states lack
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -328,7 +329,7 @@ class _Run:
         if not path.is_file():
             raise InvalidParameterError(f"resume: no training state at {path}")
         step, meta = load_state(path, model=model, optimizer=optimizer)
-        if meta.get("task") != self.task.describe():
+        if not same_task(meta.get("task"), self.task.describe(), self.task.loss_config):
             raise InvalidParameterError(
                 f"resume: {path} was trained for a different style, network or loss; "
                 "use a new --out directory"
@@ -402,3 +403,12 @@ class _Run:
 def _batches(loader: Any, device: torch.device) -> Iterator[torch.Tensor]:
     for batch in loader:
         yield batch.to(device, non_blocking=True)
+
+
+def same_task(saved: Any, current: dict[str, Any], loss_config: Any) -> bool:
+    """Whether a saved state's task description is `current`'s. A loss option the state lacks
+    was added to Restyle after it was written, so that run used the option's default."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("loss"), dict):
+        return bool(saved == current)
+    defaults = as_dict(type(loss_config)())
+    return bool({**saved, "loss": {**defaults, **saved["loss"]}} == current)
