@@ -690,3 +690,85 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     keep_then_delete_from_the_page(page, refine_service, style_id)
     context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+def test_a_gallery_painting_becomes_a_style_and_its_deletion_moves_a_live_camera_on(
+    browser: Any, refine_service: Service
+) -> None:
+    listed = httpx.get(f"{refine_service.url}/api/styles").json()
+    if "arbitrary" not in listed["methods"]:
+        pytest.skip("no arbitrary engine installed: a painting's result needs it")
+    title = next(style["title"] for style in listed["styles"] if style["id"] == "great-wave")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(refine_service.url)
+    page.wait_for_selector("body[data-ready=true]")
+    choose_photo_and_style(page, "cat", "The Great Wave")
+    page.check('input[name="method"][value="arbitrary"]')
+    page.get_by_role("button", name="Stylize").click()
+    wait_for_result(page)
+
+    # A gallery painting is offered too: the server refines its own copy of it, by id.
+    offer = page.locator("#refine-offer")
+    expect(offer).to_be_visible()
+    expect(page.locator("#refine-minutes")).to_have_value("0.05")  # the smallest, 3 seconds
+    with page.expect_request("**/api/refines") as sent:
+        offer.get_by_role("button", name="Make it a style").click()
+    form = sent.value.post_data or ""
+    # `name="painting"` (the quote closing it) is the upload field, not `painting_style`.
+    assert 'name="painting_style"' in form and 'name="painting"' not in form, form
+    expect(page.locator("#refine-status")).to_contain_text("Your styles", timeout=120_000)
+    token = page.evaluate("() => localStorage.getItem('restyle-owner-token')")
+    (mine,) = personal_of(refine_service, token)
+    assert mine["source"] == "great-wave" and mine["title"] == title, mine
+    style_id = mine["id"]
+    card = page.locator(f'#personal-gallery .personal-card[data-style="{style_id}"]')
+    expect(card.locator(".title")).to_have_text(title)
+    expect(card.locator("input")).to_be_checked()
+
+    # A personal style is a network already: its arbitrary-engine result offers nothing.
+    page.locator("#result-image").evaluate("i => i.removeAttribute('src')")
+    page.get_by_role("button", name="Stylize").click()
+    wait_for_result(page)
+    entry = history(page)[0]
+    status = httpx.get(
+        f"{refine_service.url}/api/jobs/{entry['id']}",
+        headers={"Authorization": f"Bearer {entry['token']}"},
+    ).json()
+    assert status["options"]["style"] == style_id and status["options"]["method"] == "arbitrary"
+    expect(offer).to_be_hidden()
+
+    # The live camera paints with the style; another tab of this browser (the same owner token)
+    # deletes it: the camera moves on to the list's first style, saying so.
+    page.get_by_role("tab", name="Live camera").click()
+    page.select_option("#live-style", style_id)
+    page.select_option("#live-size", "160x120")
+    run_live_camera(page)
+    first = page.locator("#live-style option").first.get_attribute("value")
+    assert first is not None and first != style_id
+    other = context.new_page()
+    other.on("pageerror", lambda error: errors.append(str(error)))
+    other.goto(refine_service.url)
+    other.wait_for_selector("body[data-ready=true]")
+    other.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_request(f"**/api/styles/{first}/model.onnx"):
+        other.get_by_role("button", name=f"Delete {title}").click()
+    expect(other.locator("#personal-gallery .personal-card")).to_have_count(0)
+    status_line = page.locator("#live-status")
+    expect(status_line).to_contain_text("Running with ", timeout=60_000)  # the next one is in
+    expect(status_line).to_contain_text(f"your style “{title}” was deleted")
+    expect(page.locator("#live-style")).to_have_value(first)
+    expect(page.locator(f'#live-style option[value="{style_id}"]')).to_have_count(0)
+    expect(card).to_have_count(0)  # this tab's "Your styles" too
+    # Frames go on, through the first style's network.
+    frames = int(page.locator("#live-canvas").get_attribute("data-frames") or "0")
+    page.wait_for_function(
+        f"() => Number(document.querySelector('#live-canvas').dataset.frames) >= {frames + 3}",
+        timeout=60_000,
+    )
+    expect(page.locator("#live-error")).to_be_hidden()
+    assert personal_of(refine_service, token) == []
+    context.close()
+    assert errors == [], f"uncaught errors in the pages: {errors}"

@@ -79,8 +79,10 @@ function cameraError(err) {
 export class LiveMode {
   constructor(el) {
     this.el = el; // {video, canvas, fps, backend, status, error, start, stop, style, painting, size}
-    this.sessions = new Map(); // model key → {session, backend}
-    this.current = null;
+    this.sessions = new Map(); // model key → {session, backend, ort}
+    this.current = null; // the network frames go through; none: frames wait
+    this.inFlight = null; // the frame being computed, if any
+    this.titles = new Map(); // style id → title, for messages about a style that left the list
     this.running = false;
     this.stream = null;
     this.frames = 0;
@@ -97,19 +99,57 @@ export class LiveMode {
     });
   }
 
-  // The shipped styles, then this browser's own (`personal`), the choice kept.
+  // The shipped styles, then this browser's own (`personal`), the choice kept. A style that
+  // is no longer listed (a personal style deleted, here or in another tab) has no network on
+  // the server any more: its loaded one is dropped too (see `dropStyle`).
   setStyles(styles, methods, personal = []) {
     const chosen = this.el.style.value;
     this.el.style.replaceChildren(
       ...styles.map((style) => new Option(`${style.title} (${style.artist})`, style.id)),
       ...personal.map((style) => new Option(`${style.title} (yours)`, style.id)),
     );
-    if (chosen && [...this.el.style.options].some((o) => o.value === chosen)) {
-      this.el.style.value = chosen;
-    }
+    const listed = new Set([...this.el.style.options].map((o) => o.value));
+    if (chosen && listed.has(chosen)) this.el.style.value = chosen;
     this.el.paintingNote.textContent = methods.includes("arbitrary")
       ? ""
       : "(needs the arbitrary engine on the server)";
+    for (const key of [...this.sessions.keys()]) {
+      const styleId = key.startsWith("style:") ? key.slice("style:".length) : null;
+      if (styleId !== null && !listed.has(styleId)) this.dropStyle(key, this.titles.get(styleId));
+    }
+    for (const style of [...styles, ...personal]) this.titles.set(style.id, style.title);
+  }
+
+  // Forgets a style's network. If the camera is painting with it, the camera moves on at once
+  // to the list's first style, saying so; where there is none, or it cannot be loaded, the
+  // camera stops, saying why. Frames wait (the last one stays) while the next network loads.
+  async dropStyle(key, title) {
+    const entry = this.sessions.get(key);
+    this.sessions.delete(key);
+    const wasCurrent = entry === this.current;
+    if (wasCurrent) this.current = null;
+    // A frame already running through it finishes before its memory is freed.
+    Promise.resolve(this.inFlight)
+      .catch(() => {})
+      .then(() => entry.session.release())
+      .catch((err) => console.warn("could not release a network", err));
+    if (!wasCurrent || !this.running) return;
+    const gone = `your style “${title || "?"}” was deleted`;
+    const next = this.el.style.options[0];
+    if (!next) {
+      this.stop();
+      showError(this.el.error, `The camera stopped: ${gone}, and there is no other style.`);
+      return;
+    }
+    this.el.style.value = next.value;
+    const loaded = await this.useStyle(next.value);
+    if (!this.running) return; // stopped meanwhile
+    if (loaded) {
+      this.status(`Running with ${next.text}: ${gone}.`);
+    } else if (!this.current) {
+      this.stop(); // useModel shows why the next style could not load
+      this.status(`The camera stopped: ${gone}.`);
+    }
   }
 
   status(text) {
@@ -214,9 +254,10 @@ export class LiveMode {
     let shown = 0;
     while (this.running) {
       const video = this.el.video;
-      if (video.readyState >= 2 && video.videoWidth > 0) {
+      if (this.current && video.readyState >= 2 && video.videoWidth > 0) {
         try {
-          await this.frame(video);
+          this.inFlight = this.frame(video);
+          await this.inFlight;
         } catch (err) {
           showError(this.el.error, `The network failed on a frame: ${err.message}`);
           this.stop();

@@ -32,6 +32,7 @@ const state = {
   personal: [], // this browser's own styles, as GET /api/styles lists them
   methods: [], // the methods this server runs
   refine: null, // the refinement being followed
+  refineSource: null, // what "Make it a style" trains from, for the result shown (see refineSource)
   stopRefine: null,
   engines: [], // GET /api/engines: the engines this server runs, default first
   job: null, // the job being followed: {id, token, statusUrl, eventsUrl, resultUrl}
@@ -392,12 +393,25 @@ function showResult(job, fields, name, photoUrl, status) {
   download.href = job.resultUrl;
   const extension = fields.format === "jpeg" ? "jpg" : fields.format;
   download.download = `restyle-${name.replace(/[^A-Za-z0-9]+/g, "-").toLowerCase()}.${extension}`;
-  // A painting's result through the arbitrary engine: it may become a style of its own.
-  const offer = $("refine-offer");
-  offer.hidden = !(fields.method === "arbitrary" && fields.style_image && !video);
-  state.refinePainting = offer.hidden ? null : fields.style_image;
+  // A picture from the arbitrary engine: its painting (uploaded, or a gallery one) may become a
+  // style of its own. Not offered under a video's result.
+  state.refineSource = fields.method === "arbitrary" && !video ? refineSource(fields) : null;
+  $("refine-offer").hidden = !state.refineSource;
   $("result").hidden = false;
   $("result").scrollIntoView({ block: "nearest", behavior: "smooth" });
+}
+
+// What a refinement of this job's style would train from: the uploaded painting, or a gallery
+// style's painting (sent by id, named after its title). A personal style is a trained network
+// already: nothing to offer.
+function refineSource(fields) {
+  if (fields.style_image) {
+    return { painting: fields.style_image, name: fields.style_image.name.replace(/\.[^.]*$/, "") };
+  }
+  if (fields.style && !isPersonal(fields.style)) {
+    return { style: fields.style, name: state.styles.get(fields.style)?.title || fields.style };
+  }
+  return null;
 }
 
 async function onCancel() {
@@ -411,20 +425,19 @@ async function onCancel() {
 
 // Refinement: "Make it a style" ---------------------------------------------------------------
 async function onRefine() {
-  const painting = state.refinePainting;
-  if (!painting) return;
+  const source = state.refineSource;
+  if (!source) return;
   const error = $("refine-error");
   showError(error, null);
   $("refine-start").disabled = true;
   $("refine").hidden = false;
   $("refine-figure").hidden = true;
   $("refine-progress").value = 0;
-  $("refine-status").textContent = "Sending the painting…";
+  $("refine-status").textContent = source.painting ? "Sending the painting…" : "Starting…";
   $("refine-cancel").hidden = false;
   let job;
   try {
-    const name = painting.name.replace(/\.[^.]*$/, "");
-    job = await startRefine(painting, Number($("refine-minutes").value), name);
+    job = await startRefine(source, Number($("refine-minutes").value));
   } catch (err) {
     $("refine-start").disabled = false;
     $("refine-cancel").hidden = true;
@@ -507,9 +520,23 @@ async function onDelete(style) {
     showPersonalError("delete", style, err);
     return;
   }
-  state.styles.delete(style.id);
-  showPersonal(state.personal.filter((s) => s.id !== style.id));
+  forgetStyle(style.id);
+  styleEvents?.postMessage({ deleted: style.id });
   focusStyleChoice();
+}
+
+// The other tabs of this browser share its owner token, so its personal styles: a style
+// deleted in one leaves them all (their galleries, and a live camera painting with it) without
+// waiting for a reload. Where BroadcastChannel is missing, they learn it at their next reload.
+const styleEvents =
+  typeof BroadcastChannel === "function" ? new BroadcastChannel("restyle-styles") : null;
+styleEvents?.addEventListener("message", (event) => {
+  if (typeof event.data?.deleted === "string") forgetStyle(event.data.deleted);
+});
+
+function forgetStyle(styleId) {
+  state.styles.delete(styleId);
+  showPersonal(state.personal.filter((s) => s.id !== styleId));
 }
 
 function showPersonalError(action, style, err) {

@@ -51,11 +51,15 @@ export async function deleteStyle(styleId) {
   await apiFetch(url, { method: "DELETE", headers: ownerHeaders() });
 }
 
-export async function startRefine(painting, minutes, name) {
+// `source`: what to train from, {painting: File} (an uploaded painting) or {style: id} (a
+// gallery style: the server has its painting, so only the id goes), with the `name` the new
+// style is to have.
+export async function startRefine(source, minutes) {
   const body = new FormData();
-  body.append("painting", painting);
+  if (source.painting) body.append("painting", source.painting);
+  else body.append("painting_style", source.style);
   body.append("minutes", String(minutes));
-  if (name) body.append("name", name);
+  if (source.name) body.append("name", source.name);
   const job = await apiJson("/api/refines", { method: "POST", body, headers: ownerHeaders() });
   rememberOwner(job.token);
   return {
