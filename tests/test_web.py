@@ -511,6 +511,117 @@ def test_live_mode_stylizes_camera_frames(page: Any) -> None:
     assert page.evaluate("() => document.querySelector('#live-video').srcObject") is None
 
 
+# The page's camera, watched: every stream it got (`window.cameraStreams`), and, while
+# `window.holdCamera` is set, an answer held back until `window.letCameraIn()` (a slow
+# permission prompt). Also a count of the networks onnxruntime-web has made
+# (`window.networksMade`), once it is loaded: when a start's last wait is over.
+WATCH_CAMERA_JS = """
+() => {
+  window.cameraStreams = [];
+  window.holdCamera = false;
+  const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await getUserMedia(constraints);
+    window.cameraStreams.push(stream);
+    if (window.holdCamera) await new Promise((resolve) => { window.letCameraIn = resolve; });
+    return stream;
+  };
+}
+"""
+COUNT_NETWORKS_JS = """
+async () => {
+  const { InferenceSession } = await import("onnxruntime-web");
+  const create = InferenceSession.create;
+  window.networksMade = 0;
+  InferenceSession.create = async (...args) => {
+    const session = await create.apply(InferenceSession, args);
+    window.networksMade += 1;
+    return session;
+  };
+}
+"""
+TRACKS_JS = "() => window.cameraStreams.map((s) => s.getTracks().map((t) => t.readyState))"
+
+
+def test_a_stop_while_the_live_camera_starts_wins(page: Any) -> None:
+    """The tab left while the network downloads, Stop pressed while the camera is asked for: the
+    start gives up when its wait is over, the camera released, Start back, no frames drawn. A
+    start after them runs as usual."""
+    page.evaluate(WATCH_CAMERA_JS)
+    start = page.get_by_role("button", name="Start the camera")
+    stop = page.get_by_role("button", name="Stop")
+    status = page.locator("#live-status")
+    canvas = page.locator("#live-canvas")
+
+    def stopped_page() -> None:
+        expect(start).to_be_visible()
+        expect(start).to_be_enabled()
+        expect(stop).to_be_hidden()
+        expect(status).to_have_text("")
+        expect(page.locator("#live-error")).to_be_hidden()
+        expect(page.locator("#fps")).to_have_text("–")
+        assert canvas.get_attribute("data-frames") is None  # not a frame drawn
+        assert page.evaluate("() => document.querySelector('#live-video').srcObject") is None
+
+    # The tab is left while the style's network downloads (its answer held back until then).
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    model = "**/api/styles/great-wave/model.onnx"
+    page.route(model, hold)
+    page.get_by_role("tab", name="Live camera").click()
+    page.select_option("#live-style", "great-wave")
+    page.select_option("#live-size", "160x120")
+    start.click()
+    expect(stop).to_be_visible()  # a start can be stopped while it waits
+    expect(status).to_have_text("Downloading the network…", timeout=60_000)
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    assert page.evaluate(TRACKS_JS) == [["live"]]
+    page.get_by_role("tab", name="Photo").click()
+    assert page.evaluate(TRACKS_JS) == [["ended"]]
+    page.evaluate(COUNT_NETWORKS_JS)  # onnxruntime-web is loaded: the download came after it
+    held[0].continue_()
+    page.wait_for_function("() => window.networksMade >= 1", timeout=60_000)
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.unroute(model)
+    page.get_by_role("tab", name="Live camera").click()
+    stopped_page()
+    assert page.evaluate(TRACKS_JS) == [["ended"]]
+
+    # Stop is pressed while the camera is asked for; the camera answers after it.
+    page.evaluate("() => { window.holdCamera = true; }")
+    start.click()
+    page.wait_for_function("() => window.letCameraIn !== undefined")
+    expect(status).to_have_text("Starting the camera…")
+    stop.click()
+    stopped_page()
+    page.evaluate("() => { window.holdCamera = false; window.letCameraIn(); }")
+    page.wait_for_function(
+        "() => window.cameraStreams[1].getTracks().every((t) => t.readyState === 'ended')"
+    )
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    stopped_page()
+    assert page.evaluate(TRACKS_JS) == [["ended"], ["ended"]]
+
+    # A start after those runs (its network is the one the first start downloaded), and a stop
+    # while it runs stops its frames.
+    fps, _ = run_live_camera(page)
+    assert fps > 0
+    assert page.evaluate(TRACKS_JS) == [["ended"], ["ended"], ["live"]]
+    stop.click()
+    frames = canvas.get_attribute("data-frames")
+    page.wait_for_timeout(1000)
+    assert canvas.get_attribute("data-frames") == frames
+    expect(start).to_be_visible()
+    assert page.evaluate(TRACKS_JS) == [["ended"], ["ended"], ["ended"]]
+
+
 def test_live_mode_without_onnxruntime_web_says_so(page: Any) -> None:
     # A server without web/node_modules answers 404 under /vendor/ (the mount is absent).
     page.route(

@@ -76,6 +76,10 @@ function cameraError(err) {
   return `The camera could not start (${err.message}).`;
 }
 
+function release(stream) {
+  for (const track of stream.getTracks()) track.stop(); // the camera's light goes off
+}
+
 export class LiveMode {
   constructor(el) {
     this.el = el; // {video, canvas, fps, backend, status, error, start, stop, style, painting, size}
@@ -84,6 +88,11 @@ export class LiveMode {
     this.inFlight = null; // the frame being computed, if any
     this.titles = new Map(); // style id → title, for messages about a style that left the list
     this.running = false;
+    this.starting = false; // a start is waiting for the camera or the network
+    // Each start and each stop moves it on. A start (or a frame loop) that finds it moved when
+    // it resumes after an await was stopped meanwhile (the tab left, Stop pressed): it gives up
+    // what it got and leaves the page as the stop did, so a stop while starting wins.
+    this.generation = 0;
     this.stream = null;
     this.frames = 0;
     this.input = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
@@ -142,8 +151,10 @@ export class LiveMode {
       return;
     }
     this.el.style.value = next.value;
-    const loaded = await this.useStyle(next.value);
-    if (!this.running) return; // stopped meanwhile
+    const generation = this.generation;
+    const stopped = () => this.generation !== generation;
+    const loaded = await this.useStyle(next.value, stopped);
+    if (stopped()) return;
     if (loaded) {
       this.status(`Running with ${next.text}: ${gone}.`);
     } else if (!this.current) {
@@ -158,45 +169,60 @@ export class LiveMode {
 
   async start() {
     showError(this.el.error, null);
-    if (this.running) return;
-    this.el.start.disabled = true;
+    // One start at a time: a second would race it for the camera.
+    if (this.running || this.starting) return;
+    const generation = ++this.generation;
+    const stopped = () => this.generation !== generation;
+    this.starting = true;
+    // Stop is offered at once: the camera's permission prompt, or the server writing a network
+    // for a painting, can take a while.
+    this.el.start.hidden = true;
+    this.el.stop.hidden = false;
+    let stream = null;
     try {
       this.status("Starting the camera…");
       try {
         // Missing outside a secure context (plain http to another machine): cameraError says so.
         if (!navigator.mediaDevices?.getUserMedia) throw new Error("no camera API");
-        this.stream = await navigator.mediaDevices.getUserMedia({
+        stream = await navigator.mediaDevices.getUserMedia({
           video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" },
           audio: false,
         });
       } catch (err) {
         throw new Error(cameraError(err));
       }
-      this.el.video.srcObject = this.stream;
-      await this.el.video.play();
+      if (stopped()) return;
+      this.stream = stream;
+      this.el.video.srcObject = stream;
+      await this.el.video.play(); // rejects if a stop takes the stream away meanwhile
+      if (stopped()) return;
       const painting = this.el.painting.files[0];
       const loaded = painting
-        ? await this.usePainting(painting)
-        : await this.useStyle(this.el.style.value);
+        ? await this.usePainting(painting, stopped)
+        : await this.useStyle(this.el.style.value, stopped);
+      if (stopped()) return;
       if (!loaded) {
         this.stop(); // useModel has shown why
         return;
       }
+      this.starting = false;
       this.running = true;
-      this.el.stop.hidden = false;
-      this.el.start.hidden = true;
-      this.loop();
+      this.loop(generation);
     } catch (err) {
+      if (stopped()) return; // what failed is no longer wanted: no message
       this.stop();
       showError(this.el.error, err);
     } finally {
-      this.el.start.disabled = false;
+      // stop() released the stream if this start had handed it over; not one that came after.
+      if (stopped() && stream) release(stream);
     }
   }
 
   stop() {
+    this.generation += 1; // a start still waiting gives up when it resumes, a loop ends
     this.running = false;
-    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
+    this.starting = false;
+    if (this.stream) release(this.stream);
     this.stream = null;
     this.el.video.srcObject = null;
     this.el.fps.textContent = "–";
@@ -205,8 +231,8 @@ export class LiveMode {
     this.status("");
   }
 
-  async useStyle(styleId) {
-    return this.useModel(`style:${styleId}`, async () => {
+  async useStyle(styleId, stopped = () => false) {
+    return this.useModel(`style:${styleId}`, stopped, async () => {
       const url = `/api/styles/${encodeURIComponent(styleId)}/model.onnx`;
       // A personal style's network needs its owner's token.
       const headers = isPersonal(styleId) ? ownerHeaders() : {};
@@ -214,55 +240,73 @@ export class LiveMode {
     });
   }
 
-  async usePainting(file) {
-    return this.useModel(`painting:${file.name}:${file.size}:${file.lastModified}`, async () => {
+  async usePainting(file, stopped = () => false) {
+    const key = `painting:${file.name}:${file.size}:${file.lastModified}`;
+    return this.useModel(key, stopped, async () => {
       const body = new FormData();
       body.append("style_image", file);
-      this.status("The server is writing a network for your painting…");
+      if (!stopped()) this.status("The server is writing a network for your painting…");
       return (await apiFetch("/api/live/model.onnx", { method: "POST", body })).arrayBuffer();
     });
   }
 
   // Loads (or reuses) a network and says whether it could; on failure the error is shown and
-  // the previous network (if any) keeps running.
-  async useModel(key, download) {
+  // the previous network (if any) keeps running. `stopped()` true: the camera was stopped while
+  // it loaded, so nothing is said or changed (a network that came is kept for the next start).
+  async useModel(key, stopped, download) {
     showError(this.el.error, null);
+    const say = (text) => {
+      if (!stopped()) this.status(text);
+    };
     try {
       let entry = this.sessions.get(key);
       if (!entry) {
         const ort = await loadOrt();
-        this.status("Downloading the network…");
+        say("Downloading the network…");
         const bytes = new Uint8Array(await download());
-        this.status(`Preparing the network (${(bytes.length / 1e6).toFixed(1)} MB)…`);
+        say(`Preparing the network (${(bytes.length / 1e6).toFixed(1)} MB)…`);
         entry = await createSession(ort, bytes);
         entry.ort = ort;
-        this.sessions.set(key, entry);
+        // The same network loaded twice at once (a start stopped, then a new one): one is kept.
+        const loadedMeanwhile = this.sessions.get(key);
+        if (loadedMeanwhile) {
+          entry.session.release().catch((err) => console.warn("could not release a network", err));
+          entry = loadedMeanwhile;
+        } else {
+          this.sessions.set(key, entry);
+        }
       }
+      if (stopped()) return false;
       this.current = entry;
       this.el.backend.textContent = entry.backend;
       this.status(this.running || this.stream ? "Running" : "");
       return true;
     } catch (err) {
+      if (stopped()) return false;
       showError(this.el.error, err);
       this.status("");
       return false;
     }
   }
 
-  async loop() {
+  async loop(generation) {
     const times = [];
     let shown = 0;
-    while (this.running) {
+    const stopped = () => this.generation !== generation;
+    while (!stopped()) {
       const video = this.el.video;
       if (this.current && video.readyState >= 2 && video.videoWidth > 0) {
         try {
           this.inFlight = this.frame(video);
           await this.inFlight;
         } catch (err) {
+          if (stopped()) return;
           showError(this.el.error, `The network failed on a frame: ${err.message}`);
           this.stop();
           return;
         }
+        // Stopped during the frame: its count and rate would overwrite what stop() showed.
+        if (stopped()) return;
         this.frames += 1;
         this.el.canvas.dataset.frames = String(this.frames);
         const now = performance.now();
