@@ -130,6 +130,7 @@ class RefineRecipe:
     style_weight: float = 1.0
     learning_rate: float = 1e-4
     content_layers: tuple[str, ...] = ("relu2_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_balance: float = 0.0
 
     def loss(self, *, style_size: int | None = None) -> FastLossConfig:
@@ -139,6 +140,7 @@ class RefineRecipe:
             style_weight=self.style_weight,
             style_size=self.style_size if style_size is None else style_size,
             content_layers=self.content_layers,
+            style_layers=self.style_layers,
             style_balance=self.style_balance,
         )
 
@@ -151,6 +153,7 @@ class RefineRecipe:
             "--style-weight", f"{self.style_weight:g}",
             "--learning-rate", f"{self.learning_rate:g}",
             "--content-layers", ",".join(self.content_layers),
+            "--style-layers", ",".join(self.style_layers),
             "--style-balance", f"{self.style_balance:g}",
         ]  # fmt: skip
 
