@@ -161,13 +161,16 @@ class RefineRecipe:
 # The zoo's `refine-cpu` profile (model-zoo/recipes.toml): how the shipped styles were made.
 REFINE_CPU = RefineRecipe()
 # A personal style in a few minutes (the service's refine jobs, benchmarks/refine_time.py):
-# relu4_2 holds the photo's layout, which relu2_2 alone let go as the style weight rose, and
-# the balance keeps the painting's colours (relu1_1), which the plain Gram loss let drift.
+# relu4_2 holds the photo's layout, which relu2_2 alone let go as the style rose; relu5_1, the
+# layer the plain recipe never trains, holds most of what the arbitrary pass misses; and the
+# full balance weighs each layer by what it holds relative to the painting, which keeps the
+# painting's colours (relu1_1) that the plain Gram loss let drift (docs/fast.md).
 PERSONAL_CPU = RefineRecipe(
     content_weight=1.5,
-    style_weight=3.0,
+    style_weight=1.0,
     content_layers=("relu2_2", "relu4_2"),
-    style_balance=0.35,
+    style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+    style_balance=1.0,
 )
 
 
