@@ -85,14 +85,19 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, service: Service) -> Iterator[Any]:
     """The page, loaded in a fresh context (empty localStorage), styles in."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(service.url)
-    page.wait_for_selector("body[data-ready=true]")
-    yield page
+    yield load_page(context, service.url, errors)
     context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+def load_page(context: Any, url: str, errors: list[str]) -> Any:
+    """A new page of `context` at `url`, styles in; its uncaught errors go to `errors`."""
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    return page
 
 
 def choose_photo_and_style(page: Any, photo: str, style_title: str) -> None:
@@ -746,11 +751,8 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     if "arbitrary" not in methods:
         pytest.skip("no arbitrary engine installed: a painting's result needs it")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(refine_service.url)
-    page.wait_for_selector("body[data-ready=true]")
+    page = load_page(context, refine_service.url, errors)
     expect(page.locator("#personal-title")).to_be_hidden()
     page.set_input_files("#content-input", str(example_path("cat")))
     page.set_input_files("#style-input", str(example_path("great_wave")))
@@ -812,10 +814,7 @@ def test_a_gallery_painting_becomes_a_style_and_its_deletion_moves_a_live_camera
     title = next(style["title"] for style in listed["styles"] if style["id"] == "great-wave")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(refine_service.url)
-    page.wait_for_selector("body[data-ready=true]")
+    page = load_page(context, refine_service.url, errors)
     choose_photo_and_style(page, "cat", "The Great Wave")
     page.check('input[name="method"][value="arbitrary"]')
     page.get_by_role("button", name="Stylize").click()
@@ -859,10 +858,7 @@ def test_a_gallery_painting_becomes_a_style_and_its_deletion_moves_a_live_camera
     run_live_camera(page)
     first = page.locator("#live-style option").first.get_attribute("value")
     assert first is not None and first != style_id
-    other = context.new_page()
-    other.on("pageerror", lambda error: errors.append(str(error)))
-    other.goto(refine_service.url)
-    other.wait_for_selector("body[data-ready=true]")
+    other = load_page(context, refine_service.url, errors)
     other.once("dialog", lambda dialog: dialog.accept())
     with page.expect_request(f"**/api/styles/{first}/model.onnx"):
         other.get_by_role("button", name=f"Delete {title}").click()

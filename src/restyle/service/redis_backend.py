@@ -223,7 +223,7 @@ class RedisBackend(Backend):
             mode="json", include=set(fields)
         )
         argv = [item for pair in _encode(values).items() for item in pair]
-        status, active = values.get("status", ""), PREFIX + "active:"
+        status, active = values.get("status", ""), PREFIX + "active:"  # read only with a status
         if status:  # the client's active set is named by its client, which never changes
             client = self.redis.hget(_job(job_id), "client")
             if client is None:

@@ -151,8 +151,7 @@ export class LiveMode {
       return;
     }
     this.el.style.value = next.value;
-    const generation = this.generation;
-    const stopped = () => this.generation !== generation;
+    const stopped = this.stoppedSince();
     const loaded = await this.useStyle(next.value, stopped);
     if (stopped()) return;
     if (loaded) {
@@ -163,6 +162,13 @@ export class LiveMode {
     }
   }
 
+  // A test that turns true at the next start or stop: what an await resumes into after that is
+  // no longer wanted.
+  stoppedSince() {
+    const generation = this.generation;
+    return () => this.generation !== generation;
+  }
+
   status(text) {
     this.el.status.textContent = text;
   }
@@ -171,8 +177,8 @@ export class LiveMode {
     showError(this.el.error, null);
     // One start at a time: a second would race it for the camera.
     if (this.running || this.starting) return;
-    const generation = ++this.generation;
-    const stopped = () => this.generation !== generation;
+    this.generation += 1;
+    const stopped = this.stoppedSince();
     this.starting = true;
     // Stop is offered at once: the camera's permission prompt, or the server writing a network
     // for a painting, can take a while.
@@ -207,7 +213,7 @@ export class LiveMode {
       }
       this.starting = false;
       this.running = true;
-      this.loop(generation);
+      this.loop(stopped);
     } catch (err) {
       if (stopped()) return; // what failed is no longer wanted: no message
       this.stop();
@@ -289,10 +295,9 @@ export class LiveMode {
     }
   }
 
-  async loop(generation) {
+  async loop(stopped) {
     const times = [];
     let shown = 0;
-    const stopped = () => this.generation !== generation;
     while (!stopped()) {
       const video = this.el.video;
       if (this.current && video.readyState >= 2 && video.videoWidth > 0) {
