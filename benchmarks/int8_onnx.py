@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_PHOTOS = ROOT / ".." / "shared" / "data" / "eval" / "photos"
@@ -78,7 +79,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="restyle-int8-"))
 
     results: dict[str, Any] = {
-        "machine": _machine(),
+        "machine": describe(),
         "style": args.style,
         "frame": f"{FRAME[1]}x{FRAME[0]}",
         "calibration_photos": [p.stem for p in photos[: args.calibration]],
@@ -195,22 +196,6 @@ def _sheet(rows: list[tuple[str, list[str], list[torch.Tensor]]]) -> Any:
             draw.text((c * CELL + 4, y + 2), f"{name} {kind}", fill="black")
             canvas.paste(tensor_to_image(crop), (c * CELL, y + label))
     return canvas
-
-
-def _machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{model or platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-        f"threads, torch {torch.__version__}, CPU capability "
-        f"{torch.backends.cpu.get_cpu_capability()}"
-    )
 
 
 if __name__ == "__main__":

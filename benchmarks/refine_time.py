@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from machine import describe
 from restyle.api import stylize_tensor
 from restyle.engines.holder import Engines
 from restyle.examples import refine_photos
@@ -49,22 +48,6 @@ RECIPE = [
     *PERSONAL_CPU.train_arguments(),
     "--sample-every", "0", "--checkpoint-every", "0", "--seed", "0",
 ]  # fmt: skip
-
-
-def machine() -> dict[str, Any]:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next(
-        (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
-        platform.processor(),
-    )
-    flags = next((line for line in lscpu.splitlines() if line.startswith("Flags")), "")
-    return {
-        "cpu": model,
-        "bf16": any(f in flags.split() for f in ("avx512_bf16", "amx_bf16")),
-        "torch": torch.__version__,
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "threads": torch.get_num_threads(),
-    }
 
 
 def refine(painting: Path, out: Path, minutes: float, *, resume: bool) -> dict[str, Any]:
@@ -169,7 +152,7 @@ def main() -> None:
     metrics = StyleMetrics()
     engines = Engines(device="cpu")
     report: dict[str, Any] = {
-        "machine": machine(),
+        "machine": describe(),
         "recipe": RECIPE,
         "training_photos": str(refine_photos().relative_to(ROOT / "src")),
         "evaluation": {"photos": args.photos, "size": args.size},

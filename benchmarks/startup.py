@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,15 +42,6 @@ def timed(src: Path, args: list[str], out: Path) -> float:
     began = time.perf_counter()
     subprocess.run(command, env=environment, check=True, capture_output=True, timeout=600)
     return time.perf_counter() - began
-
-
-def machine() -> dict[str, Any]:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next(
-        (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line),
-        platform.processor(),
-    )
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def main() -> None:
@@ -85,7 +77,7 @@ def main() -> None:
                 check=False,
                 capture_output=True,
             )
-    report: dict[str, Any] = {"machine": machine(), "before": args.before, "commands": {}}
+    report: dict[str, Any] = {"machine": describe(), "before": args.before, "commands": {}}
     for name, runs in times.items():
         before, after = statistics.median(runs["before"]), statistics.median(runs["after"])
         report["commands"][name] = {

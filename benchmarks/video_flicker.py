@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ import cv2
 import numpy as np
 import torch
 
+from machine import describe
 from restyle.engines.holder import Engines
 from restyle.examples import bundled
 from restyle.imaging import image_to_tensor, load_image
@@ -138,27 +137,6 @@ def strip(rows: list[list[np.ndarray]], path: Path, picks: list[int]) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 82])
 
 
-def machine() -> dict[str, Any]:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in subprocess.run(
-                ["lscpu"], capture_output=True, text=True
-            ).stdout.splitlines()
-            if line.startswith("Model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "cpu": model,
-        "torch": torch.__version__,
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "threads": torch.get_num_threads(),
-        "av": av.__version__,
-        "opencv": cv2.__version__,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photo", default="kodim23.jpg")
@@ -178,7 +156,7 @@ def main() -> None:
     metrics = StyleMetrics()
     runs = {"fast": ("starry-night", "fast"), "arbitrary": (painting_path, "arbitrary")}
     report: dict[str, Any] = {
-        "machine": machine(),
+        "machine": describe() | {"av": av.__version__, "opencv": cv2.__version__},
         "clip": {
             "photo": args.photo,
             "size": [640, 360],

@@ -232,3 +232,46 @@ def test_style_balance_evens_out_what_each_layer_holds(small_style: torch.Tensor
     assert all(half[k] == pytest.approx(full[k] ** 0.5) for k in grams)
     with pytest.raises(InvalidParameterError, match="style_balance"):
         FastLossConfig(style_balance=1.5)
+
+
+def test_the_content_bound_weighs_only_the_crops_past_it(small_style: torch.Tensor) -> None:
+    """Without a bound the loss is content + style + TV; with one, each crop whose relu4_2
+    distance (the metrics' content distance) is past the bound adds BOUND_STRENGTH × the style
+    term × its excess, and the term's gradient pulls the result back toward the photo."""
+    from restyle.losses import relative_distance
+    from restyle.metrics import CONTENT_LAYER
+    from restyle.training.fast_task import BOUND_STRENGTH, johnson_loss
+
+    task = _task(small_style)
+    task.loss_config = FastLossConfig(style_size=64, content_bound=0.1)
+    task.setup(torch.device("cpu"), image_size=32, channels_last=False)
+    assert task.vgg is not None
+    generator = torch.Generator().manual_seed(3)
+    photos = torch.rand(2, 3, 32, 32, generator=generator)
+    # One crop barely changed, one turned upside down: only the second is past the bound.
+    stylized = torch.stack([photos[0] * 0.98, photos[1].flip(-2)])
+    stylized.requires_grad_(True)
+    with torch.no_grad():
+        features, reference = task.vgg(stylized), task.vgg(photos)
+        distances = relative_distance(features[CONTENT_LAYER], reference[CONTENT_LAYER])
+    bound = float(distances.mean())
+    assert distances[0] < bound / 10
+
+    def loss_with(bound: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        config = FastLossConfig(style_size=64, content_bound=bound)
+        assert task.vgg is not None
+        return johnson_loss(task.vgg, stylized, photos, task.target_grams, config)
+
+    total, terms = loss_with(bound)
+    expected = BOUND_STRENGTH * float(terms["style"].detach()) * float(distances[1] - bound) / 2
+    assert float(terms["bound"].detach()) == pytest.approx(expected, rel=1e-4)
+    plain, plain_terms = loss_with(0.0)
+    assert "bound" not in plain_terms
+    added = float((total - plain).detach())
+    assert added == pytest.approx(float(terms["bound"].detach()), rel=1e-4)
+    (gradient,) = torch.autograd.grad(terms["bound"], stylized)
+    assert gradient[0].abs().max() == 0 and gradient[1].abs().max() > 0
+    _, loose = loss_with(float(distances.max()) + 0.1)
+    assert float(loose["bound"].detach()) == 0
+    with pytest.raises(InvalidParameterError, match="content_bound"):
+        FastLossConfig(content_bound=-1)

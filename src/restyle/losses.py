@@ -59,6 +59,13 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(features, target)
 
 
+def relative_distance(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per image, ‖features − target‖² / ‖target‖² (shape (B,)): how much of the target's
+    features changed, comparable across layers and sizes (`restyle.metrics`' content distance)."""
+    dims = tuple(range(1, features.ndim))
+    return (features - target).square().sum(dims) / target.square().sum(dims).clamp_min(1e-12)
+
+
 def style_loss(gram_matrix: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     """Mean squared error between two Gram matrices (B, C, C); the target may have batch 1."""
     return (gram_matrix - target_gram).pow(2).mean()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from restyle.imaging import resize_tensor
-from restyle.losses import gram
+from restyle.losses import gram, relative_distance
 from restyle.vgg import VGG19Features
 
 CONTENT_LAYER = "relu4_2"
@@ -53,9 +53,7 @@ class StyleMetrics:
         out = self.vgg(result.float().to(self.device))
         ref = self.vgg(photo.to(self.device))
         art = self.vgg(painting.to(self.device))
-        content = (out[CONTENT_LAYER] - ref[CONTENT_LAYER]).square().sum() / ref[
-            CONTENT_LAYER
-        ].square().sum()
+        content = relative_distance(out[CONTENT_LAYER], ref[CONTENT_LAYER])[0]
         style = torch.stack(
             [
                 (gram(out[layer]) - gram(art[layer])).square().sum()
