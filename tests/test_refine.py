@@ -133,6 +133,11 @@ def test_cpu_bfloat16_detection_can_be_forced(monkeypatch: pytest.MonkeyPatch) -
     capabilities = torch.cpu.get_capabilities()
     native = bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
     assert cpu_has_fast_bf16() == native
+    # oneDNN capped below bf16 emulates it: auto keeps float32 whatever the CPU has.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_vnni")
+    assert not cpu_has_fast_bf16() and autocast_dtype("auto", cpu) is None
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert cpu_has_fast_bf16() == native
 
 
 def test_gram_is_float32_and_differentiable_under_cpu_autocast() -> None:

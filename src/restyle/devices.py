@@ -36,6 +36,12 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 # Set to 1 or 0 to force the CPU's bfloat16 choice either way (benchmarks, tests, a CPU that
 # reports bf16 but runs it slowly).
 CPU_BF16_ENV = "RESTYLE_CPU_BF16"
+# oneDNN's cap on the instructions it uses; below AVX512_CORE_BF16 it emulates bf16 even on a CPU
+# that has it (3.4x slower than float32 for VGG19 on a Xeon with AMX), so auto must not pick it.
+ONEDNN_ISA_ENV = "ONEDNN_MAX_CPU_ISA"
+_ONEDNN_ISAS_WITHOUT_BF16 = frozenset(
+    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+)
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -43,11 +49,14 @@ def cpu_has_fast_bf16() -> bool:
 
     Where it does (AMD Zen 4, Intel Sapphire Rapids and later) bfloat16 autocast made VGG19
     forward+backward 1.7x faster than float32; where it does not, oneDNN emulates bf16 and
-    autocast is slower. `RESTYLE_CPU_BF16=1` / `=0` overrides the detection.
+    autocast is slower. `RESTYLE_CPU_BF16=1` / `=0` overrides the detection; an
+    `ONEDNN_MAX_CPU_ISA` below AVX512_CORE_BF16 counts as no bf16.
     """
     forced = os.environ.get(CPU_BF16_ENV, "").strip()
     if forced in ("0", "1"):
         return forced == "1"
+    if os.environ.get(ONEDNN_ISA_ENV, "").strip().upper() in _ONEDNN_ISAS_WITHOUT_BF16:
+        return False
     capabilities = torch.cpu.get_capabilities()
     return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
