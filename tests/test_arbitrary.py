@@ -168,13 +168,9 @@ def test_style_split_is_seeded_and_disjoint(style_dir: Path) -> None:
         split_styles(files, holdout=1.0, seed=0)
 
 
-def test_the_style_balance_and_content_bound_are_refused_rather_than_ignored(
-    style_dir: Path,
-) -> None:
+def test_the_style_balance_is_refused_rather_than_ignored(style_dir: Path) -> None:
     with pytest.raises(InvalidParameterError, match="style_balance"):
         ArbitraryStyleTask(style_dir, meta=TINY, loss=FastLossConfig(style_balance=0.5))
-    with pytest.raises(InvalidParameterError, match="content_bound"):
-        ArbitraryStyleTask(style_dir, meta=TINY, loss=FastLossConfig(content_bound=0.9))
 
 
 def test_each_step_trains_on_its_own_augmented_painting(style_dir: Path) -> None:

@@ -7,6 +7,7 @@ from restyle.losses import (
     StyleLoss,
     content_loss,
     gram,
+    relative_distance,
     style_loss,
     total_variation,
     weighted_style_loss,
@@ -46,6 +47,14 @@ def test_content_and_style_losses_are_means_of_squares() -> None:
     assert content_loss(a, b).item() == (1 + 4 + 9 + 16) / 4
     g1, g2 = torch.eye(3).unsqueeze(0), torch.zeros(1, 3, 3)
     assert style_loss(g1, g2).item() == torch.tensor(3 / 9).item()
+
+
+def test_relative_distance_is_per_image() -> None:
+    """‖a − b‖² / ‖b‖² for each image of a batch (the metrics' content distance)."""
+    target = torch.tensor([[[[3.0, 4.0]]], [[[1.0, 0.0]]]])  # squared norms 25 and 1
+    features = torch.tensor([[[[3.0, 9.0]]], [[[1.0, 0.0]]]])
+    assert relative_distance(features, target).tolist() == [1.0, 0.0]
+    assert relative_distance(target, torch.zeros_like(target)).min() > 1e6  # no division by 0
 
 
 def test_weighted_style_loss_uses_per_layer_weights() -> None:

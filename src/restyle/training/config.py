@@ -94,10 +94,6 @@ class FastLossConfig:
     weighs relu4_1 thousands of times more than relu1_1 relative to what each layer holds, so
     colour (relu1_1) drifts while the strokes sharpen; p = 1 weighs every layer's relative
     distance alike, as `restyle.metrics` does.
-    `content_bound` b (0: off): each crop whose content distance (`restyle.metrics`' relu4_2
-    distance) exceeds b adds BOUND_STRENGTH × its excess × the style term, so the style grows
-    until the photo has changed by about b and no further, whatever the painting. One content
-    weight cannot do that: how far a painting pulls the photo differs from painting to painting.
     """
 
     content_weight: float = 1.0
@@ -107,13 +103,11 @@ class FastLossConfig:
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_size: int = 0
     style_balance: float = 0.0
-    content_bound: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_range(name, getattr(self, name), 0.0, 1e9)
         _check_range("style_balance", self.style_balance, 0.0, 1.0)
-        _check_range("content_bound", self.content_bound, 0.0, 10.0)
         object.__setattr__(
             self, "content_layers", check_layers(self.content_layers, argument="content_layers")
         )
@@ -138,7 +132,6 @@ class RefineRecipe:
     content_layers: tuple[str, ...] = ("relu2_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_balance: float = 0.0
-    content_bound: float = 0.0
 
     def loss(self, *, style_size: int | None = None) -> FastLossConfig:
         """The recipe's loss (the painting's long side `style_size` if given)."""
@@ -149,7 +142,6 @@ class RefineRecipe:
             content_layers=self.content_layers,
             style_layers=self.style_layers,
             style_balance=self.style_balance,
-            content_bound=self.content_bound,
         )
 
     def train_arguments(self) -> list[str]:
@@ -163,7 +155,6 @@ class RefineRecipe:
             "--content-layers", ",".join(self.content_layers),
             "--style-layers", ",".join(self.style_layers),
             "--style-balance", f"{self.style_balance:g}",
-            "--content-bound", f"{self.content_bound:g}",
         ]  # fmt: skip
 
 

@@ -19,8 +19,7 @@ from torch import nn
 
 from restyle.errors import InvalidParameterError
 from restyle.imaging import resize_tensor_to_long_side
-from restyle.losses import gram, relative_distance, total_variation
-from restyle.metrics import CONTENT_LAYER
+from restyle.losses import gram, total_variation
 from restyle.models.checkpoint import save_styled_microast, save_transform_net
 from restyle.models.microast import StyledMicroAST
 from restyle.models.transform_net import TransformNet, TransformNetConfig
@@ -54,8 +53,6 @@ class _PaintingTask:
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None:
         """Load VGG19 on `device` and compute the painting's target Grams once."""
         wanted = set(self.loss_config.content_layers) | set(self.loss_config.style_layers)
-        if self.loss_config.content_bound:
-            wanted.add(CONTENT_LAYER)
         layers = tuple(name for name in LAYER_NAMES if name in wanted)
         vgg = VGG19Features(layers, weights_path=self.vgg_weights).to(device)
         if channels_last:
@@ -144,7 +141,7 @@ def johnson_loss(
 
     Content: MSE of `config.content_layers` features against the photos'; style: MSE of Grams
     against `target_grams` (each (1, C, C)), each layer's times `style_scales[layer]` if given;
-    total variation of the output; with `config.content_bound`, the bound's term (FastLossConfig).
+    total variation of the output.
     """
     scales = style_scales or {}
     with torch.no_grad():
@@ -172,19 +169,7 @@ def johnson_loss(
         "style": config.style_weight * style,
         "tv": config.tv_weight * tv,
     }
-    if config.content_bound:
-        distance = relative_distance(
-            features[CONTENT_LAYER].float(), photo_features[CONTENT_LAYER].float()
-        )
-        excess = F.relu(distance - config.content_bound).mean()
-        # Scaled by the style term (a number, not differentiated) so that the bound weighs the
-        # same against the style for every painting and all through training.
-        terms["bound"] = BOUND_STRENGTH * terms["style"].detach() * excess
-    return sum(terms.values(), start=zero), terms
-
-
-# How hard the content bound holds: a crop 0.05 over it costs as much as the whole style term.
-BOUND_STRENGTH = 20.0
+    return terms["content"] + terms["style"] + terms["tv"], terms
 
 
 class RefineStyleTask(_PaintingTask):
