@@ -692,9 +692,12 @@ def personal_of(service: Service, token: str) -> list[dict[str, Any]]:
     return personal
 
 
-def keep_then_delete_from_the_page(page: Any, service: Service, style_id: str) -> None:
+def keep_then_delete_from_the_page(
+    page: Any, service: Service, style_id: str, other: Any | None = None
+) -> None:
     """Keep: the card says "kept" and the API agrees. Delete: only once confirmed; a failure
-    is shown and leaves the card; then the card leaves the gallery, the live list and the API."""
+    is shown and leaves the card; then the card leaves the gallery, the live list and the API.
+    `other`, another tab of the same browser, follows the keep and the deletion."""
     token = page.evaluate("() => localStorage.getItem('restyle-owner-token')")
     card = page.locator(f'#personal-gallery .personal-card[data-style="{style_id}"]')
     title = card.locator(".title").inner_text()
@@ -706,6 +709,9 @@ def keep_then_delete_from_the_page(page: Any, service: Service, style_id: str) -
     expect(delete).to_be_focused()
     (kept,) = personal_of(service, token)
     assert kept["id"] == style_id and kept["kept"] is True and kept["expires_at"] is None
+    if other is not None:
+        other_card = other.locator(f'#personal-gallery .personal-card[data-style="{style_id}"]')
+        expect(other_card.locator(".artist")).to_have_text("yours, kept")
 
     asked: list[str] = []
 
@@ -765,6 +771,9 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     expect(page.locator("#refine-minutes")).to_have_value("0.05")  # the smallest, 3 seconds
     offer.get_by_role("button", name="Make it a style").click()
     expect(page.locator("#refine")).to_be_visible()
+    # Another tab of this browser (the same owner token), open before the style exists.
+    other = load_page(context, refine_service.url, errors)
+    expect(other.locator("#personal-title")).to_be_hidden()
     expect(page.locator("#refine-status")).to_contain_text("s left", timeout=60_000)
     expect(page.locator("#refine-preview")).to_be_visible(timeout=60_000)
     assert page.evaluate("() => document.querySelector('#refine-preview').src").startswith(
@@ -785,6 +794,10 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     assert style_id is not None and style_id.startswith("my-")
     live_ids = page.locator("#live-style option").evaluate_all("os => os.map(o => o.value)")
     assert style_id in live_ids
+    # The other tab shows it too, without a reload, in its gallery and live list.
+    other_card = other.locator(f'#personal-gallery .personal-card[data-style="{style_id}"]')
+    expect(other_card).to_have_count(1)
+    expect(other.locator(f'#live-style option[value="{style_id}"]')).to_have_count(1)
 
     # Used for a photo: the fast engine runs its network.
     page.check('input[name="method"][value="fast"]')
@@ -800,7 +813,8 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     assert status["options"]["style"] == style_id and status["options"]["method"] == "fast"
     # Another browser (no token) sees none of it.
     assert httpx.get(f"{refine_service.url}/api/styles").json()["personal"] == []
-    keep_then_delete_from_the_page(page, refine_service, style_id)
+    keep_then_delete_from_the_page(page, refine_service, style_id, other)
+    expect(other_card).to_have_count(0)  # deleted in the first tab: gone from the other
     context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"
 

@@ -470,6 +470,7 @@ async function onRefine() {
       $("refine-status").textContent =
         `Done: your style is under “Your styles” (${status.training.step} steps).`;
       await refreshStyles(status.style_id);
+      styleEvents?.postMessage({ changed: status.style_id });
     },
   });
 }
@@ -507,6 +508,7 @@ async function onKeep(style) {
     return;
   }
   showPersonal(state.personal.map((s) => (s.id === style.id ? kept : s)));
+  styleEvents?.postMessage({ changed: style.id });
   personalButton(style.id, "Delete")?.focus(); // where the Keep button was
 }
 
@@ -526,15 +528,22 @@ async function onDelete(style) {
 }
 
 // The other tabs of this browser share its owner token, so its personal styles: a style
-// deleted in one leaves them all (their galleries, and a live camera painting with it) without
-// waiting for a reload. Where BroadcastChannel is missing, they learn it at their next reload.
+// deleted in one leaves them all (their galleries, and a live camera painting with it), and one
+// made or kept in one shows in all (they ask the server again), without waiting for a reload.
+// Where BroadcastChannel is missing, they learn it at their next reload.
 const styleEvents =
   typeof BroadcastChannel === "function" ? new BroadcastChannel("restyle-styles") : null;
 styleEvents?.addEventListener("message", (event) => {
   if (typeof event.data?.deleted === "string") forgetStyle(event.data.deleted);
+  else if (typeof event.data?.changed === "string") refreshStyles();
 });
 
+// Styles deleted while this tab was open: a list asked for before a deletion and answered after
+// it must not bring the style back.
+const forgotten = new Set();
+
 function forgetStyle(styleId) {
+  forgotten.add(styleId);
   state.styles.delete(styleId);
   showPersonal(state.personal.filter((s) => s.id !== styleId));
 }
@@ -558,7 +567,7 @@ function focusStyleChoice() {
 async function refreshStyles(select) {
   try {
     const { personal } = await loadStyles();
-    showPersonal(personal || []);
+    showPersonal((personal || []).filter((s) => !forgotten.has(s.id)));
     if (select) {
       const input = $("personal-gallery").querySelector(`input[value="${select}"]`);
       if (input) input.click();
