@@ -270,6 +270,27 @@ def test_a_refinement_makes_a_personal_style_only_its_token_can_use(
     assert photo_job(http, style_id, token).status_code == 404
 
 
+def test_refinements_queued_together_store_no_more_styles_than_the_quota(
+    http: httpx.Client, service: Service
+) -> None:
+    """Four refinements queued at once by one token (quota 3) each pass the API's check, since
+    no style exists yet; the worker checks again, so three store a style and the fourth fails
+    with quota_full and leaves no files."""
+    first = refine(http)
+    token = first["token"]
+    jobs = [first, *(refine(http, token) for _ in range(3))]
+    ends = [wait(http, job, timeout=300) for job in jobs]
+    assert sorted(end["status"] for end in ends) == ["failed", *["succeeded"] * 3], ends
+    ((job, failed),) = [(j, e) for j, e in zip(jobs, ends, strict=True) if e["status"] == "failed"]
+    assert failed["error"]["code"] == "quota_full", failed
+    assert "RESTYLE_MAX_PERSONAL_STYLES" in failed["error"]["message"]
+    personal = http.get("/api/styles", headers=bearer(token)).json()["personal"]
+    assert len(personal) == 3 and job["style_id"] not in {s["id"] for s in personal}
+    assert not (service.data_dir / "styles" / job["style_id"]).exists()
+    for style in personal:  # the module's server is shared: leave it as it was
+        assert http.delete(f"/api/styles/{style['id']}", headers=bearer(token)).status_code == 204
+
+
 def photo_form(style: str, **fields: str) -> dict[str, Any]:
     return {
         "files": {"content": ("photo.jpg", jpeg(side=64), "image/jpeg")},

@@ -74,7 +74,9 @@ def training_photos(settings: ServiceSettings) -> Path:
 def refine(
     backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
 ) -> PersonalStyle:
-    """Run a claimed refinement job and store its style; JobStopped when cancelled."""
+    """Run a claimed refinement job and store its style; JobStopped when cancelled or when the
+    token's quota is full."""
+    _ensure_room(backend, record, settings)
     painting = _painting(backend, record)
     photos = training_photos(settings)
     device = engines.device
@@ -125,6 +127,7 @@ def refine(
         "thumbnail.jpg": encode_image(thumbnail, format="JPEG", quality=90),
         "preview.jpg": preview or b"",
     }
+    _ensure_room(backend, record, settings)
     backend.put_personal(style, files)
     try:
         # Cancelled while the style was being stored?
@@ -133,6 +136,23 @@ def refine(
         backend.delete_personal(style.id)
         raise
     return style
+
+
+def _ensure_room(backend: Backend, record: JobRecord, settings: ServiceSettings) -> None:
+    """The token's quota again, on the worker: refinements queued together each passed the
+    API's check, so only as many as there are free places may store a style (checked before
+    training, so that a refinement queued behind a full quota costs nothing, and again before
+    storing)."""
+    owned = [s for s in backend.personal_of(record.token_sha256) if s.id != record.style_id]
+    if len(owned) >= settings.max_personal_styles:
+        raise JobStopped(
+            JobStatus.FAILED,
+            JobError(
+                code="quota_full",
+                message=f"this token already has {len(owned)} personal styles, the most this "
+                "server keeps (RESTYLE_MAX_PERSONAL_STYLES); delete one and refine again",
+            ),
+        )
 
 
 def _painting(backend: Backend, record: JobRecord) -> torch.Tensor:
