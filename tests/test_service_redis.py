@@ -365,3 +365,46 @@ def test_a_worker_killed_mid_video_is_replaced_and_the_clip_run_again(
         result = client.get(job["urls"]["result"], headers=auth(job))
         with av.open(io.BytesIO(result.content)) as video:
             assert sum(1 for _ in video.decode(video=0)) == 150
+
+
+def test_the_cache_of_personal_networks_keeps_the_most_recently_used(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process caches the networks it loads from Redis; beyond the limit the least
+    recently used go (a cache hit counts as a use), and are fetched again when used again."""
+    import hashlib
+    import os
+
+    from restyle.service import redis_backend
+    from restyle.service.personal import PersonalStyle, new_style_id
+    from restyle.service.redis_backend import RedisBackend
+    from restyle.service.settings import ServiceSettings
+
+    monkeypatch.setattr(redis_backend.tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(redis_backend, "MODEL_CACHE_ENTRIES", 2)
+    backend = RedisBackend(ServiceSettings(data_dir=tmp_path, redis_url=redis_server.url))
+    styles = []
+    try:
+        for n in range(3):
+            data = f"network {n}".encode()
+            style = PersonalStyle(
+                id=new_style_id(),
+                owner_sha256="cache-test",
+                name=f"style {n}",
+                model_sha256=hashlib.sha256(data).hexdigest(),
+            )
+            backend.put_personal(style, {"model.safetensors": data})
+            styles.append(style)
+        first, second = (backend.personal_model(s) for s in styles[:2])
+        os.utime(first, (1, 1))  # long ago, the first the oldest
+        os.utime(second, (2, 2))
+        assert backend.personal_model(styles[0]) == first  # a hit: now the most recent
+        third = backend.personal_model(styles[2])
+        assert first.is_file() and third.is_file() and not second.exists()
+        again = backend.personal_model(styles[1])  # fetched again; now the first is the oldest
+        assert again == second and again.read_bytes() == b"network 1"
+        assert sorted(first.parent.iterdir()) == sorted([again, third])
+    finally:
+        for style in styles:
+            backend.delete_personal(style.id)
+        backend.stop()

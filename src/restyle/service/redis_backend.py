@@ -23,6 +23,7 @@ is busy when Redis restarts keeps its job's outcome and writes it once Redis is 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -349,7 +350,9 @@ class RedisBackend(Backend):
         folder = Path(tempfile.gettempdir()) / "restyle-personal-styles"
         path = folder / f"{style.model_sha256}.safetensors"
         if path.is_file():
-            return path
+            with contextlib.suppress(OSError):  # pruned by another process meanwhile: refetch
+                os.utime(path)  # recently used: the last to be pruned
+                return path
         data = self.personal_file(style.id, "model.safetensors")
         if data is None or hashlib.sha256(data).hexdigest() != style.model_sha256:
             raise FileNotFoundError(f"personal style {style.id}: its network is missing")
@@ -358,6 +361,7 @@ class RedisBackend(Backend):
         with os.fdopen(handle, "wb") as target:
             target.write(data)
         os.replace(partial, path)  # readers never see half a file
+        prune_model_cache(folder, keep=MODEL_CACHE_ENTRIES)
         return path
 
     # Statistics ------------------------------------------------------------------------------
@@ -440,3 +444,26 @@ def _text(value: Any) -> str:
 def _placeholder(job_id: str) -> dict[str, Any]:
     """The least a record needs to validate, so that partial updates can be type-checked."""
     return {"id": job_id, "token_sha256": "", "client": "", "options": {}}
+
+
+# Personal networks cached per machine (about 1.3 MB each): the least recently used beyond this
+# many are removed, so a long-running worker's disk does not fill with styles deleted or expired
+# elsewhere. A removed one is fetched from Redis again if it is used again.
+MODEL_CACHE_ENTRIES = 64
+
+
+def prune_model_cache(folder: Path, *, keep: int) -> None:
+    """Remove all but the `keep` most recently used networks in `folder` (by modification
+    time, which a cache hit renews), and partial files left by a process that died writing."""
+
+    def used_at(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # removed by another process meanwhile
+            return 0.0
+
+    models = sorted(folder.glob("*.safetensors"), key=used_at, reverse=True)
+    stale = time.time() - 3600
+    partials = [p for p in folder.glob(".style-*") if 0 < used_at(p) < stale]
+    for path in [*models[keep:], *partials]:
+        path.unlink(missing_ok=True)
