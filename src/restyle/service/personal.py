@@ -63,3 +63,14 @@ def valid_id(style_id: str) -> bool:
 def default_name(source: str, now: float | None = None) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(now or time.time()))
     return f"{source or 'my painting'} ({stamp})"
+
+
+def quota_full(owned: int, most: int) -> str | None:
+    """Why a token that has `owned` personal styles may make no other (None while it may): one
+    rule and one wording for the API's refusal and the worker's own check."""
+    if owned < most:
+        return None
+    return (
+        f"this token has {owned} personal styles, the most this server keeps "
+        "(RESTYLE_MAX_PERSONAL_STYLES); delete one first"
+    )

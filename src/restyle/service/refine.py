@@ -40,7 +40,7 @@ from restyle.service.jobs import (
     JobStopped,
     stop_unless_still_running,
 )
-from restyle.service.personal import PersonalStyle
+from restyle.service.personal import PersonalStyle, quota_full
 from restyle.service.settings import ServiceSettings
 from restyle.training.config import MAX_STEPS, PERSONAL_CPU, TrainConfig
 from restyle.training.data import centre_crops, list_images
@@ -144,15 +144,9 @@ def _ensure_room(backend: Backend, record: JobRecord, settings: ServiceSettings)
     training, so that a refinement queued behind a full quota costs nothing, and again before
     storing)."""
     owned = [s for s in backend.personal_of(record.token_sha256) if s.id != record.style_id]
-    if len(owned) >= settings.max_personal_styles:
-        raise JobStopped(
-            JobStatus.FAILED,
-            JobError(
-                code="quota_full",
-                message=f"this token already has {len(owned)} personal styles, the most this "
-                "server keeps (RESTYLE_MAX_PERSONAL_STYLES); delete one and refine again",
-            ),
-        )
+    full = quota_full(len(owned), settings.max_personal_styles)
+    if full:
+        raise JobStopped(JobStatus.FAILED, JobError(code="quota_full", message=full))
 
 
 def _painting(backend: Backend, record: JobRecord) -> torch.Tensor:

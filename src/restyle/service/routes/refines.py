@@ -20,7 +20,7 @@ from restyle.service.jobs import (
     new_token,
     token_hash,
 )
-from restyle.service.personal import default_name, new_style_id
+from restyle.service.personal import default_name, new_style_id, quota_full
 from restyle.service.requests import read_refine_request
 from restyle.service.routes.jobs import admit, created
 from restyle.service.schemas import JobCreatedResponse, error_responses
@@ -58,13 +58,9 @@ async def create_refine(
             "as random",
         )
     owned = await asyncio.to_thread(backend.personal_of, owner)
-    if len(owned) >= settings.max_personal_styles:
-        raise ApiError(
-            409,
-            "quota_full",
-            f"this token has {len(owned)} personal styles, the most this server keeps "
-            f"(RESTYLE_MAX_PERSONAL_STYLES); delete one first",
-        )
+    full = quota_full(len(owned), settings.max_personal_styles)
+    if full:
+        raise ApiError(409, "quota_full", full)
     name = parsed.name or default_name(parsed.painting_style or "")
     record = JobRecord(
         id=new_job_id(),
