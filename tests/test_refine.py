@@ -237,3 +237,63 @@ def test_style_balance_evens_out_what_each_layer_holds(small_style: torch.Tensor
     assert all(half[k] == pytest.approx(full[k] ** 0.5) for k in grams)
     with pytest.raises(InvalidParameterError, match="style_balance"):
         FastLossConfig(style_balance=1.5)
+
+
+def test_content_control_raises_the_weight_above_the_target_and_lowers_it_below() -> None:
+    from restyle.training.content_control import HIGHEST, LOWEST, ContentControl
+
+    above, below = ContentControl(0.9), ContentControl(0.9)
+    for _ in range(20):
+        above.update(1.2)
+        below.update(0.6)
+    assert above.factor > 1.5 and below.factor < 0.7
+    factor = above.factor
+    above.update(float("nan"))  # a diverged step says nothing about the distance: no move
+    assert above.factor == factor and above.average == pytest.approx(1.2)
+    runaway = ContentControl(0.1)
+    for _ in range(2000):
+        runaway.update(5.0)
+    assert runaway.factor == HIGHEST
+    resumed = ContentControl(0.9)
+    resumed.restore(below.state())
+    assert resumed.state() == below.state()
+    resumed.restore({"factor": 1e9, "average": "x"})  # a damaged state is not taken
+    assert resumed.state() == below.state() and resumed.factor > LOWEST
+    with pytest.raises(InvalidParameterError, match="content_target"):
+        FastLossConfig(content_target=-1)
+    with pytest.raises(InvalidParameterError, match="content weight"):
+        RefineStyleTask(
+            torch.rand(1, 3, 64, 64),
+            loss=FastLossConfig(content_weight=0, content_target=0.5),
+            style_info={},
+        )
+
+
+def test_a_content_target_adapts_the_weight_and_resumes_with_it(
+    photo_dir: Path, small_style: torch.Tensor, tmp_path: Path
+) -> None:
+    """A target far below what the batches measure raises the content weight's factor every
+    step; the state keeps the factor, and a resumed run goes on from it, not from 1."""
+    from restyle.training.state import load_state
+
+    def task() -> RefineStyleTask:
+        loss = FastLossConfig(style_size=64, content_layers=("relu2_2",), content_target=0.01)
+        return RefineStyleTask(small_style, loss=loss, style_info={"name": "t"}, signal_size=64)
+
+    train(task(), _config(steps=3), data=photo_dir, out_dir=tmp_path, device="cpu")
+    records = [json.loads(line) for line in (tmp_path / LOG_FILE).read_text().splitlines()]
+    factors = [r["content_factor"] for r in records]
+    assert factors[0] == 1.0 and factors[0] < factors[1] < factors[2]
+    assert all(r["content_distance"] > 0.01 for r in records)  # relu4_2, measured as metrics do
+    fresh = task()
+    _, meta = load_state(
+        tmp_path / "train_state.safetensors",
+        model=fresh.build_model(),
+        optimizer=torch.optim.Adam(fresh.build_model().parameters()),
+    )
+    saved = meta["task_state"]["content"]["factor"]
+    assert saved > factors[2]  # the factor after the last step's update
+    train(task(), _config(steps=5), data=photo_dir, out_dir=tmp_path, device="cpu", resume=True)
+    records = [json.loads(line) for line in (tmp_path / LOG_FILE).read_text().splitlines()]
+    assert records[3]["step"] == 4
+    assert records[3]["content_factor"] == pytest.approx(saved, rel=1e-6)

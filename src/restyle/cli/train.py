@@ -151,6 +151,12 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
         default=s,
         help="0..1: weigh style layers toward equal relative distances (0: plain Gram MSE)",
     )
+    p.add_argument(
+        "--content-target",
+        type=float,
+        default=s,
+        help="adapt the content weight to hold this content distance (relu4_2; 0: fixed)",
+    )
     p.add_argument("--content-layers", type=parse_layers, default=s, help="(relu2_2)")
     p.add_argument("--style-layers", type=parse_layers, default=s, help="(relu1_1,...,relu4_1)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's training state")

@@ -94,6 +94,11 @@ class FastLossConfig:
     weighs relu4_1 thousands of times more than relu1_1 relative to what each layer holds, so
     colour (relu1_1) drifts while the strokes sharpen; p = 1 weighs every layer's relative
     distance alike, as `restyle.metrics` does.
+    `content_target` (0: off): instead of a fixed content weight, hold the training batches'
+    content distance (relu4_2, as `restyle.metrics` measures it) near this value: the content
+    weight is multiplied by a factor that rises while the distance is above the target and falls
+    while it is below, so each painting takes as much style as that much change of the photo
+    allows (`restyle.training.content_control`).
     """
 
     content_weight: float = 1.0
@@ -103,11 +108,13 @@ class FastLossConfig:
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_size: int = 0
     style_balance: float = 0.0
+    content_target: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_range(name, getattr(self, name), 0.0, 1e9)
         _check_range("style_balance", self.style_balance, 0.0, 1.0)
+        _check_range("content_target", self.content_target, 0.0, 10.0)
         object.__setattr__(
             self, "content_layers", check_layers(self.content_layers, argument="content_layers")
         )

@@ -19,11 +19,13 @@ from torch import nn
 
 from restyle.errors import InvalidParameterError
 from restyle.imaging import resize_tensor_to_long_side
-from restyle.losses import gram, total_variation
+from restyle.losses import gram, relative_distance, total_variation
+from restyle.metrics import CONTENT_LAYER
 from restyle.models.checkpoint import save_styled_microast, save_transform_net
 from restyle.models.microast import StyledMicroAST
 from restyle.models.transform_net import TransformNet, TransformNetConfig
 from restyle.training.config import FastLossConfig, as_dict
+from restyle.training.content_control import ContentControl
 from restyle.vgg import VGG19Features
 from restyle.vgg_layers import LAYER_NAMES
 
@@ -49,10 +51,15 @@ class _PaintingTask:
         self.vgg: VGG19Features | None = None
         self.target_grams: dict[str, torch.Tensor] = {}
         self.style_scales: dict[str, float] = {}
+        if loss.content_target and not loss.content_weight:
+            raise InvalidParameterError("content_target: needs a content weight above 0 to adapt")
+        self.content_control = ContentControl(loss.content_target) if loss.content_target else None
 
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None:
         """Load VGG19 on `device` and compute the painting's target Grams once."""
         wanted = set(self.loss_config.content_layers) | set(self.loss_config.style_layers)
+        if self.content_control is not None:
+            wanted.add(CONTENT_LAYER)
         layers = tuple(name for name in LAYER_NAMES if name in wanted)
         vgg = VGG19Features(layers, weights_path=self.vgg_weights).to(device)
         if channels_last:
@@ -71,9 +78,27 @@ class _PaintingTask:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted loss of `model` on a batch of photos (B, 3, S, S) in [0, 1], and its terms."""
         assert self.vgg is not None, "setup() first"
-        return johnson_loss(
-            self.vgg, model(photos), photos, self.target_grams, self.loss_config, self.style_scales
+        control = self.content_control
+        loss, terms = johnson_loss(
+            self.vgg,
+            model(photos),
+            photos,
+            self.target_grams,
+            self.loss_config,
+            self.style_scales,
+            content_factor=1.0 if control is None else control.factor,
         )
+        if control is not None:
+            control.update(float(terms["content_distance"]))
+        return loss, terms
+
+    def training_state(self) -> dict[str, Any]:
+        """What the loss adapted while training, for a resumed run to go on from."""
+        return {} if self.content_control is None else {"content": self.content_control.state()}
+
+    def restore_training_state(self, state: dict[str, Any]) -> None:
+        if self.content_control is not None and isinstance(state.get("content"), dict):
+            self.content_control.restore(state["content"])
 
     def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = model(photos)
@@ -136,12 +161,16 @@ def johnson_loss(
     target_grams: dict[str, torch.Tensor],
     config: FastLossConfig,
     style_scales: dict[str, float] | None = None,
+    *,
+    content_factor: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Johnson et al.'s perceptual loss of a stylized batch, and its weighted terms.
 
-    Content: MSE of `config.content_layers` features against the photos'; style: MSE of Grams
-    against `target_grams` (each (1, C, C)), each layer's times `style_scales[layer]` if given;
-    total variation of the output.
+    Content: MSE of `config.content_layers` features against the photos', times
+    `content_factor` (a `ContentControl`'s); style: MSE of Grams against `target_grams` (each
+    (1, C, C)), each layer's times `style_scales[layer]` if given; total variation of the output.
+    With `config.content_target`, the terms also hold the batch's mean content distance at
+    relu4_2 and the factor, not part of the loss.
     """
     scales = style_scales or {}
     with torch.no_grad():
@@ -165,11 +194,19 @@ def johnson_loss(
     )
     tv = total_variation(stylized.float())
     terms = {
-        "content": config.content_weight * content,
+        "content": config.content_weight * content_factor * content,
         "style": config.style_weight * style,
         "tv": config.tv_weight * tv,
     }
-    return terms["content"] + terms["style"] + terms["tv"], terms
+    loss = terms["content"] + terms["style"] + terms["tv"]
+    if config.content_target:
+        distance = relative_distance(
+            features[CONTENT_LAYER].detach().float(),
+            photo_features[CONTENT_LAYER].float(),
+        )
+        terms["content_distance"] = distance.mean()
+        terms["content_factor"] = zero + content_factor
+    return loss, terms
 
 
 class RefineStyleTask(_PaintingTask):

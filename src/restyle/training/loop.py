@@ -334,6 +334,9 @@ class _Run:
                 f"resume: {path} was trained for a different style, network or loss; "
                 "use a new --out directory"
             )
+        restore = getattr(self.task, "restore_training_state", None)
+        if restore is not None and isinstance(meta.get("task_state"), dict):
+            restore(meta["task_state"])
         if step >= self.steps:
             raise InvalidParameterError(
                 f"resume: {path} has already reached step {step} of {self.steps}; "
@@ -359,7 +362,12 @@ class _Run:
             model=model,
             optimizer=optimizer,
             step=step,
-            meta={"task": self.task.describe(), "train": as_dict(self.config)},
+            meta={
+                "task": self.task.describe(),
+                "train": as_dict(self.config),
+                # What the task adapted while training (a content weight's factor), if anything.
+                "task_state": getattr(self.task, "training_state", dict)(),
+            },
         )
         info = {
             "training": {
