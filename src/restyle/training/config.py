@@ -139,6 +139,7 @@ class RefineRecipe:
     content_layers: tuple[str, ...] = ("relu2_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_balance: float = 0.0
+    content_target: float = 0.0
 
     def loss(self, *, style_size: int | None = None) -> FastLossConfig:
         """The recipe's loss (the painting's long side `style_size` if given)."""
@@ -149,6 +150,7 @@ class RefineRecipe:
             content_layers=self.content_layers,
             style_layers=self.style_layers,
             style_balance=self.style_balance,
+            content_target=self.content_target,
         )
 
     def train_arguments(self) -> list[str]:
@@ -162,6 +164,7 @@ class RefineRecipe:
             "--content-layers", ",".join(self.content_layers),
             "--style-layers", ",".join(self.style_layers),
             "--style-balance", f"{self.style_balance:g}",
+            *(["--content-target", f"{self.content_target:g}"] if self.content_target else []),
         ]  # fmt: skip
 
 
