@@ -15,8 +15,10 @@ class Progress:
     `step` counts optimisation steps over all scales (1-based) out of `total` (a training run
     with a time limit projects `total` from its pace, and its last report has `step == total`;
     a video reports frames); `losses` holds the weighted terms of the objective (e.g. content,
-    style, tv) and `loss` their sum. `preview` is the current image, (1, 3, H, W) RGB in [0, 1]
-    on the CPU, when previews were asked for.
+    style, tv) and `loss` their sum (a training run with a content target adds the measured
+    `content_distance` and the content weight's `content_factor`, not part of the sum).
+    `preview` is the current image, (1, 3, H, W) RGB in [0, 1] on the CPU, when previews were
+    asked for.
     """
 
     step: int
