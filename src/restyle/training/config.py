@@ -115,6 +115,8 @@ class FastLossConfig:
             _check_range(name, getattr(self, name), 0.0, 1e9)
         _check_range("style_balance", self.style_balance, 0.0, 1.0)
         _check_range("content_target", self.content_target, 0.0, 10.0)
+        if self.content_target and not self.content_weight:
+            raise InvalidParameterError("content_target: needs a content weight above 0 to adapt")
         object.__setattr__(
             self, "content_layers", check_layers(self.content_layers, argument="content_layers")
         )

@@ -51,8 +51,6 @@ class _PaintingTask:
         self.vgg: VGG19Features | None = None
         self.target_grams: dict[str, torch.Tensor] = {}
         self.style_scales: dict[str, float] = {}
-        if loss.content_target and not loss.content_weight:
-            raise InvalidParameterError("content_target: needs a content weight above 0 to adapt")
         self.content_control = ContentControl(loss.content_target) if loss.content_target else None
 
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None:
