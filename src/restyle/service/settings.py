@@ -87,9 +87,9 @@ class ServiceSettings(BaseSettings):
     refine_crop_size: int = Field(
         256, ge=16, le=1024, multiple_of=4, description="a refinement's training crops, px"
     )
-    refine_batch_size: int = Field(4, ge=1, le=64, description="a refinement's crops per step")
+    refine_batch_size: int = Field(2, ge=1, le=64, description="a refinement's crops per step")
     refine_style_size: int = Field(
-        512, ge=64, le=2048, description="the painting's long side for its Gram matrices"
+        640, ge=64, le=2048, description="the painting's long side for its Gram matrices"
     )
     refine_preview_size: int = Field(
         256, ge=16, le=1024, description="long side of a refinement's preview photo"
