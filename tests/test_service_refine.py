@@ -11,6 +11,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.video_clips import decoded, make_clip
 
 from restyle import zoo
 from restyle.service.app import create_app
+from restyle.service.backend import Backend
 from restyle.service.jobs import new_token
 from restyle.service.personal import PREFIX, PersonalStyle, new_style_id
 from restyle.service.settings import ServiceSettings
@@ -406,6 +408,42 @@ def workers(tmp_path: Path) -> Iterator[list[Worker]]:
     yield started
     for worker in started:
         worker.stop()
+
+
+@pytest.mark.parametrize("store", ["embedded", "redis"])
+def test_styles_stored_at_once_never_pass_the_quota(
+    store: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Workers finishing together: each store counts the owner's styles and stores in one step,
+    so of eight stores at once with room for three, three land and the others leave nothing."""
+    from restyle.service.embedded import EmbeddedBackend
+    from restyle.service.redis_backend import RedisBackend
+
+    if store == "redis":
+        backend: Backend = RedisBackend(
+            ServiceSettings(data_dir=tmp_path, redis_url=redis_server.url)
+        )
+    else:
+        backend = EmbeddedBackend(ServiceSettings(data_dir=tmp_path))
+    _, owner = new_token()
+    styles = [personal(owner) for _ in range(8)]
+
+    def put(style: PersonalStyle) -> bool:
+        return backend.put_personal(style, {"model.safetensors": b"x"}, most=3)
+
+    try:
+        with ThreadPoolExecutor(len(styles)) as pool:
+            stored = list(pool.map(put, styles))
+        assert sorted(stored) == [False] * 5 + [True] * 3
+        landed = {s.id for s, ok in zip(styles, stored, strict=True) if ok}
+        assert {s.id for s in backend.personal_of(owner)} == landed
+        for style in styles:
+            has_file = backend.personal_file(style.id, "model.safetensors") is not None
+            assert has_file == (style.id in landed)
+    finally:
+        for style in styles:
+            backend.delete_personal(style.id)
+        backend.stop()
 
 
 def start_worker(workers: list[Worker], redis_server: RedisServer, folder: Path) -> Worker:

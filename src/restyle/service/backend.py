@@ -169,9 +169,13 @@ class Backend(abc.ABC):
 
     # Personal styles -------------------------------------------------------------------------
     @abc.abstractmethod
-    def put_personal(self, style: PersonalStyle, files: Mapping[str, bytes]) -> None:
+    def put_personal(
+        self, style: PersonalStyle, files: Mapping[str, bytes], *, most: int | None = None
+    ) -> bool:
         """Store a new personal style with its files (`personal.FILES`: model, thumbnail,
-        preview)."""
+        preview), unless its owner already holds `most` others: then False and nothing is
+        stored. The count and the store are one step, so workers finishing together cannot
+        pass the quota between them."""
 
     @abc.abstractmethod
     def get_personal(self, style_id: str) -> PersonalStyle | None: ...

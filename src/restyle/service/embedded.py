@@ -376,7 +376,9 @@ class EmbeddedBackend(Backend):
             raise ValueError(f"not a personal style id: {style_id!r}")
         return self.styles / style_id
 
-    def put_personal(self, style: PersonalStyle, files: Mapping[str, bytes]) -> None:
+    def put_personal(
+        self, style: PersonalStyle, files: Mapping[str, bytes], *, most: int | None = None
+    ) -> bool:
         folder = self._style_dir(style.id)
         try:
             with _store_errors():
@@ -388,6 +390,14 @@ class EmbeddedBackend(Backend):
                     partial.write_bytes(data)
                     os.replace(partial, folder / name)
             with self._lock, _store_errors():
+                if most is not None:
+                    (others,) = self._db.execute(
+                        "SELECT COUNT(*) FROM personal WHERE owner = ? AND id != ?",
+                        (style.owner_sha256, style.id),
+                    ).fetchone()
+                    if others >= most:
+                        shutil.rmtree(folder, ignore_errors=True)
+                        return False
                 self._db.execute(
                     "INSERT INTO personal VALUES (?, ?, ?, ?, ?)",
                     (
@@ -401,6 +411,7 @@ class EmbeddedBackend(Backend):
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        return True
 
     def get_personal(self, style_id: str) -> PersonalStyle | None:
         with self._lock:

@@ -293,17 +293,35 @@ class RedisBackend(Backend):
         self.redis.delete(_blob(job_id, name))
 
     # Personal styles -------------------------------------------------------------------------
-    def put_personal(self, style: PersonalStyle, files: Mapping[str, bytes]) -> None:
-        with self.redis.pipeline() as pipe:  # MULTI/EXEC: all of it or nothing
-            for name, data in files.items():
-                if name not in FILES:
-                    raise ValueError(f"not a personal style file: {name!r}")
-                pipe.set(_style_file(style.id, name), data)
-            pipe.set(_style(style.id), style.model_dump_json())
-            pipe.zadd(_owner(style.owner_sha256), {style.id: style.created_at})
-            if style.expires_at is not None:
-                pipe.zadd(PREFIX + "styles:expiring", {style.id: style.expires_at})
-            pipe.execute()
+    def put_personal(
+        self, style: PersonalStyle, files: Mapping[str, bytes], *, most: int | None = None
+    ) -> bool:
+        owner = _owner(style.owner_sha256)
+        for name in files:
+            if name not in FILES:
+                raise ValueError(f"not a personal style file: {name!r}")
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    # WATCH the owner's set: a style stored meanwhile voids this transaction
+                    # and the count is taken again.
+                    pipe.watch(owner)  # type: ignore[no-untyped-call]
+                    if most is not None:
+                        others = [i for i in pipe.zrange(owner, 0, -1) if _text(i) != style.id]
+                        if len(others) >= most:
+                            pipe.unwatch()
+                            return False
+                    pipe.multi()  # MULTI/EXEC: all of it or nothing
+                    for name, data in files.items():
+                        pipe.set(_style_file(style.id, name), data)
+                    pipe.set(_style(style.id), style.model_dump_json())
+                    pipe.zadd(owner, {style.id: style.created_at})
+                    if style.expires_at is not None:
+                        pipe.zadd(PREFIX + "styles:expiring", {style.id: style.expires_at})
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def get_personal(self, style_id: str) -> PersonalStyle | None:
         value = self.redis.get(_style(style_id))

@@ -127,8 +127,8 @@ def refine(
         "thumbnail.jpg": encode_image(thumbnail, format="JPEG", quality=90),
         "preview.jpg": preview or b"",
     }
-    _ensure_room(backend, record, settings)
-    backend.put_personal(style, files)
+    if not backend.put_personal(style, files, most=settings.max_personal_styles):
+        raise _quota_stop(backend, record, settings)
     try:
         # Cancelled while the style was being stored?
         stop_unless_still_running(backend.get(record.id), record)
@@ -139,14 +139,21 @@ def refine(
 
 
 def _ensure_room(backend: Backend, record: JobRecord, settings: ServiceSettings) -> None:
-    """The token's quota again, on the worker: refinements queued together each passed the
-    API's check, so only as many as there are free places may store a style (checked before
-    training, so that a refinement queued behind a full quota costs nothing, and again before
-    storing)."""
-    owned = [s for s in backend.personal_of(record.token_sha256) if s.id != record.style_id]
-    full = quota_full(len(owned), settings.max_personal_styles)
-    if full:
-        raise JobStopped(JobStatus.FAILED, JobError(code="quota_full", message=full))
+    """The token's quota again, on the worker, before training: refinements queued together
+    each passed the API's check, and one queued behind a full quota should cost nothing (the
+    store checks once more, in the same step as it stores)."""
+    if quota_full(_others_owned(backend, record), settings.max_personal_styles):
+        raise _quota_stop(backend, record, settings)
+
+
+def _others_owned(backend: Backend, record: JobRecord) -> int:
+    return sum(s.id != record.style_id for s in backend.personal_of(record.token_sha256))
+
+
+def _quota_stop(backend: Backend, record: JobRecord, settings: ServiceSettings) -> JobStopped:
+    most = settings.max_personal_styles
+    message = quota_full(max(_others_owned(backend, record), most), most) or ""
+    return JobStopped(JobStatus.FAILED, JobError(code="quota_full", message=message))
 
 
 def _painting(backend: Backend, record: JobRecord) -> torch.Tensor:
