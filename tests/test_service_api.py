@@ -61,6 +61,9 @@ class Client:
     def delete(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", url, **kwargs)
 
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
     def close(self) -> None:
         self._loop.run(self._client.aclose())
         self._loop.close()

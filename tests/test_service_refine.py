@@ -154,6 +154,33 @@ def test_personal_styles_expire_unless_kept(client: Client, app: FastAPI, tmp_pa
     assert (tmp_path / "styles" / kept.id / "thumbnail.jpg").is_file()
 
 
+def test_a_personal_style_is_renamed_only_by_its_token(client: Client, app: FastAPI) -> None:
+    token, owner = new_token()
+    style = personal(owner)
+    app.state.backend.put_personal(style, {"model.safetensors": b"x"})
+    url = f"/api/styles/{style.id}"
+    renamed = client.patch(url, json={"name": "  Tahiti \t at  dusk "}, headers=bearer(token))
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["title"] == "Tahiti at dusk" and renamed.json()["id"] == style.id
+    (listed,) = client.get("/api/styles", headers=bearer(token)).json()["personal"]
+    assert listed["title"] == "Tahiti at dusk"
+    for body, code in [
+        ({"name": " "}, "invalid_parameter"),
+        ({"name": "x" * 81}, "invalid_parameter"),
+        ({"name": "tab\x00bed"}, "invalid_parameter"),
+        ({"name": "ok", "owner": "me"}, "invalid_parameter"),
+        ({}, "invalid_parameter"),
+    ]:
+        refused = client.patch(url, json=body, headers=bearer(token))
+        assert refused.status_code in (400, 422), (body, refused.text)
+        assert refused.json()["error"]["code"] == code
+    stranger = client.patch(url, json={"name": "theirs"}, headers=bearer(new_token()[0]))
+    assert stranger.status_code == 404
+    anonymous = client.patch(url, json={"name": "theirs"})
+    assert anonymous.status_code == 404
+    assert app.state.backend.get_personal(style.id).name == "Tahiti at dusk"
+
+
 # Refinements on a real server ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:

@@ -705,13 +705,29 @@ def keep_then_delete_from_the_page(
     card.get_by_role("button", name=f"Keep {title}").click()
     expect(card.locator(".artist")).to_have_text("yours, kept")
     expect(card.get_by_role("button", name=f"Keep {title}")).to_have_count(0)
-    delete = card.get_by_role("button", name=f"Delete {title}")
-    expect(delete).to_be_focused()
+    rename = card.get_by_role("button", name=f"Rename {title}")
+    expect(rename).to_be_focused()
     (kept,) = personal_of(service, token)
     assert kept["id"] == style_id and kept["kept"] is True and kept["expires_at"] is None
     if other is not None:
         other_card = other.locator(f'#personal-gallery .personal-card[data-style="{style_id}"]')
         expect(other_card.locator(".artist")).to_have_text("yours, kept")
+
+    # Rename: a dismissed prompt changes nothing; a new name retitles the card, here and in
+    # the other tab, and the API agrees.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    rename.click()
+    expect(card.locator(".title")).to_have_text(title)
+    renamed = f"{title} (mine)"[:80]
+    page.once("dialog", lambda dialog: dialog.accept(f"  {renamed}  "))
+    rename.click()
+    expect(card.locator(".title")).to_have_text(renamed)
+    title = renamed
+    expect(card.get_by_role("button", name=f"Rename {title}")).to_be_focused()
+    assert [style["title"] for style in personal_of(service, token)] == [title]
+    if other is not None:
+        expect(other_card.locator(".title")).to_have_text(title)
+    delete = card.get_by_role("button", name=f"Delete {title}")
 
     asked: list[str] = []
 

@@ -197,7 +197,7 @@ async def read_refine_request(request: Request, settings: ServiceSettings) -> Re
             painting=painting,
             painting_style=style,
             minutes=_minutes(form.get("minutes"), settings),
-            name=_name(form.get("name")),
+            name=style_name(form.get("name")),
         )
     finally:
         await form.close()
@@ -222,7 +222,9 @@ def _minutes(value: Any, settings: ServiceSettings) -> float:
     return minutes
 
 
-def _name(value: Any) -> str:
+def style_name(value: Any) -> str:
+    """A personal style's name as given (a refinement's `name`, a rename): whitespace runs
+    become one space; printable text of at most MAX_NAME_CHARS, else a 400."""
     if value is None:
         return ""
     if not isinstance(value, str):

@@ -69,6 +69,14 @@ class PersonalStyleInfo(BaseModel):
     engines: list[str] = Field(description="methods that can paint in this style")
 
 
+class StyleRename(BaseModel):
+    """PATCH /api/styles/{id}: what changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="the new name: printable text, 1 to 80 characters")
+
+
 class RefineLimits(BaseModel):
     """What POST /api/refines accepts on this server."""
 

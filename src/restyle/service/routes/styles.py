@@ -14,10 +14,12 @@ from restyle.service.deps import BackendDep, SettingsDep, TokenDep, owned_style
 from restyle.service.errors import ApiError
 from restyle.service.jobs import STYLE_ID_PATTERN, token_hash
 from restyle.service.personal import PersonalStyle, is_personal
+from restyle.service.requests import style_name
 from restyle.service.schemas import (
     PersonalStyleInfo,
     RefineLimits,
     StyleInfo,
+    StyleRename,
     StylesResponse,
     error_responses,
 )
@@ -142,8 +144,26 @@ def keep_style(
     style_id: StyleId, request: Request, backend: BackendDep, token: TokenDep
 ) -> PersonalStyleInfo:
     """Keep a personal style past its expiry (with its owner's token); it stays until deleted."""
+    return _changed(style_id, request, backend, token, expires_at=None)
+
+
+@router.patch("/api/styles/{style_id}", responses=error_responses(400, 404, 422))
+def rename_style(
+    style_id: StyleId, change: StyleRename, request: Request, backend: BackendDep, token: TokenDep
+) -> PersonalStyleInfo:
+    """Rename a personal style (with its owner's token)."""
+    name = style_name(change.name)
+    if not name:
+        raise ApiError(400, "invalid_parameter", "name: must not be empty")
+    return _changed(style_id, request, backend, token, name=name)
+
+
+def _changed(
+    style_id: str, request: Request, backend: BackendDep, token: str | None, **fields: Any
+) -> PersonalStyleInfo:
+    """Change an owned personal style's record; the style as it now is."""
     owned_style(backend, style_id, token)
-    style = backend.update_personal(style_id, expires_at=None)
+    style = backend.update_personal(style_id, **fields)
     if style is None:
         raise ApiError(404, "unknown_style", f"no style {style_id!r}")
     return PersonalStyleInfo.model_validate(personal_info(style, request))

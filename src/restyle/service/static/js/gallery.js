@@ -18,8 +18,8 @@ export function renderGallery(container, styles, onChange) {
 
 // The personal styles, in their own gallery: radio buttons of the same group as the shipped
 // ones, so one style is chosen in all. Their pictures need the token. Beside each card's radio
-// button (not inside its label, which names the radio button) are its Keep and Delete buttons:
-// `actions.keep(style)` and `actions.remove(style)`.
+// button (not inside its label, which names the radio button) are its Keep, Rename and Delete
+// buttons: `actions.keep(style)`, `actions.rename(style)` and `actions.remove(style)`.
 export function renderPersonal(container, styles, actions) {
   const chosen = selectedStyle(container);
   container.replaceChildren(
@@ -52,7 +52,10 @@ function personalActions(style, actions) {
   if (style.expires_at) {
     bar.append(actionButton("Keep", `Keep ${style.title}`, () => actions.keep(style)));
   }
-  bar.append(actionButton("Delete", `Delete ${style.title}`, () => actions.remove(style)));
+  bar.append(
+    actionButton("Rename", `Rename ${style.title}`, () => actions.rename(style)),
+    actionButton("Delete", `Delete ${style.title}`, () => actions.remove(style)),
+  );
   return bar;
 }
 

@@ -19,6 +19,7 @@ import {
   deleteStyle,
   isPersonal,
   keepStyle,
+  renameStyle,
   ownerHeaders,
   refineStatusText,
   renderBudgets,
@@ -489,7 +490,11 @@ function showPersonal(personal) {
   state.personal = personal;
   for (const style of personal) state.styles.set(style.id, style);
   $("personal-title").hidden = personal.length === 0;
-  renderPersonal($("personal-gallery"), personal, { keep: onKeep, remove: onDelete });
+  renderPersonal($("personal-gallery"), personal, {
+    keep: onKeep,
+    rename: onRename,
+    remove: onDelete,
+  });
   live.setStyles(
     [...state.styles.values()].filter((s) => !isPersonal(s.id)),
     state.methods,
@@ -497,7 +502,7 @@ function showPersonal(personal) {
   );
 }
 
-// Keep: the style no longer expires; its card says "kept" and keeps only its Delete button.
+// Keep: the style no longer expires; its card says "kept" and loses its Keep button.
 async function onKeep(style) {
   showError($("personal-error"), null);
   let kept;
@@ -509,7 +514,25 @@ async function onKeep(style) {
   }
   showPersonal(state.personal.map((s) => (s.id === style.id ? kept : s)));
   styleEvents?.postMessage({ changed: style.id });
-  personalButton(style.id, "Delete")?.focus(); // where the Keep button was
+  personalButton(style.id, "Rename")?.focus(); // where the Keep button was
+}
+
+// Rename, to the name asked for (empty or unchanged: nothing to do); the card, the live list
+// and the other tabs show the new name.
+async function onRename(style) {
+  const name = window.prompt(`A new name for “${style.title}”`, style.title)?.trim();
+  if (!name || name === style.title) return;
+  showError($("personal-error"), null);
+  let renamed;
+  try {
+    renamed = await renameStyle(style.id, name);
+  } catch (err) {
+    showPersonalError("rename", style, err);
+    return;
+  }
+  showPersonal(state.personal.map((s) => (s.id === style.id ? renamed : s)));
+  styleEvents?.postMessage({ changed: style.id });
+  personalButton(style.id, "Rename")?.focus();
 }
 
 // Delete, once confirmed: the card leaves the gallery and the live list. On failure it stays.

@@ -46,6 +46,15 @@ export async function keepStyle(styleId) {
   return apiJson(url, { method: "POST", headers: ownerHeaders() });
 }
 
+export async function renameStyle(styleId, name) {
+  const url = `/api/styles/${encodeURIComponent(styleId)}`;
+  return apiJson(url, {
+    method: "PATCH",
+    headers: { ...ownerHeaders(), "Content-Type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+}
+
 export async function deleteStyle(styleId) {
   const url = `/api/styles/${encodeURIComponent(styleId)}`;
   await apiFetch(url, { method: "DELETE", headers: ownerHeaders() });
