@@ -3,6 +3,7 @@ real `restyle serve`. The camera is Chromium's fake device (a moving test patter
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -625,6 +626,47 @@ def test_a_stop_while_the_live_camera_starts_wins(page: Any) -> None:
     assert canvas.get_attribute("data-frames") == frames
     expect(start).to_be_visible()
     assert page.evaluate(TRACKS_JS) == [["ended"], ["ended"], ["ended"]]
+
+
+def test_a_later_live_style_wins_over_a_slow_download(page: Any) -> None:
+    """While the camera runs, a style is picked and, before its network came, another whose
+    network is loaded: the first download is aborted and the camera keeps painting with the
+    last choice (before, the slow network took over when it came, whatever the list said)."""
+    status = page.locator("#live-status")
+    page.get_by_role("tab", name="Live camera").click()
+    page.select_option("#live-style", "great-wave")
+    page.select_option("#live-size", "160x120")
+    fps, _ = run_live_camera(page)
+    assert fps > 0
+    page.evaluate(COUNT_NETWORKS_JS)
+    held: list[Any] = []
+    failed: list[str] = []
+    slow = "**/api/styles/the-scream/model.onnx"
+    page.route(slow, held.append)
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.select_option("#live-style", "the-scream")
+    expect(status).to_have_text("Downloading the network…")
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    page.select_option("#live-style", "great-wave")  # its network is loaded
+    expect(status).to_have_text("Running")
+    for _ in range(200):
+        if failed:
+            break
+        page.wait_for_timeout(50)
+    assert [url for url in failed if url.endswith("/api/styles/the-scream/model.onnx")], failed
+    with contextlib.suppress(Exception):  # the page has given up on it
+        held[0].continue_()
+    page.unroute(slow)
+    page.wait_for_timeout(2000)
+    assert page.evaluate("() => window.networksMade") == 0
+    expect(page.locator("#live-error")).to_be_hidden()
+    expect(status).to_have_text("Running")
+    assert page.input_value("#live-style") == "great-wave"
+    page.get_by_role("button", name="Stop").click()
 
 
 def test_live_mode_without_onnxruntime_web_says_so(page: Any) -> None:

@@ -93,6 +93,10 @@ export class LiveMode {
     // it resumes after an await was stopped meanwhile (the tab left, Stop pressed): it gives up
     // what it got and leaves the page as the stop did, so a stop while starting wins.
     this.generation = 0;
+    // Each network asked for moves `choice` on; a download no longer the latest choice is
+    // aborted (`download`: its AbortController), so a slow one cannot replace a later choice.
+    this.choice = 0;
+    this.download = null;
     this.stream = null;
     this.frames = 0;
     this.input = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
@@ -154,7 +158,7 @@ export class LiveMode {
     const stopped = this.stoppedSince();
     const loaded = await this.useStyle(next.value, stopped);
     if (stopped()) return;
-    if (loaded) {
+    if (loaded && this.el.style.value === next.value) {
       this.status(`Running with ${next.text}: ${gone}.`);
     } else if (!this.current) {
       this.stop(); // useModel shows why the next style could not load
@@ -238,38 +242,48 @@ export class LiveMode {
   }
 
   async useStyle(styleId, stopped = () => false) {
-    return this.useModel(`style:${styleId}`, stopped, async () => {
+    return this.useModel(`style:${styleId}`, stopped, async (signal) => {
       const url = `/api/styles/${encodeURIComponent(styleId)}/model.onnx`;
       // A personal style's network needs its owner's token.
       const headers = isPersonal(styleId) ? ownerHeaders() : {};
-      return (await apiFetch(url, { headers })).arrayBuffer();
+      return (await apiFetch(url, { headers, signal })).arrayBuffer();
     });
   }
 
   async usePainting(file, stopped = () => false) {
     const key = `painting:${file.name}:${file.size}:${file.lastModified}`;
-    return this.useModel(key, stopped, async () => {
+    return this.useModel(key, stopped, async (signal) => {
       const body = new FormData();
       body.append("style_image", file);
       if (!stopped()) this.status("The server is writing a network for your painting…");
-      return (await apiFetch("/api/live/model.onnx", { method: "POST", body })).arrayBuffer();
+      const options = { method: "POST", body, signal };
+      return (await apiFetch("/api/live/model.onnx", options)).arrayBuffer();
     });
   }
 
   // Loads (or reuses) a network and says whether it could; on failure the error is shown and
   // the previous network (if any) keeps running. `stopped()` true: the camera was stopped while
   // it loaded, so nothing is said or changed (a network that came is kept for the next start).
+  // A later choice (another style or painting picked meanwhile) aborts this one's download and
+  // takes over: this one then changes nothing and says nothing, and answers true, since the
+  // camera has a network coming.
   async useModel(key, stopped, download) {
     showError(this.el.error, null);
+    this.choice += 1;
+    const choice = this.choice;
+    this.download?.abort();
+    const controller = new AbortController();
+    this.download = controller;
+    const superseded = () => this.choice !== choice;
     const say = (text) => {
-      if (!stopped()) this.status(text);
+      if (!stopped() && !superseded()) this.status(text);
     };
     try {
       let entry = this.sessions.get(key);
       if (!entry) {
         const ort = await loadOrt();
         say("Downloading the network…");
-        const bytes = new Uint8Array(await download());
+        const bytes = new Uint8Array(await download(controller.signal));
         say(`Preparing the network (${(bytes.length / 1e6).toFixed(1)} MB)…`);
         entry = await createSession(ort, bytes);
         entry.ort = ort;
@@ -283,15 +297,19 @@ export class LiveMode {
         }
       }
       if (stopped()) return false;
+      if (superseded()) return true;
       this.current = entry;
       this.el.backend.textContent = entry.backend;
       this.status(this.running || this.stream ? "Running" : "");
       return true;
     } catch (err) {
       if (stopped()) return false;
+      if (superseded()) return true; // aborted for a later choice: that one reports
       showError(this.el.error, err);
       this.status("");
       return false;
+    } finally {
+      if (this.download === controller) this.download = null;
     }
   }
 
