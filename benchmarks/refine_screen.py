@@ -29,9 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from refine_time import EVAL, label, score
+from refine_time import EVAL, EVAL_PHOTOS, label, score
 
-EVAL_PHOTOS = ["kodim04", "kodim13", "kodim23", "kodim05", "kodim15", "kodim21"]
 BASE_PIXELS = 4 * 256 * 256  # PERSONAL_CPU's batch x crop area, the steps' unit of cost
 
 # Each variant: options given after PERSONAL_CPU's own (the last of an option wins).

@@ -43,6 +43,7 @@ from restyle.training.loop import MODEL_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "data" / "eval"
+EVAL_PHOTOS = ["kodim04", "kodim13", "kodim23", "kodim05", "kodim15", "kodim21"]
 # The personal-style recipe (PERSONAL_CPU, as the service runs it), with a time, not steps.
 RECIPE = [
     *PERSONAL_CPU.train_arguments(),
@@ -133,11 +134,7 @@ def main() -> None:
         default=sorted((EVAL / "styles").glob("*.jpg")),
         help="paintings no Restyle network was trained on (default: the two held out)",
     )
-    parser.add_argument(
-        "--photos",
-        nargs="+",
-        default=["kodim04", "kodim13", "kodim23", "kodim05", "kodim15", "kodim21"],
-    )
+    parser.add_argument("--photos", nargs="+", default=EVAL_PHOTOS)
     parser.add_argument("--minutes", nargs="+", type=float, default=[2.0, 5.0, 15.0])
     parser.add_argument("--size", type=int, default=512, help="long side of the results")
     parser.add_argument("--sheet-photo", default="kodim23")
