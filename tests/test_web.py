@@ -642,7 +642,11 @@ def test_a_later_live_style_wins_over_a_slow_download(page: Any) -> None:
     held: list[Any] = []
     failed: list[str] = []
     slow = "**/api/styles/the-scream/model.onnx"
-    page.route(slow, held.append)
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route(slow, hold)
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.select_option("#live-style", "the-scream")
     expect(status).to_have_text("Downloading the network…")
