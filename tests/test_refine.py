@@ -192,6 +192,33 @@ def test_cli_refines_for_a_time_on_the_bundled_photos(tmp_path: Path) -> None:
     assert all(f"`{photo.name}`" in licences for photo in photos)
 
 
+def test_a_recipe_is_spelt_out_and_the_options_given_win(tmp_path: Path) -> None:
+    """`--recipe personal` runs the service's recipe: the network records every option it
+    stands for, and an option given beside it overrides the recipe's."""
+    from restyle.training.config import PERSONAL_CPU
+
+    out = tmp_path / "run"
+    args = [
+        "train", "fast", "--init", "arbitrary", "--style", "starry_night", "--out", str(out),
+        "--recipe", "personal", "--steps", "1", "--image-size", "32", "--batch-size", "1",
+        "--signal-size", "64", "--style-size", "64", "--device", "cpu", "--quiet",
+        "--sample-every", "0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    training = read_metadata(out / MODEL_FILE, kind=STYLED_MICROAST_FORMAT)["info"]["training"]
+    command = training["command"]
+    assert "--recipe" not in command
+    assert " ".join(PERSONAL_CPU.train_arguments()) in command
+    assert command.endswith("--sample-every 0")
+    config = training["config"]
+    assert config["batch_size"] == 1 and config["image_size"] == 32  # given: they win
+    assert config["learning_rate"] == PERSONAL_CPU.learning_rate  # from the recipe
+    scratch = ["train", "fast", "--style", "starry_night", "--out", str(tmp_path / "x")]
+    assert main([*scratch, "--recipe", "personal", "--quiet"]) != 0  # recipes refine only
+    with pytest.raises(SystemExit):  # argparse's own error, exit status 2
+        main([*args[:-2], "--recipe", "nope"])
+
+
 def test_only_a_refinement_may_leave_out_the_photos(tmp_path: Path) -> None:
     args = ["train", "fast", "--style", "starry_night", "--out", str(tmp_path), "--quiet"]
     assert main(args) != 0

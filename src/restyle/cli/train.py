@@ -21,9 +21,17 @@ from restyle.cli.common import (
 from restyle.engines.arbitrary_config import ArbitrarySetup
 from restyle.errors import InvalidParameterError
 from restyle.options import option_specs
-from restyle.training.config import MAX_STEPS, FastLossConfig, TrainConfig
+from restyle.training.config import (
+    MAX_STEPS,
+    PERSONAL_CPU,
+    REFINE_CPU,
+    FastLossConfig,
+    RefineRecipe,
+    TrainConfig,
+)
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+REFINE_RECIPES: dict[str, RefineRecipe] = {"personal": PERSONAL_CPU, "refine-cpu": REFINE_CPU}
 
 
 def parse_duration(text: str) -> float:
@@ -85,6 +93,13 @@ def add_train_parser(commands: Any) -> None:
         "--freeze",
         default="",
         help="--init arbitrary: comma-separated parts left untrained (encoder, head)",
+    )
+    fast.add_argument(
+        "--recipe",
+        choices=sorted(REFINE_RECIPES),
+        default=None,
+        help="--init arbitrary: start from a recipe's options (personal: what the service's "
+        "personal styles run; refine-cpu: the zoo's); options given too override them",
     )
     _add_common_options(fast)
     arbitrary = engines.add_parser(
@@ -193,9 +208,36 @@ def add_export_parser(commands: Any) -> None:
     onnx.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
 
 
+def with_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """`--recipe NAME` spelt out: the recipe's options, then the ones given (which win), parsed
+    again; the command the network records is this one, every option named."""
+    from restyle.cli import build_parser
+
+    if args.init != "arbitrary":
+        raise InvalidParameterError(
+            "--recipe: recipes refine the arbitrary network (--init arbitrary)"
+        )
+    start = args.argv.index("fast", args.argv.index("train")) + 1
+    given: list[str] = []
+    skip = False
+    for arg in args.argv[start:]:
+        if skip or arg.startswith("--recipe="):
+            skip = False
+        elif arg == "--recipe":
+            skip = True
+        else:
+            given.append(arg)
+    argv = [*args.argv[:start], *REFINE_RECIPES[args.recipe].train_arguments(), *given]
+    spelt = build_parser("train").parse_args(argv)
+    spelt.argv = argv
+    return spelt
+
+
 def run_train(args: argparse.Namespace) -> int:
     from restyle.training.loop import train
 
+    if getattr(args, "recipe", None):
+        args = with_recipe(args)
     given = dict(vars(args))
     if "time_limit_s" in given and "steps" not in given and "epochs" not in given:
         given["steps"] = MAX_STEPS  # the time alone decides
