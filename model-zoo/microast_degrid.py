@@ -1,0 +1,167 @@
+"""Fine-tune MicroAST's decoder head so that it stops drawing a pattern on its 4-pixel grid.
+
+    python model-zoo/microast_degrid.py --out zoo-runs/microast-degrid/microast.safetensors
+    python model-zoo/microast_degrid.py --install zoo-runs/microast-degrid/microast.safetensors
+
+The published decoder draws faint red-green hairlines every 4 pixels (docs/artefacts.md: the
+head's bilinear upsampling, asymmetric depthwise kernels and ReLUs). Only the head (7k of
+0.47 M parameters, shared by every painting) is trained; the encoders, the modulator and the
+residual blocks keep the authors' weights, so a painting still gives the same style signals.
+The teacher is the published network itself: each step stylizes a batch of photo crops in a
+random painting's style with both, and the student matches the teacher's result with its grid
+frequencies notched out (`restyle.models.grid_filter`) while the unevenness of its fine detail
+over the grid's phases (`restyle.losses.grid_phase_variance`) is penalised. No VGG19 is needed,
+so it runs in minutes on a CPU. The style and content distances of the result are checked
+afterwards on the evaluation photos (docs/artefacts.md).
+
+`--install` writes the weights into the package (`src/restyle/zoo/microast.safetensors`) with
+this command and the run's record in its info, and updates `registry.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from restyle import zoo
+from restyle.imaging import as_tensor, resize_tensor_to_long_side
+from restyle.losses import grid_phase_variance
+from restyle.models.checkpoint import file_sha256, load_microast, read_metadata, save_microast
+from restyle.models.grid_filter import GridFilter
+from restyle.models.microast import MicroAST, StyleSignals
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+ZOO = ROOT / "src" / "restyle" / "zoo"
+
+
+def crops(paths: list[Path], count: int, size: int, rng: random.Random) -> torch.Tensor:
+    """`count` random square crops (B, 3, size, size) of random photos, short side 1-1.5x size."""
+    out = []
+    for path in rng.sample(paths, count):
+        photo = as_tensor(path)
+        h, w = photo.shape[-2:]
+        scale = size * rng.uniform(1.0, 1.5) / min(h, w)
+        photo = resize_tensor_to_long_side(photo, max(size, round(max(h, w) * scale)))
+        h, w = photo.shape[-2:]
+        top, left = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
+        out.append(photo[..., top : top + size, left : left + size])
+    return torch.cat(out)
+
+
+def signals_of(model: MicroAST, paintings: list[Path]) -> list[StyleSignals]:
+    """Each painting's style signals, analysed as the arbitrary engine does (short side 512)."""
+    from restyle.engines.arbitrary import MICROAST_STYLE_SIZE
+
+    found = []
+    with torch.no_grad():
+        for path in paintings:
+            art = as_tensor(path)
+            h, w = art.shape[-2:]
+            long_side = round(MICROAST_STYLE_SIZE * max(h, w) / min(h, w))
+            art = resize_tensor_to_long_side(art, min(long_side, 4 * MICROAST_STYLE_SIZE))
+            found.append(model.signals(art))
+    return found
+
+
+def train(args: argparse.Namespace) -> dict[str, float]:
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    source = zoo.verified_microast_model()
+    assert source is not None
+    teacher, _ = load_microast(source)
+    student = copy.deepcopy(teacher)
+    student.requires_grad_(False)
+    student.decoder.head.requires_grad_(True)
+    notch = GridFilter()
+    photos = sorted(p for p in (DATA / "photos").glob("*.jpg"))
+    paintings = sorted(p for p in (DATA / "styles").glob("*.jpg"))
+    signals = signals_of(teacher, paintings)
+    optimiser = torch.optim.Adam(student.decoder.head.parameters(), lr=args.learning_rate)
+    start, last = time.monotonic(), {}
+    for step in range(1, args.steps + 1):
+        batch = crops(photos, args.batch_size, args.image_size, rng)
+        style = signals[rng.randrange(len(signals))]
+        with torch.no_grad():
+            _, content = teacher.content_encoder(batch)
+            target = notch(teacher.decoder(content, style))
+            detail = (target - F.avg_pool2d(target, 3, 1, 1)).square().mean()
+        out = student.decoder(content, style)
+        fit = (out - target).square().mean() / detail
+        phases = grid_phase_variance(out.clamp(0, 1))
+        loss = fit + args.phase_weight * phases
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        last = {"fit": fit.item(), "phases": phases.item(), "loss": loss.item()}
+        if step % args.log_every == 0 or step == args.steps:
+            print(
+                f"step {step}/{args.steps} fit {last['fit']:.4f} phases {last['phases']:.4f} "
+                f"({time.monotonic() - start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    info = {
+        "name": "MicroAST",
+        "degrid": {
+            "command": "python model-zoo/microast_degrid.py " + " ".join(sys.argv[1:]),
+            "steps": args.steps,
+            "seconds": round(time.monotonic() - start, 1),
+            "from_sha256": file_sha256(source),
+            "last": last,
+        },
+    }
+    info = {**read_metadata(source, kind="restyle.microast")["info"], **info}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_microast(args.out, student.eval(), info=info)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return last
+
+
+def install(path: Path) -> None:
+    """Ship a fine-tuned network: the package's file and its registry record."""
+    net, info = load_microast(path)
+    target = ZOO / "microast.safetensors"
+    save_microast(target, net, info=info)
+    registry_path = ZOO / "registry.json"
+    registry = json.loads(registry_path.read_text(encoding="utf-8"))
+    record = registry["microast"]
+    record.update(
+        sha256=file_sha256(target),
+        bytes=target.stat().st_size,
+        degrid=info["degrid"]["command"],
+    )
+    registry_path.write_text(json.dumps(registry, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    print(f"installed {target}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "zoo-runs" / "microast-degrid.safetensors"
+    )
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--phase-weight", type=float, default=1.0)
+    parser.add_argument("--log-every", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--install", type=Path, help="ship this fine-tuned network instead")
+    args = parser.parse_args()
+    if args.install:
+        install(args.install)
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
