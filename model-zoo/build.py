@@ -2,7 +2,8 @@
 
     python model-zoo/build.py train --profile standard [--only ID ...] [--jobs N]
     python model-zoo/build.py package --profile standard [--profile lite]
-    python model-zoo/build.py evaluate
+    python model-zoo/build.py signals
+    python model-zoo/build.py evaluate --gate
     python model-zoo/build.py train-arbitrary --profile gpu
     python model-zoo/build.py package --arbitrary gpu
     python model-zoo/build.py evaluate-arbitrary
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arbitrary_evaluate import add_evaluate_arbitrary_parser
 from zoo_evaluate import add_evaluate_parser
-from zoo_package import add_package_parser
+from zoo_package import add_package_parser, add_signals_parser
 from zoo_train import add_train_parser
 
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_train_parser(commands)
     add_package_parser(commands)
+    add_signals_parser(commands)
     add_evaluate_parser(commands)
     add_evaluate_arbitrary_parser(commands)
     args = parser.parse_args(argv)

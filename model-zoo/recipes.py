@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "model-zoo" / "recipes.toml"
 RUNS = ROOT / "zoo-runs"
 # Recipe keys that describe the run rather than being `restyle train fast` options.
-NOT_OPTIONS = {"provisional", "variant", "artefacts"}
+NOT_OPTIONS = {"provisional", "variant", "artefacts", "recipe"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,13 @@ class Recipes:
             "--data", self.data,
             "--out", self.run_dir(style, profile).relative_to(ROOT).as_posix(),
         ]  # fmt: skip
-        for key, value in self.settings(style, profile).items():
+        settings = self.settings(style, profile)
+        if "recipe" in settings:
+            # As `restyle train` records a recipe: its options spelt out first.
+            from restyle.cli.train import REFINE_RECIPES
+
+            argv[3:3] = REFINE_RECIPES[settings["recipe"]].train_arguments()
+        for key, value in settings.items():
             if key not in NOT_OPTIONS:
                 argv += [f"--{key}", str(value)]
         return argv

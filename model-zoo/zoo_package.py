@@ -24,6 +24,58 @@ THUMBNAIL_LONG_SIDE = 640
 MIN_THUMBNAIL_LONG_SIDE = 512
 
 
+def add_signals_parser(commands: Any) -> None:
+    signals = commands.add_parser(
+        "signals", help="record each painting's style signals (the 'arbitrary' variant)"
+    )
+    signals.add_argument("--only", nargs="+", metavar="ID", help="these styles only")
+    signals.set_defaults(run=run_signals)
+
+
+def run_signals(args: argparse.Namespace) -> int:
+    """Every style gets the 'arbitrary' variant: the shipped MicroAST's signals for its painting,
+    analysed as the arbitrary engine analyses any painting, written into the registry."""
+    import dataclasses
+
+    from restyle import zoo
+    from restyle.engines.arbitrary import ArbitraryEngine
+    from restyle.imaging import as_tensor
+    from restyle.models.checkpoint import file_sha256
+
+    recipes = load_recipes()
+    registry = _read_registry()
+    existing = {s["id"]: s for s in registry["styles"]}
+    engine = ArbitraryEngine()
+    styles = [recipes.style(i) for i in args.only] if args.only else recipes.styles
+    for style in styles:
+        entry = existing.get(style.id) or _new_entry(recipes, style)
+        painting = recipes.painting_path(style)
+        _, signals = engine.analyse(as_tensor(painting))
+        values = {
+            f.name: [round(float(v), 6) for v in getattr(signals, f.name).reshape(-1)]
+            for f in dataclasses.fields(signals)
+        }
+        entry["variants"]["arbitrary"] = {
+            "network": {"design": "microast"},
+            "signals": values,
+            "training": {
+                "command": "python model-zoo/build.py signals",
+                "style_size": engine.trained_style_size,
+                "painting_sha256": file_sha256(painting),
+                "microast_sha256": engine.model_sha256,
+            },
+        }
+        entry["variants"] = {
+            n: entry["variants"][n] for n in zoo.VARIANT_ORDER if n in entry["variants"]
+        }
+        existing[style.id] = entry
+        print(f"{style.id}: signals recorded", file=sys.stderr)
+    registry["styles"] = [existing[s.id] for s in recipes.styles if s.id in existing]
+    zoo.parse_registry(registry)
+    REGISTRY.write_text(json.dumps(registry, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    return 0
+
+
 def add_package_parser(commands: Any) -> None:
     package = commands.add_parser("package", help="copy finished runs into the package")
     package.add_argument("--profile", action="append", default=[], help="profile(s) to ship")
@@ -53,7 +105,7 @@ def run_package(args: argparse.Namespace) -> int:
         entry = existing.get(style.id) or _new_entry(recipes, style)
         for dropped in args.drop:
             record = entry["variants"].pop(dropped, None)
-            if record is not None:
+            if record is not None and record.get("file"):
                 (ZOO_DIR / record["file"]).unlink(missing_ok=True)
                 print(f"{style.id}: dropped {dropped}", file=sys.stderr)
         for profile in args.profile:
@@ -75,7 +127,6 @@ def run_package(args: argparse.Namespace) -> int:
             shipped.chmod(0o644)  # package data: readable by everyone who installs it
             entry["variants"][size] = {
                 **_file_record(shipped),
-                "provisional": bool(settings.get("provisional", False)),
                 "network": info["network"],
                 "training": {
                     **_training_record(profile, info),

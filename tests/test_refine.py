@@ -219,6 +219,31 @@ def test_a_recipe_is_spelt_out_and_the_options_given_win(tmp_path: Path) -> None
         main([*args[:-2], "--recipe", "nope"])
 
 
+def test_a_refinement_without_a_recipe_runs_the_personal_one(tmp_path: Path) -> None:
+    """`--init arbitrary` alone is the personal recipe (the loop's plain defaults took a good
+    start further from the painting); `--recipe none` is the plain defaults."""
+    from restyle.training.config import PERSONAL_CPU
+
+    base = [
+        "train", "fast", "--init", "arbitrary", "--style", "starry_night", "--steps", "1",
+        "--image-size", "32", "--signal-size", "64", "--style-size", "64", "--device", "cpu",
+        "--quiet", "--sample-every", "0",
+    ]  # fmt: skip
+    assert main([*base, "--out", str(tmp_path / "default")]) == 0
+    assert main([*base, "--out", str(tmp_path / "plain"), "--recipe", "none"]) == 0
+    default, plain = (
+        read_metadata(tmp_path / name / MODEL_FILE, kind=STYLED_MICROAST_FORMAT)["info"]
+        for name in ("default", "plain")
+    )
+    assert " ".join(PERSONAL_CPU.train_arguments()) in default["training"]["command"]
+    assert default["training"]["config"]["learning_rate"] == PERSONAL_CPU.learning_rate
+    assert default["loss"]["content_target"] == PERSONAL_CPU.content_target
+    assert default["loss"]["grid_weight"] == PERSONAL_CPU.grid_weight
+    assert "--content-target" not in plain["training"]["command"]
+    assert plain["loss"]["content_target"] == 0.0
+    assert plain["training"]["config"]["learning_rate"] != PERSONAL_CPU.learning_rate
+
+
 def test_only_a_refinement_may_leave_out_the_photos(tmp_path: Path) -> None:
     args = ["train", "fast", "--style", "starry_night", "--out", str(tmp_path), "--quiet"]
     assert main(args) != 0

@@ -247,11 +247,11 @@ def run_styles(args: argparse.Namespace) -> int:
         return EXIT_OK
     width = max(len(e.id) for e in entries)
     for entry in entries:
-        networks = ", ".join(
-            name + (" (provisional)" if v.provisional else "") for name, v in entry.variants.items()
-        )
         year = f", {entry.year}" if entry.year else ""
-        print(f"{entry.id:<{width}}  {entry.title} ({entry.artist}{year})  [{networks}]")
+        print(
+            f"{entry.id:<{width}}  {entry.title} ({entry.artist}{year})  "
+            f"[{entry.default_variant.summary}]"
+        )
     return EXIT_OK
 
 

@@ -96,10 +96,11 @@ def add_train_parser(commands: Any) -> None:
     )
     fast.add_argument(
         "--recipe",
-        choices=sorted(REFINE_RECIPES),
+        choices=[*sorted(REFINE_RECIPES), "none"],
         default=None,
-        help="--init arbitrary: start from a recipe's options (personal: what the service's "
-        "personal styles run; refine-cpu: the zoo's); options given too override them",
+        help="--init arbitrary: start from a recipe's options (personal, the default: what "
+        "the service's personal styles run; refine-cpu: the zoo's first recipe; none: the "
+        "loop's plain defaults); options given too override them",
     )
     _add_common_options(fast)
     arbitrary = engines.add_parser(
@@ -172,6 +173,13 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
         default=s,
         help="adapt the content weight to hold this content distance (relu4_2; 0: fixed)",
     )
+    p.add_argument(
+        "--grid-weight",
+        type=float,
+        default=s,
+        help="penalise detail locked to the 4-px grid (hairlines), as a fraction of the "
+        "content and style terms (0: off)",
+    )
     p.add_argument("--content-layers", type=parse_layers, default=s, help="(relu2_2)")
     p.add_argument("--style-layers", type=parse_layers, default=s, help="(relu1_1,...,relu4_1)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's training state")
@@ -208,9 +216,22 @@ def add_export_parser(commands: Any) -> None:
     onnx.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
 
 
-def with_recipe(args: argparse.Namespace) -> argparse.Namespace:
-    """`--recipe NAME` spelt out: the recipe's options, then the ones given (which win), parsed
-    again; the command the network records is this one, every option named."""
+# What `--init arbitrary` runs when no recipe is named: the loop's plain defaults (a from-scratch
+# network's learning rate and loss) took a good start several times further from the painting.
+DEFAULT_RECIPE = "personal"
+
+
+def recipe_of(args: argparse.Namespace) -> str | None:
+    """The recipe a `train` command stands for: the one named, or a refinement's default."""
+    named: str | None = getattr(args, "recipe", None)
+    if named is None and args.engine == "fast" and args.init == "arbitrary":
+        return DEFAULT_RECIPE
+    return None if named == "none" else named
+
+
+def with_recipe(args: argparse.Namespace, recipe: str) -> argparse.Namespace:
+    """A recipe spelt out: its options, then the ones given (which win), parsed again; the
+    command the network records is this one, every option named."""
     from restyle.cli import build_parser
 
     if args.init != "arbitrary":
@@ -227,7 +248,7 @@ def with_recipe(args: argparse.Namespace) -> argparse.Namespace:
             skip = True
         else:
             given.append(arg)
-    argv = [*args.argv[:start], *REFINE_RECIPES[args.recipe].train_arguments(), *given]
+    argv = [*args.argv[:start], *REFINE_RECIPES[recipe].train_arguments(), *given]
     spelt = build_parser("train").parse_args(argv)
     spelt.argv = argv
     return spelt
@@ -236,8 +257,9 @@ def with_recipe(args: argparse.Namespace) -> argparse.Namespace:
 def run_train(args: argparse.Namespace) -> int:
     from restyle.training.loop import train
 
-    if getattr(args, "recipe", None):
-        args = with_recipe(args)
+    recipe = recipe_of(args)
+    if recipe is not None:
+        args = with_recipe(args, recipe)
     given = dict(vars(args))
     if "time_limit_s" in given and "steps" not in given and "epochs" not in given:
         given["steps"] = MAX_STEPS  # the time alone decides
@@ -339,7 +361,7 @@ def _arbitrary_task(
 def run_export(args: argparse.Namespace) -> int:
     import torch
 
-    from restyle.engines.fast import resolve_model
+    from restyle.engines.fast import resolve_model, signals_network, signals_variant
     from restyle.models.checkpoint import load_fast_network
     from restyle.onnx_export import OnnxTransformNet, export_onnx
 
@@ -349,6 +371,8 @@ def run_export(args: argparse.Namespace) -> int:
         setup = ArbitrarySetup(network=args.network, model=args.model)
         engine = ArbitraryEngine(setup, device="cpu")
         _, net = engine.network(resolve_image(args.style))
+    elif (variant := signals_variant(args.style)) is not None:
+        net, _ = signals_network(variant)
     else:
         net, _ = load_fast_network(resolve_model(args.style))
     written = export_onnx(net, args.output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import math
 import os
 import threading
@@ -20,12 +21,38 @@ from restyle import zoo
 from restyle.devices import resolve_device
 from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.tiling import run_tiled
-from restyle.errors import InvalidParameterError, RestyleError
+from restyle.errors import InvalidParameterError, RestyleError, WeightsError
 from restyle.imaging import resize_tensor_to_long_side
-from restyle.models.checkpoint import file_sha256, load_fast_network
+from restyle.models.checkpoint import file_sha256, load_fast_network, load_microast
+from restyle.models.microast import StyleSignals
 from restyle.onnx_export import OnnxTransformNet, cached_onnx_path, export_onnx
 from restyle.options import normalise_weights
 from restyle.progress import Progress, ProgressCallback
+
+
+def signals_variant(style: str | os.PathLike[str]) -> zoo.Variant | None:
+    """The zoo variant `style` names if it is the arbitrary network's signals (no file)."""
+    if Path(style).is_file():
+        return None
+    variant = zoo.find_variant(str(style))
+    return variant if variant is not None and variant.signals is not None else None
+
+
+def signals_network(variant: zoo.Variant) -> tuple[nn.Module, str]:
+    """The shipped MicroAST with a zoo painting's recorded signals folded in, and a digest of
+    what made it (the weights and the signals) for the ONNX export cache."""
+    assert variant.signals is not None
+    path = zoo.verified_microast_model()
+    if path is None:
+        raise WeightsError("the arbitrary engine's MicroAST network is not installed; reinstall")
+    model, _ = load_microast(path)
+    names = [field.name for field in dataclasses.fields(StyleSignals)]
+    signals = StyleSignals(
+        *(torch.tensor(variant.signals[n], dtype=torch.float32).view(1, -1, 1, 1) for n in names)
+    )
+    digest = hashlib.sha256(file_sha256(path).encode())
+    digest.update(repr([variant.signals[n] for n in names]).encode())
+    return model.styled(signals), digest.hexdigest()
 
 
 def resolve_model(style: str | os.PathLike[str]) -> Path:
@@ -62,6 +89,12 @@ class FastStylizer:
         setup: FastSetup | None = None,
         device: str | torch.device | None = None,
     ) -> None:
+        variant = signals_variant(style)
+        if variant is not None:
+            net, key = signals_network(variant)
+            info: dict[str, Any] = {"network": variant.network, "signals": variant.training}
+            self._setup(net, info, cache_key=key, setup=setup, device=device)
+            return
         path = resolve_model(style)
         net, info = load_fast_network(path)
         self._setup(net, info, cache_key=file_sha256(path), setup=setup, device=device)
@@ -253,16 +286,20 @@ class FastEngine:
 
     def stylizer(self, style: str | os.PathLike[str]) -> FastStylizer:
         """The loaded network of a trained style (a zoo id or a checkpoint file)."""
-        path = resolve_model(style).resolve()
-        stat = path.stat()
-        # Keyed on the file's identity: a retrained file at the same path is loaded again.
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        variant = signals_variant(style)
+        if variant is not None:
+            key = (f"signals:{style}", 0, 0)  # in the package: fixed while the process runs
+        else:
+            path = resolve_model(style).resolve()
+            stat = path.stat()
+            # Keyed on the file's identity: a retrained file at the same path is loaded again.
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
         with self._lock:
             found = self._stylizers.get(key)
             if found is not None:
                 self._stylizers.move_to_end(key)
                 return found
-            stylizer = FastStylizer(path, setup=self.setup, device=self.device)
+            stylizer = FastStylizer(style, setup=self.setup, device=self.device)
             self.loads += 1
             self._stylizers[key] = stylizer
             while len(self._stylizers) > self.max_styles:

@@ -48,6 +48,7 @@ class GridFilter(nn.Module):
         self.reach = kernel.numel() // 2
         self.channels = channels
         # Not saved with a network's weights: a constant of the design, not learnt.
+        self.kernel: torch.Tensor
         self.register_buffer("kernel", kernel, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -99,6 +99,10 @@ class FastLossConfig:
     weight is multiplied by a factor that rises while the distance is above the target and falls
     while it is below, so each painting takes as much style as that much change of the photo
     allows (`restyle.training.content_control`).
+    `grid_weight` (0: off): weight of the grid penalty (`restyle.losses.grid_phase_variance`:
+    fine detail falling unevenly on the 4-px grid's phases, which the decoder's upsampling
+    draws as hairlines), relative to the content and style terms: the penalty is multiplied by
+    their sum (detached), so one weight means the same for every painting and loss scale.
     """
 
     content_weight: float = 1.0
@@ -109,12 +113,14 @@ class FastLossConfig:
     style_size: int = 0
     style_balance: float = 0.0
     content_target: float = 0.0
+    grid_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_range(name, getattr(self, name), 0.0, 1e9)
         _check_range("style_balance", self.style_balance, 0.0, 1.0)
         _check_range("content_target", self.content_target, 0.0, 10.0)
+        _check_range("grid_weight", self.grid_weight, 0.0, 1e6)
         if self.content_target and not self.content_weight:
             raise InvalidParameterError("content_target: needs a content weight above 0 to adapt")
         object.__setattr__(
@@ -142,6 +148,7 @@ class RefineRecipe:
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     style_balance: float = 0.0
     content_target: float = 0.0
+    grid_weight: float = 0.0
 
     def loss(self, *, style_size: int | None = None) -> FastLossConfig:
         """The recipe's loss (the painting's long side `style_size` if given)."""
@@ -153,6 +160,7 @@ class RefineRecipe:
             style_layers=self.style_layers,
             style_balance=self.style_balance,
             content_target=self.content_target,
+            grid_weight=self.grid_weight,
         )
 
     def train_arguments(self) -> list[str]:
@@ -167,6 +175,7 @@ class RefineRecipe:
             "--style-layers", ",".join(self.style_layers),
             "--style-balance", f"{self.style_balance:g}",
             *(["--content-target", f"{self.content_target:g}"] if self.content_target else []),
+            *(["--grid-weight", f"{self.grid_weight:g}"] if self.grid_weight else []),
         ]  # fmt: skip
 
 

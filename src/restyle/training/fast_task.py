@@ -19,7 +19,7 @@ from torch import nn
 
 from restyle.errors import InvalidParameterError
 from restyle.imaging import resize_tensor_to_long_side
-from restyle.losses import gram, relative_distance, total_variation
+from restyle.losses import gram, grid_phase_variance, relative_distance, total_variation
 from restyle.metrics import CONTENT_LAYER
 from restyle.models.checkpoint import save_styled_microast, save_transform_net
 from restyle.models.microast import StyledMicroAST
@@ -197,6 +197,11 @@ def johnson_loss(
         "tv": config.tv_weight * tv,
     }
     loss = terms["content"] + terms["style"] + terms["tv"]
+    if config.grid_weight:
+        # Scaled by the perceptual terms so the weight is a fraction of them whatever their size.
+        scale = (terms["content"] + terms["style"]).detach()
+        terms["grid"] = config.grid_weight * scale * grid_phase_variance(stylized.clamp(0, 1))
+        loss = loss + terms["grid"]
     if config.content_target:
         distance = relative_distance(
             features[CONTENT_LAYER].detach().float(),

@@ -1,11 +1,16 @@
 """The registry of trained styles shipped inside the package.
 
 `registry.json` lists every style: what the painting is (title, artist, year, licence, a
-thumbnail of at least 512 px for the gallery) and its trained networks by variant ("refined":
-the arbitrary network fine-tuned for the painting; "standard", "lite": transform networks
-trained from scratch), each with its architecture, the exact training command, data, steps,
-final losses and the sha256 of its weights. The files sit beside the registry; nothing parses
-file names.
+thumbnail of at least 512 px for the gallery) and its networks by variant:
+- "arbitrary": the arbitrary network (MicroAST) with the painting's style signals, computed
+  once and written into the registry (512 numbers, no file): every style has it, and it is
+  what a style runs unless a trained network earned its place;
+- "refined": the arbitrary network fine-tuned for the painting, shipped only where it beats
+  the arbitrary pass (docs/model-zoo.md has the rule and the scores); "standard", "lite":
+  transform networks trained from scratch.
+A trained variant records its architecture, the exact training command, data, steps, final
+losses and the sha256 of its weights. The files sit beside the registry; nothing parses file
+names.
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ from restyle.errors import InvalidParameterError, WeightsError
 
 REGISTRY_FORMAT = "restyle.zoo"
 REGISTRY_VERSION = 1
-# Preferred network when a style id names no variant: the refined one (measured better than
-# the CPU-trained transform networks, docs/model-zoo.md), then the larger transform network.
-VARIANT_ORDER = ("refined", "standard", "lite")
+# Preferred network when a style id names no variant: a trained one (shipped only where it
+# beats the arbitrary pass, docs/model-zoo.md), else the arbitrary network's pass.
+VARIANT_ORDER = ("refined", "standard", "lite", "arbitrary")
+# What each variant is, in the gallery's words.
+VARIANT_SUMMARY = {
+    "refined": "a network refined for this painting",
+    "standard": "a network trained for this painting",
+    "lite": "a small network trained for this painting",
+    "arbitrary": "the any-painting network, this painting's signals built in",
+}
 
 
 def _package_file(name: str) -> Path:
@@ -33,34 +45,38 @@ def _package_file(name: str) -> Path:
 
 @dataclass(frozen=True)
 class Variant:
-    """One trained network of a style."""
+    """One network of a style: a trained weights file, or (`signals`) the arbitrary network's
+    style signals for the painting, which the fast engine folds into the shipped MicroAST."""
 
     name: str
-    file: str
-    sha256: str
-    bytes: int
-    provisional: bool
     network: dict[str, Any]
     training: dict[str, Any]
+    file: str = ""
+    sha256: str = ""
+    bytes: int = 0
+    signals: dict[str, list[float]] | None = None
 
     @property
     def path(self) -> Path:
+        if self.signals is not None:
+            raise InvalidParameterError(f"style: the {self.name!r} network has no file")
         return _package_file(self.file)
+
+    @property
+    def summary(self) -> str:
+        return VARIANT_SUMMARY.get(self.name, self.name)
 
     def verified_path(self) -> Path:
         """The weights file, checked against the registry's sha256 (once per process)."""
         return verify_file(self.path, self.sha256, what=f"the network {self.file!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "path": str(self.path),
-            "sha256": self.sha256,
-            "bytes": self.bytes,
-            "provisional": self.provisional,
-            "network": self.network,
-            "training": self.training,
-        }
+        found: dict[str, Any] = {"summary": self.summary, "network": self.network}
+        if self.signals is None:
+            found.update(file=self.file, path=str(self.path), sha256=self.sha256, bytes=self.bytes)
+        else:
+            found["signals"] = self.signals
+        return {**found, "training": self.training}
 
 
 @dataclass(frozen=True)
@@ -85,10 +101,6 @@ class StyleEntry:
     def default_variant(self) -> Variant:
         return next(self.variants[n] for n in VARIANT_ORDER if n in self.variants)
 
-    @property
-    def provisional(self) -> bool:
-        return self.default_variant.provisional
-
     def variant(self, name: str | None = None) -> Variant:
         if name is None:
             return self.default_variant
@@ -109,7 +121,7 @@ class StyleEntry:
             "attribution": self.attribution,
             "painting": {**self.painting, "path": str(self.painting_path)},
             "default_variant": self.default_variant.name,
-            "provisional": self.provisional,
+            "network": self.default_variant.summary,
             "variants": {name: v.as_dict() for name, v in self.variants.items()},
         }
 

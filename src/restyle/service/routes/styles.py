@@ -86,7 +86,7 @@ async def styles(
                 thumbnail_url=str(request.url_for("style_thumbnail", style_id=entry.id)),
                 engines=list(methods),
                 networks=sorted(entry.variants),
-                provisional=entry.provisional,
+                network=entry.default_variant.summary,
             )
             for entry in zoo.entries()
         ],
