@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import redis
+import torch
 from fastapi import FastAPI
 from PIL import Image
 from tests.service_processes import RedisServer, Service, Worker
@@ -27,12 +28,17 @@ from tests.test_service_api import Client
 from tests.video_clips import decoded, make_clip
 
 from restyle import zoo
+from restyle.examples import refine_photos
+from restyle.imaging import as_tensor, resize_tensor_to_long_side
+from restyle.models.checkpoint import load_fast_network
 from restyle.service.app import create_app
 from restyle.service.backend import Backend
 from restyle.service.jobs import new_token
 from restyle.service.personal import PREFIX, PersonalStyle, new_style_id
+from restyle.service.refine import ARTEFACT_PHOTOS, artefact_check, artefact_report
 from restyle.service.settings import ServiceSettings
 from restyle.service.sweeper import sweep
+from restyle.training.data import list_images
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -128,6 +134,7 @@ def test_the_quota_of_personal_styles_is_a_409(client: Client, app: FastAPI) -> 
     job = other.json()
     assert job["kind"] == "refine" and job["style_id"].startswith(PREFIX)
     assert job["training"] == {"step": 0, "loss": None, "seconds_left": None, "budget_s": 300.0}
+    assert job["artefacts"] is None  # checked once the network is trained
     assert job["options"]["minutes"] == 5  # the default budget
     bad = client.post("/api/refines", files={"painting_style": (None, STYLE)}, headers=bearer("x"))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_token"
@@ -179,6 +186,28 @@ def test_a_personal_style_is_renamed_only_by_its_token(client: Client, app: Fast
     anonymous = client.patch(url, json={"name": "theirs"})
     assert anonymous.status_code == 404
     assert app.state.backend.get_personal(style.id).name == "Tahiti at dusk"
+
+
+def test_the_artefact_report_names_stripes_and_passes_a_clean_photo() -> None:
+    photo = resize_tensor_to_long_side(as_tensor(list_images(refine_photos())[2]), 256)
+    striped = photo.clone()  # red and green 1-px hairlines, every 4 columns
+    striped[:, 0, :, ::4] = (striped[:, 0, :, ::4] + 0.15).clamp(0, 1)
+    striped[:, 1, :, 2::4] = (striped[:, 1, :, 2::4] + 0.15).clamp(0, 1)
+
+    clean = artefact_report([(photo, photo)])
+    assert clean.flagged == [] and clean.flags == [] and clean.checked_photos == 1
+    assert 1 <= clean.streaks < 1.25 and 0 < clean.grid < 0.005 and clean.seams > 1
+
+    report = artefact_report([(photo, photo), (photo, striped)])
+    assert report.checked_photos == 2
+    assert report.streaks > 5 * clean.streaks and report.grid > 100 * clean.grid  # the worst
+    assert report.flagged == ["streaks", "grid"]  # 4-column stripes are a 4-px grid too
+    assert report.flags[0].startswith("fine colour stripes (streaks ")
+    assert report.flags[1].startswith("a grid or checkerboard pattern (grid ")
+
+    # A photo's own high measure raises its limit: the photo against itself passes however
+    # high it scores.
+    assert artefact_report([(striped, striped)]).flagged == []
 
 
 # Refinements on a real server ----------------------------------------------------------------
@@ -257,6 +286,20 @@ def test_a_refinement_makes_a_personal_style_only_its_token_can_use(
         Image.open(io.BytesIO(picture.content)).verify()
     result = http.get(job["urls"]["result"], headers=auth(job)).json()
     assert result["id"] == style_id
+
+    # The finished network was checked for artefacts on the first training photos: the job
+    # says what the stored network gives on them.
+    report = http.get(job["urls"]["self"], headers=auth(job)).json()["artefacts"]
+    assert events[-1][1]["artefacts"] == report
+    assert report["checked_photos"] == ARTEFACT_PHOTOS
+    assert all(report[k] > 0 for k in ("streaks", "grid", "seams")), report
+    assert set(report["flagged"]) <= {"streaks", "grid", "seams"}
+    assert isinstance(report["flags"], list) and len(report["flags"]) == len(report["flagged"])
+    network, _ = load_fast_network(service.data_dir / "styles" / style_id / "model.safetensors")
+    again = artefact_check(network, refine_photos(), torch.device("cpu"))
+    for k in ("streaks", "grid", "seams"):
+        assert report[k] == pytest.approx(getattr(again, k), rel=1e-3), k
+    assert report["flagged"] == again.flagged
 
     # Its token stylizes a photo with it, through the fast engine, with the usual options.
     made = photo_job(http, style_id, token)

@@ -18,6 +18,7 @@ from tests.service_processes import Service
 from tests.video_clips import make_clip
 
 from restyle.examples import example_path
+from restyle.service.refine import ARTEFACT_PHOTOS
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -812,6 +813,32 @@ def keep_then_delete_from_the_page(
     assert len(asked) == 3 and personal_of(service, token) == []
 
 
+ARTEFACT_WORDS = {
+    "streaks": "fine colour stripes",
+    "grid": "a grid or checkerboard pattern",
+    "seams": "straight seams",
+}
+
+
+def expect_artefact_line(page: Any, report: dict[str, Any]) -> None:
+    """The finished refinement's line says in words what its `artefacts` report found, with no
+    numbers (they are in the tooltip), or quietly that it found nothing."""
+    line = page.locator("#refine-artefacts")
+    expect(line).to_be_visible()
+    text = line.inner_text()
+    title = line.get_attribute("title") or ""
+    assert title.startswith(f"Checked on {report['checked_photos']} photos"), title
+    if not report["flagged"]:
+        assert text == "No artefacts found." and "clean" in (line.get_attribute("class") or "")
+        return
+    assert text.startswith("This style shows ") and text.endswith(" at 100% zoom."), text
+    for measure in ARTEFACT_WORDS:
+        assert (ARTEFACT_WORDS[measure] in text) == (measure in report["flagged"]), text
+    assert not re.search(r"\d", text.replace("100%", "")), text
+    assert all(flag in title for flag in report["flags"]), title
+    assert "clean" not in (line.get_attribute("class") or "")
+
+
 def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_styles(
     browser: Any, refine_service: Service
 ) -> None:
@@ -831,7 +858,9 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     offer = page.locator("#refine-offer")
     expect(offer).to_be_visible()
     expect(page.locator("#refine-minutes")).to_have_value("0.05")  # the smallest, 3 seconds
-    offer.get_by_role("button", name="Make it a style").click()
+    with page.expect_response("**/api/refines") as created:
+        offer.get_by_role("button", name="Make it a style").click()
+    refine_job = created.value.json()
     expect(page.locator("#refine")).to_be_visible()
     # Another tab of this browser (the same owner token), open before the style exists.
     other = load_page(context, refine_service.url, errors)
@@ -841,7 +870,15 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     assert page.evaluate("() => document.querySelector('#refine-preview').src").startswith(
         "data:image/jpeg"
     )
+    expect(page.locator("#refine-artefacts")).to_be_hidden()  # no check while it trains
     expect(page.locator("#refine-status")).to_contain_text("Your styles", timeout=120_000)
+    # The check of the finished network, as the API reports it.
+    finished = httpx.get(
+        f"{refine_service.url}/api/jobs/{refine_job['id']}",
+        headers={"Authorization": f"Bearer {refine_job['token']}"},
+    ).json()
+    assert finished["status"] == "succeeded" and finished["artefacts"] is not None, finished
+    expect_artefact_line(page, finished["artefacts"])
 
     # The new style, in "Your styles" (its picture loads with the token) and the live list.
     cards = page.locator("#personal-gallery .style-card")
@@ -881,6 +918,23 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     assert errors == [], f"uncaught errors in the page: {errors}"
 
 
+EVENTS = re.compile(r"/api/jobs/[^/]+/events")
+
+
+def with_report(response: Any, report: dict[str, Any]) -> str:
+    """A job's whole event stream (`response`, fetched to its end) with `report` merged into
+    the `artefacts` of its `end` event."""
+    lines, event = response.text().splitlines(keepends=True), ""
+    for i, line in enumerate(lines):
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:") and event == "end":
+            data = json.loads(line.split(":", 1)[1])
+            data["artefacts"] = {**data["artefacts"], **report}
+            lines[i] = f"data: {json.dumps(data)}{line[len(line.rstrip()) :]}"
+    return "".join(lines)
+
+
 def test_a_gallery_painting_becomes_a_style_and_its_deletion_moves_a_live_camera_on(
     browser: Any, refine_service: Service
 ) -> None:
@@ -900,12 +954,23 @@ def test_a_gallery_painting_becomes_a_style_and_its_deletion_moves_a_live_camera
     offer = page.locator("#refine-offer")
     expect(offer).to_be_visible()
     expect(page.locator("#refine-minutes")).to_have_value("0.05")  # the smallest, 3 seconds
+    # Its job's events arrive with a clean artefact check in place of the real one (whatever
+    # that is), so this refinement shows the quiet line.
+    clean = {"streaks": 1.0, "grid": 0.001, "seams": 1.5, "flagged": [], "flags": []}
+
+    def reported_clean(route: Any) -> None:
+        events = route.fetch(timeout=120_000)  # to the stream's end
+        route.fulfill(response=events, body=with_report(events, clean))
+
+    page.route(EVENTS, reported_clean)
     with page.expect_request("**/api/refines") as sent:
         offer.get_by_role("button", name="Make it a style").click()
     form = sent.value.post_data or ""
     # `name="painting"` (the quote closing it) is the upload field, not `painting_style`.
     assert 'name="painting_style"' in form and 'name="painting"' not in form, form
     expect(page.locator("#refine-status")).to_contain_text("Your styles", timeout=120_000)
+    page.unroute(EVENTS)
+    expect_artefact_line(page, {**clean, "checked_photos": ARTEFACT_PHOTOS})
     token = page.evaluate("() => localStorage.getItem('restyle-owner-token')")
     (mine,) = personal_of(refine_service, token)
     assert mine["source"] == "great-wave" and mine["title"] == title, mine

@@ -13,14 +13,22 @@ cancelled; at most every `refine_preview_every_s` the network being trained styl
 photo (the first training photo, centre-cropped), which becomes the job's preview. The run's
 files live in the job's work folder and are removed afterwards: a cancelled or failed run keeps
 nothing. Only a finished run stores a style: its network, its painting and its last preview.
+
+A finished run's network is then checked for artefacts (`restyle.metrics.artefacts`: colour
+stripes, a grid, seams) on the first `ARTEFACT_PHOTOS` training photos at `ARTEFACT_SIDE` px,
+each photo's own measures raising the limits where the photo itself scores high; the report
+(`schemas.ArtefactReport`) becomes the job's `artefacts`. It costs a few seconds on two CPU
+cores, and tells the user what a loss curve does not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +38,13 @@ from torch import nn
 from restyle import zoo
 from restyle.engines.holder import Engines
 from restyle.errors import InvalidParameterError
-from restyle.imaging import as_tensor, encode_image, tensor_to_image
+from restyle.imaging import (
+    as_tensor,
+    encode_image,
+    resize_tensor_to_long_side,
+    tensor_to_image,
+)
+from restyle.metrics import Artefacts, artefacts
 from restyle.progress import Progress
 from restyle.service.backend import Backend
 from restyle.service.jobs import (
@@ -41,6 +55,7 @@ from restyle.service.jobs import (
     stop_unless_still_running,
 )
 from restyle.service.personal import PersonalStyle, quota_full
+from restyle.service.schemas import ArtefactReport
 from restyle.service.settings import ServiceSettings
 from restyle.training.config import MAX_STEPS, PERSONAL_CPU, TrainConfig
 from restyle.training.data import centre_crops, list_images
@@ -51,6 +66,10 @@ log = logging.getLogger("restyle.service")
 
 _PROGRESS_EVERY_S = 0.5
 _THUMBNAIL_SIDE = 1024
+ARTEFACT_PHOTOS = 3  # the first training photos, stylized and measured when a run ends
+ARTEFACT_SIDE = 512  # their long side: large enough for 1-px stripes, cheap on a CPU
+_MEASURES = tuple(field.name for field in dataclasses.fields(Artefacts))
+_NONE = Artefacts(streaks=0.0, grid=0.0, seams=0.0)  # below every limit
 
 
 class _WatchedRefineTask(RefineStyleTask):
@@ -106,6 +125,7 @@ def refine(
         model = result.model_path.read_bytes()
     stop_unless_still_running(backend.get(record.id), record)
     preview = reporter.draw() if task.model is not None else None
+    report = artefact_check(task.model, photos, device) if task.model is not None else None
     thumbnail = tensor_to_image(painting)
     thumbnail.thumbnail((_THUMBNAIL_SIDE, _THUMBNAIL_SIDE))
     loss = result.losses.get("loss")
@@ -131,7 +151,12 @@ def refine(
         raise _quota_stop(backend, record, settings)
     try:
         # Cancelled while the style was being stored?
-        stop_unless_still_running(backend.get(record.id), record)
+        current = (
+            backend.update(record.id, artefacts=report.model_dump())
+            if report is not None
+            else backend.get(record.id)
+        )
+        stop_unless_still_running(current, record)
     except JobStopped:
         backend.delete_personal(style.id)
         raise
@@ -176,6 +201,52 @@ def _preview_photo(photos: Path, side: int) -> torch.Tensor:
     return centre_crops(files[:1], side)
 
 
+def artefact_check(model: nn.Module, photos: Path, device: torch.device) -> ArtefactReport:
+    """The network on the first `ARTEFACT_PHOTOS` photos of `photos` at `ARTEFACT_SIDE` px,
+    measured (`artefact_report`)."""
+    pairs = []
+    for path in list_images(photos)[:ARTEFACT_PHOTOS]:
+        photo = resize_tensor_to_long_side(as_tensor(path, reduce_to=ARTEFACT_SIDE), ARTEFACT_SIDE)
+        pairs.append((photo, _stylized(model, photo.to(device))))
+    return artefact_report(pairs)
+
+
+def artefact_report(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> ArtefactReport:
+    """(photo, the network's result on it) pairs, (1, 3, H, W) in [0, 1], as a report: each
+    measure's largest value over the results, and a finding for each measure that a result has
+    past its limit, the limit raised where that result's photo itself scores high."""
+    measured = [(artefacts(result), artefacts(photo)) for photo, result in pairs]
+    findings: dict[str, tuple[float, str]] = {}  # measure → (value, words) on the worst photo
+    for result, photo in measured:
+        for k in _MEASURES:
+            value = getattr(result, k)
+            # One measure at a time, the others at 0 (never past a limit): each finding is
+            # then known by its measure, not by its wording.
+            found = dataclasses.replace(_NONE, **{k: value}).flags(photo)
+            if found and value > findings.get(k, (-math.inf, ""))[0]:
+                findings[k] = (value, found[0])
+    highest = {k: max((getattr(r, k) for r, _ in measured), default=0.0) for k in _MEASURES}
+    flagged = [k for k in _MEASURES if k in findings]
+    return ArtefactReport(
+        **highest,
+        flagged=flagged,
+        flags=[findings[k][1] for k in flagged],
+        checked_photos=len(pairs),
+    )
+
+
+def _stylized(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """The network, in evaluation mode, on (1, 3, H, W) `image`: (1, 3, H, W) float on the CPU."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            output: torch.Tensor = model(image)
+    finally:
+        model.train(was_training)
+    return output.float().clamp(0, 1).cpu()
+
+
 class _Reporter:
     """The training's progress callback: the job's step, loss and time left, its preview,
     cancellation."""
@@ -198,13 +269,7 @@ class _Reporter:
         """The network as it is now, on the preview photo (JPEG)."""
         model = self.task.model
         assert model is not None
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                output = model(self.sample).float().clamp(0, 1).cpu()
-        finally:
-            model.train(was_training)
+        output = _stylized(model, self.sample)
         return encode_image(tensor_to_image(output), format="JPEG", quality=85)
 
     def __call__(self, progress: Progress) -> None:

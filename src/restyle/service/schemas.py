@@ -139,6 +139,24 @@ class TrainingProgress(BaseModel):
     budget_s: float = Field(description="the time budget, seconds")
 
 
+class ArtefactReport(BaseModel):
+    """A finished refinement's network on a few of its training photos, measured for patterns
+    of its own (`restyle.metrics.artefacts`): the worst photo's value of each measure, and the
+    findings past the limits (each photo's own values raise them where it scores high)."""
+
+    streaks: float = Field(description="fine vertical colour stripes; a photo scores 1.0-1.1")
+    grid: float = Field(description="grid or checkerboard energy; a photo scores under 0.005")
+    seams: float = Field(description="the strongest straight seam; a photo scores 1.2-1.8")
+    flagged: list[Literal["streaks", "grid", "seams"]] = Field(
+        description="the measures past their limits on at least one photo"
+    )
+    flags: list[str] = Field(
+        description="the findings in words, with the value and the limit: one per flagged "
+        "measure, from the photo where it is highest"
+    )
+    checked_photos: int = Field(description="how many photos were stylized and measured")
+
+
 class JobStatusResponse(BaseModel):
     """A job as its owner sees it (`JobRecord.public()`)."""
 
@@ -159,6 +177,9 @@ class JobStatusResponse(BaseModel):
         None, description="a refinement's personal style, usable once the job has succeeded"
     )
     training: TrainingProgress | None = Field(None, description="a refinement's training")
+    artefacts: ArtefactReport | None = Field(
+        None, description="a succeeded refinement's artefact check; null until it has one"
+    )
     attempts: int
     created_at: float = Field(description="Unix time")
     started_at: float | None

@@ -16,6 +16,7 @@ import { cancelJob, endError, followJob, submitJob } from "./job.js";
 import { LiveMode } from "./live.js";
 import { OptionControls } from "./options.js";
 import {
+  artefactNote,
   deleteStyle,
   isPersonal,
   keepStyle,
@@ -433,6 +434,7 @@ async function onRefine() {
   $("refine-start").disabled = true;
   $("refine").hidden = false;
   $("refine-figure").hidden = true;
+  $("refine-artefacts").hidden = true;
   $("refine-progress").value = 0;
   $("refine-status").textContent = source.painting ? "Sending the painting…" : "Starting…";
   $("refine-cancel").hidden = false;
@@ -470,10 +472,19 @@ async function onRefine() {
       $("refine-progress").value = 1;
       $("refine-status").textContent =
         `Done: your style is under “Your styles” (${status.training.step} steps).`;
+      showArtefacts($("refine-artefacts"), artefactNote(status.artefacts));
       await refreshStyles(status.style_id);
       styleEvents?.postMessage({ changed: status.style_id });
     },
   });
+}
+
+function showArtefacts(line, note) {
+  line.hidden = !note;
+  if (!note) return;
+  line.textContent = note.text;
+  line.title = note.title;
+  line.classList.toggle("clean", note.clean);
 }
 
 async function onRefineCancel() {

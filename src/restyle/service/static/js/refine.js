@@ -91,6 +91,32 @@ export function refineStatusText(status) {
   return status.status;
 }
 
+// A finished refinement's artefact check (the job's `artefacts`), in plain words: what the
+// network draws of its own at 100% zoom, or that it draws nothing; null without a check. The
+// measures and their limits go into `title`, for those who look closer.
+const ARTEFACT_WORDS = {
+  streaks: "fine colour stripes",
+  grid: "a grid or checkerboard pattern",
+  seams: "straight seams",
+};
+
+export function artefactNote(report) {
+  if (!report) return null;
+  const photos = report.checked_photos;
+  const checked = `Checked on ${photos} photo${photos === 1 ? "" : "s"}`;
+  if (!report.flagged.length) {
+    return { text: "No artefacts found.", title: `${checked}.`, clean: true };
+  }
+  const words = report.flagged.map((measure) => ARTEFACT_WORDS[measure] || measure);
+  const listed =
+    words.length === 1 ? words[0] : `${words.slice(0, -1).join(", ")} and ${words.at(-1)}`;
+  return {
+    text: `This style shows ${listed} at 100% zoom.`,
+    title: `${checked}: ${report.flags.join("; ")}`,
+    clean: false,
+  };
+}
+
 // The budget choices the server offers (GET /api/styles' `refine`), its default selected.
 export function renderBudgets(select, limits) {
   const budgets = limits?.budgets_minutes?.length ? limits.budgets_minutes : [5];
