@@ -136,6 +136,7 @@ class JobRecord(BaseModel):
     train_step: int = 0
     train_loss: float | None = None
     seconds_left: float | None = None
+    artefacts: dict[str, Any] | None = None  # a finished refinement's check (ArtefactReport)
     status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
     message: str = ""
@@ -178,6 +179,7 @@ class JobRecord(BaseModel):
                 if self.kind == "refine"
                 else None
             ),
+            "artefacts": self.artefacts,
             "attempts": self.attempts,
             "created_at": self.created_at,
             "started_at": self.started_at,

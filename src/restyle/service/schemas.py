@@ -48,8 +48,11 @@ class StyleInfo(BaseModel):
     licence: str
     thumbnail_url: str = Field(description="the painting, as a JPEG")
     engines: list[str] = Field(description="methods that can paint in this style")
-    networks: list[str] = Field(description="trained network sizes of the fast engine")
-    provisional: bool = Field(description="its default network is not the final one yet")
+    networks: list[str] = Field(
+        description="the fast engine's networks of this style (refined: trained for this "
+        "painting; arbitrary: the any-painting network with this painting's signals)"
+    )
+    network: str = Field(description="what the style runs by default, in words")
 
 
 class PersonalStyleInfo(BaseModel):
