@@ -249,23 +249,27 @@ def test_only_a_refinement_may_leave_out_the_photos(tmp_path: Path) -> None:
     assert main(args) != 0
 
 
-def test_the_cpu_recipe_is_the_zoos_and_the_services_default() -> None:
-    """REFINE_CPU and PERSONAL_CPU are the declarations; the zoo's recipe file repeats the
-    first, the service's settings (which must not import training code) the second's sizes."""
+def test_the_zoo_refines_with_the_personal_recipe_and_the_service_runs_it() -> None:
+    """The zoo's profile names PERSONAL_CPU (holding the arbitrary pass's content distance
+    instead of a number) and its command spells the recipe out; the service's settings (which
+    must not import training code) repeat the recipe's sizes."""
+    import sys
     import tomllib
 
     from restyle.service.settings import ServiceSettings
-    from restyle.training.config import PERSONAL_CPU, REFINE_CPU
+    from restyle.training.config import PERSONAL_CPU
 
-    recipes = Path(__file__).parents[1] / "model-zoo" / "recipes.toml"
-    profile = tomllib.loads(recipes.read_text())["profile"]["refine-cpu"]
-    assert tuple(profile["freeze"].split(",")) == REFINE_CPU.frozen
-    assert profile["image-size"] == REFINE_CPU.image_size
-    assert profile["batch-size"] == REFINE_CPU.batch_size
-    assert profile["style-size"] == REFINE_CPU.style_size
-    assert profile["content-weight"] == REFINE_CPU.content_weight
-    assert profile["style-weight"] == REFINE_CPU.style_weight
-    assert profile["learning-rate"] == REFINE_CPU.learning_rate
+    sys.path.insert(0, str(Path(__file__).parents[1] / "model-zoo"))
+    from recipes import load_recipes
+
+    path = Path(__file__).parents[1] / "model-zoo" / "recipes.toml"
+    profile = tomllib.loads(path.read_text())["profile"]["refine-cpu"]
+    assert profile["recipe"] == "personal" and profile["init"] == "arbitrary"
+    assert profile["content-target"] == 0 and profile["content-hold"] > 0
+    recipes = load_recipes()
+    command = recipes.command(recipes.styles[0], "refine-cpu")
+    assert command[3 : 3 + len(PERSONAL_CPU.train_arguments())] == PERSONAL_CPU.train_arguments()
+    assert "--grid-weight" in command and "--recipe" not in command
     settings = ServiceSettings.model_fields
     assert settings["refine_crop_size"].default == PERSONAL_CPU.image_size
     assert settings["refine_batch_size"].default == PERSONAL_CPU.batch_size
@@ -319,6 +323,28 @@ def test_content_control_raises_the_weight_above_the_target_and_lowers_it_below(
             loss=FastLossConfig(content_weight=0, content_target=0.5),
             style_info={},
         )
+
+
+def test_content_hold_takes_the_first_steps_distance_as_its_target() -> None:
+    """`content_hold` N: the mean of the first N distances is the target, the factor stays 1
+    meanwhile; then the distance is held there as with a given target; the state resumes."""
+    from restyle.training.content_control import ContentControl
+
+    hold = ContentControl(0.0, warmup=4)
+    for distance in (0.5, 0.7, 0.6, 0.6):
+        hold.update(distance)
+        assert hold.factor == 1.0
+    assert hold.target == pytest.approx(0.6)
+    for _ in range(10):
+        hold.update(0.9)  # the network drifts from the photo: the content weight rises
+    assert hold.factor > 1.3
+    resumed = ContentControl(0.0, warmup=4)
+    resumed.restore(hold.state())
+    assert resumed.target == pytest.approx(0.6) and resumed.seen == 4
+    with pytest.raises(InvalidParameterError, match="not both"):
+        FastLossConfig(content_target=0.5, content_hold=10)
+    with pytest.raises(InvalidParameterError, match="content weight"):
+        FastLossConfig(content_weight=0, content_hold=10)
 
 
 def test_a_content_target_adapts_the_weight_and_resumes_with_it(

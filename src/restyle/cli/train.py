@@ -174,6 +174,12 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
         help="adapt the content weight to hold this content distance (relu4_2; 0: fixed)",
     )
     p.add_argument(
+        "--content-hold",
+        type=int,
+        default=s,
+        help="hold the content distance of the first N steps (the starting network's; 0: off)",
+    )
+    p.add_argument(
         "--grid-weight",
         type=float,
         default=s,

@@ -44,6 +44,11 @@ from restyle.vgg import VGG19Features
 CACHED_STYLES = 16  # paintings (and blends) kept per engine: a few kB to 0.3 MB each
 DEFAULT_STYLE_SIZE = 256  # the MetaNet's, when its checkpoint does not say
 MICROAST_STYLE_SIZE = 512  # paintings' short side for MicroAST's style encoder
+# Above this result size the painting is analysed larger: a sweep over 12 painting-photo pairs
+# found 512 best (or within noise of it) for 512 px results and 640 best for 1024 px ones,
+# lower in style distance for 10 of 12 pairs (docs/arbitrary.md, "Painting analysis size").
+MICROAST_LARGE_RESULT = 768
+MICROAST_LARGE_STYLE_SIZE = 640
 
 
 def resolve_model(setup: ArbitrarySetup) -> tuple[Path, str]:
@@ -72,6 +77,9 @@ def resolve_model(setup: ArbitrarySetup) -> tuple[Path, str]:
 
 class _MetaNetPainter:
     """MetaNet: painting → VGG19 statistics → a generated `TransformNet`."""
+
+    def style_size_for(self, result_side: int) -> int:
+        return self.style_size  # as trained, whatever the result's size
 
     def __init__(
         self, path: Path, device: torch.device, vgg: Callable[[], VGG19Features] | None
@@ -113,6 +121,12 @@ class _MicroASTPainter:
     """MicroAST: painting → `StyleSignals` → the content network with the signals folded in."""
 
     style_size = MICROAST_STYLE_SIZE
+
+    def style_size_for(self, result_side: int) -> int:
+        """The painting's analysis size for a result of this long side."""
+        if result_side > MICROAST_LARGE_RESULT:
+            return MICROAST_LARGE_STYLE_SIZE
+        return self.style_size
 
     def __init__(self, path: Path, device: torch.device) -> None:
         self.model, self.info = load_microast(path, device=device)
@@ -255,14 +269,17 @@ class ArbitraryEngine:
     ) -> torch.Tensor:
         """(1, 3, H, W) in [0, 1] → stylized in the style of `styles`, on the CPU."""
         options = options or ArbitraryOptions()
+        style_size = options.style_size or self._painter.style_size_for(
+            int(options.size or max(content.shape[-2:]))
+        )
         if options.style_mix == 1.0:
-            runner = self.stylizer(styles, style_blend, style_size=options.style_size)
+            runner = self.stylizer(styles, style_blend, style_size=style_size)
             return runner.stylize(content, options, callback=callback)
         # A network for this photo alone: its own signals are part of it. PyTorch runs it (an
         # ONNX export per call would cost more than the call).
         weights = normalise_weights(style_blend, len(styles))
-        _, part = self.blend(styles, weights, style_size=options.style_size)
-        photo = self._analysed(content, options.style_size)
+        _, part = self.blend(styles, weights, style_size=style_size)
+        photo = self._analysed(content, style_size)
         mixed = self._painter.toward(part, photo, options.style_mix)
         once = FastStylizer.from_network(
             self._painter.network(mixed),

@@ -32,13 +32,14 @@ class ArbitrarySetup(FastSetup):
 class ArbitraryOptions(FastOptions):
     """The fast engine's options plus the painting's analysis size.
 
-    `style_size`: the painting's short side when its statistics are taken; 0 uses the size it
-    was trained at. Smaller gives larger brush strokes.
+    `style_size`: the painting's short side when its statistics are taken; 0 chooses by the
+    result's size (MicroAST: 512 px, 640 px for results over 768 px, from a sweep in
+    docs/arbitrary.md; MetaNet: its training size). Smaller gives larger brush strokes.
     """
 
     style_size: int = option(
         0,
-        help="painting short side when analysed (0: the network's own; smaller: larger strokes)",
+        help="painting short side when analysed (0: by the result's size; smaller: larger strokes)",
         minimum=0,
         maximum=2048,
     )

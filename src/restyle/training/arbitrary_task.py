@@ -73,7 +73,7 @@ class ArbitraryStyleTask:
         if loss.style_balance:
             # Its Gram terms are already scaled per painting to a reference painting's energy.
             raise InvalidParameterError("style_balance: only for fast networks (train fast)")
-        if loss.content_target:
+        if loss.content_target or loss.content_hold:
             raise InvalidParameterError("content_target: only for fast networks (train fast)")
         self.styles_dir = Path(styles)
         files = list_images(self.styles_dir)

@@ -31,15 +31,28 @@ LOWEST, HIGHEST = 0.01, 100.0
 
 @dataclass
 class ContentControl:
-    """The content weight's factor for a target content distance; its state resumes."""
+    """The content weight's factor for a target content distance; its state resumes.
+
+    With `warmup` steps and no target, the mean distance of those first steps becomes the
+    target (the factor stays 1 meanwhile): the starting network's distance is held.
+    """
 
     target: float
     factor: float = 1.0
     average: float | None = None  # moving average of the batches' content distance
+    warmup: int = 0
+    seen: int = 0
 
     def update(self, distance: float) -> None:
         """Take one step's batch distance into account (after its loss used `factor`)."""
         if not math.isfinite(distance):
+            return
+        if self.seen < self.warmup:
+            self.seen += 1
+            self.average = distance if self.average is None else self.average + distance
+            if self.seen == self.warmup:
+                self.target = self.average / self.warmup
+                self.average = self.target
             return
         self.average = (
             distance
@@ -50,10 +63,14 @@ class ContentControl:
         self.factor = min(HIGHEST, max(LOWEST, self.factor * math.exp(step)))
 
     def state(self) -> dict[str, Any]:
-        return {"factor": self.factor, "average": self.average}
+        return {"factor": self.factor, "average": self.average, "target": self.target,
+                "seen": self.seen}  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
         factor, average = state.get("factor"), state.get("average")
+        target, seen = state.get("target"), state.get("seen")
+        if self.warmup and isinstance(target, int | float) and isinstance(seen, int):
+            self.target, self.seen = float(target), min(seen, self.warmup)
         if isinstance(factor, int | float) and LOWEST <= factor <= HIGHEST:
             self.factor = float(factor)
         if isinstance(average, int | float) and math.isfinite(average):

@@ -51,7 +51,13 @@ class _PaintingTask:
         self.vgg: VGG19Features | None = None
         self.target_grams: dict[str, torch.Tensor] = {}
         self.style_scales: dict[str, float] = {}
-        self.content_control = ContentControl(loss.content_target) if loss.content_target else None
+        self.content_control = (
+            ContentControl(loss.content_target)
+            if loss.content_target
+            else ContentControl(0.0, warmup=loss.content_hold)
+            if loss.content_hold
+            else None
+        )
 
     def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None:
         """Load VGG19 on `device` and compute the painting's target Grams once."""
@@ -202,7 +208,7 @@ def johnson_loss(
         scale = (terms["content"] + terms["style"]).detach()
         terms["grid"] = config.grid_weight * scale * grid_phase_variance(stylized.clamp(0, 1))
         loss = loss + terms["grid"]
-    if config.content_target:
+    if config.content_target or config.content_hold:
         distance = relative_distance(
             features[CONTENT_LAYER].detach().float(),
             photo_features[CONTENT_LAYER].float(),
