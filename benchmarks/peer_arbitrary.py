@@ -157,7 +157,7 @@ def main() -> int:
         resize_tensor_to_long_side,
         tensor_to_image,
     )
-    from restyle.metrics import StyleMetrics
+    from restyle.metrics import StyleMetrics, artefacts
 
     eval_size = args.eval_size or evaluation_size()
     restyle_options = parse_setup(engine_spec("arbitrary"), args.restyle_setup)
@@ -235,6 +235,11 @@ def main() -> int:
                 seconds = time.perf_counter() - began
                 scored = resize_tensor(as_tensor(result), tuple(photo_eval.shape[-2:]))
                 d = metrics.distances(scored, photo_eval, p.tensor)
+                # Artefacts at the result's own size, where they show (the scoring size
+                # resamples them away).
+                full = as_tensor(result)
+                found = artefacts(full)
+                photo_found = artefacts(resize_tensor(photo, tuple(full.shape[-2:])))
                 row = {
                     "painting": p.key,
                     "group": p.group,
@@ -243,6 +248,8 @@ def main() -> int:
                     "content": d.content,
                     "style": d.style,
                     "seconds": None if method == "photo" else seconds,
+                    **found.as_dict(),
+                    "flags": found.flags(photo=photo_found),
                     "first": index == 0,
                     "size": list(result.size),
                 }
@@ -452,6 +459,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "n": len(mine),
             "content": statistics.median(r["content"] for r in mine),
             "style": statistics.median(r["style"] for r in mine),
+            "streaks": statistics.median(r["streaks"] for r in mine),
+            "streaks_worst": max(r["streaks"] for r in mine),
+            "flagged": sum(bool(r["flags"]) for r in mine),
             "seconds": statistics.median(timed) if timed else None,
             "first_seconds": statistics.median(first) if first else None,
         }
@@ -485,6 +495,7 @@ def markdown(summary: dict[str, Any], record: dict[str, Any], labels: dict[str, 
     def line(label: str, s: dict[str, Any]) -> str:
         return (
             f"| {label} | {s['n']} | {s['content']:.3f} | {s['style']:.3f} | "
+            f"{s['streaks']:.2f} (worst {s['streaks_worst']:.2f}) | {s['flagged']} | "
             f"{seconds(s['seconds'])} | {seconds(s['first_seconds'])} |"
         )
 
@@ -499,9 +510,9 @@ def markdown(summary: dict[str, Any], record: dict[str, Any], labels: dict[str, 
         f"{machine['onnxruntime']}; load average (1 min) {machine['loadavg_1_5_15_before'][0]:.1f} "
         f"before, {machine['loadavg_1_5_15_after'][0]:.1f} after.",
         "",
-        "| method | results | content (median) | style (median) | s/image, later photos | "
-        "s/image, first photo of a painting |",
-        "|---|---|---|---|---|---|",
+        "| method | results | content (median) | style (median) | streaks (median) | "
+        "results flagged | s/image, later photos | s/image, first photo of a painting |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for method, s in summary["by_method"].items():
         out.append(line(labels[method], s))
