@@ -311,8 +311,8 @@ def _markdown(ids: list[str], settings: dict[str, Any], results: dict[str, Any])
         "",
         f"Photos {', '.join(settings['photos'])} (Kodak, never trained on); medians over the "
         f"photos, streaks the largest; {large} px results are scored by VGG19 downscaled to "
-        f"{small} px and their artefacts measured at full size. Distances are `restyle.metrics` (VGG19; content at "
-        "relu4_2, style over relu1_1..relu5_1, both relative: 0 is the photo's content or the "
+        f"{small} px and their artefacts measured at full size. Distances are "
+        "`restyle.metrics` (VGG19; content at relu4_2, style over relu1_1..relu5_1, both relative: 0 is the photo's content or the "
         "painting's texture); streaks: column against row energy of the red-green chroma's "
         "second differences (a photo 1.0-1.1; limit 1.25). Gatys: the same painting on "
         f"{gatys['photo']} at {gatys['size']} px, {gatys['coarse_iterations']} + "
