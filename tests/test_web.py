@@ -436,6 +436,11 @@ def test_every_engine_option_has_a_control_with_the_api_limits(page: Any, servic
         engine["name"] for engine in engines
     ]
     expect(radios.first).to_be_checked()  # the server's default engine
+    # Each zoo card says what the style runs, in the API's words (never "provisional").
+    for style in httpx.get(f"{service.url}/api/styles").json()["styles"]:
+        card = page.locator("#gallery .style-card", has_text=style["title"]).first
+        expect(card.locator(".kind")).to_have_text(style["network"])
+    expect(page.locator("#gallery")).not_to_contain_text("provisional")
     # A gallery style is chosen (the first, by default): every engine can be selected.
     for engine in engines:
         radio = page.locator(f'input[name="method"][value="{engine["name"]}"]')

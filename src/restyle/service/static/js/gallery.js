@@ -83,6 +83,13 @@ function card(style, checked) {
   artist.className = "artist";
   artist.textContent = style.year ? `${style.artist}, ${style.year}` : style.artist;
   label.append(image, title, artist);
+  if (style.network) {
+    // What the zoo style runs: a network refined for the painting, or the any-painting one.
+    const kind = document.createElement("span");
+    kind.className = "kind";
+    kind.textContent = style.network;
+    label.append(kind);
+  }
   return label;
 }
 
