@@ -23,7 +23,9 @@ class ArbitrarySetup(FastSetup):
     """
 
     network: Network = option(
-        "microast", help="arbitrary network: microast (pretrained) or metanet (provisional)"
+        "microast",
+        help="arbitrary network: microast (pretrained) or metanet (Restyle's seed design, "
+        "trained on a CPU: weaker)",
     )
     model: str = option("", help="checkpoint of the arbitrary network (default: the shipped one)")
 
