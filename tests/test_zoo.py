@@ -333,3 +333,17 @@ def test_the_arbitrary_engine_ships_a_metanet_trained_by_its_recipe() -> None:
     assert record["provisional"] == bool(recipes.arbitrary_profiles[profile].get("provisional"))
     held_out = record["styles"]["held_out"]
     assert held_out and held_out == info["styles"]["held_out"]
+
+
+def test_the_rule_for_a_refined_network() -> None:
+    """10% lower style at 512 px, no larger content, no flag: anything less keeps the pass."""
+    from zoo_evaluate import earns_place
+
+    def scored(content: float, style: float, flags: list[str]) -> dict[str, Any]:
+        return {"summary": {"512": {"content": content, "style": style}}, "flags": flags}
+
+    arbitrary = scored(0.6, 0.20, [])
+    assert earns_place(scored(0.6, 0.17, []), arbitrary) == (True, pytest.approx(0.15))
+    assert not earns_place(scored(0.6, 0.19, []), arbitrary)[0]  # 5% lower: too little
+    assert not earns_place(scored(0.61, 0.15, []), arbitrary)[0]  # further from the photo
+    assert not earns_place(scored(0.5, 0.15, ["kodim23 1024 px: stripes"]), arbitrary)[0]
