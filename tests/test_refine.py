@@ -375,3 +375,24 @@ def test_a_content_target_adapts_the_weight_and_resumes_with_it(
     records = [json.loads(line) for line in (tmp_path / LOG_FILE).read_text().splitlines()]
     assert records[3]["step"] == 4
     assert records[3]["content_factor"] == pytest.approx(saved, rel=1e-6)
+
+
+def test_a_recorded_refinement_command_runs_again_as_it_is(tmp_path: Path) -> None:
+    """A recorded command has its recipe spelt out: run again, it is not spelt out twice."""
+    from restyle.training.config import PERSONAL_CPU
+
+    first = tmp_path / "first"
+    args = [
+        "train", "fast", "--init", "arbitrary", "--style", "starry_night", "--out", str(first),
+        "--steps", "1", "--image-size", "32", "--signal-size", "64", "--style-size", "64",
+        "--device", "cpu", "--quiet", "--sample-every", "0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    recorded = read_metadata(first / MODEL_FILE, kind=STYLED_MICROAST_FORMAT)["info"]
+    command = recorded["training"]["command"]
+    assert command.count(" ".join(PERSONAL_CPU.train_arguments())) == 1
+    again = command.split()[1:]
+    again[again.index("--out") + 1] = str(tmp_path / "again")
+    assert main(again) == 0
+    rerun = read_metadata(tmp_path / "again" / MODEL_FILE, kind=STYLED_MICROAST_FORMAT)["info"]
+    assert rerun["training"]["command"] == command.replace(str(first), str(tmp_path / "again"))

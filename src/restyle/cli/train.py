@@ -254,7 +254,10 @@ def with_recipe(args: argparse.Namespace, recipe: str) -> argparse.Namespace:
             skip = True
         else:
             given.append(arg)
-    argv = [*args.argv[:start], *REFINE_RECIPES[recipe].train_arguments(), *given]
+    spelt_out = REFINE_RECIPES[recipe].train_arguments()
+    # A recorded command already starts with its recipe spelt out: run again, it stays as it is.
+    prefix = [] if given[: len(spelt_out)] == spelt_out else spelt_out
+    argv = [*args.argv[:start], *prefix, *given]
     spelt = build_parser("train").parse_args(argv)
     spelt.argv = argv
     return spelt
