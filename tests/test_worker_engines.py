@@ -53,6 +53,8 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     monkeypatch.setattr(
         fast_module, "load_fast_network", spy("network", fast_module.load_fast_network)
     )
+    # A zoo style served by its recorded signals reads the MicroAST weights to fold them into.
+    monkeypatch.setattr(fast_module, "load_microast", spy("network", fast_module.load_microast))
     monkeypatch.setattr(
         arbitrary_module, "load_meta_net", spy("metanet", arbitrary_module.load_meta_net)
     )
