@@ -63,8 +63,9 @@ def main() -> int:
     painting = as_tensor(entry.painting_path)
     networks: dict[str, torch.nn.Module] = {
         "microast": ArbitraryEngine(ArbitrarySetup(network="microast")).network(painting)[1],
-        "refined": load_fast_network(entry.default_variant.verified_path())[0].float(),
     }
+    if "refined" in entry.variants:  # a style ships one only where it beat the arbitrary pass
+        networks["refined"] = load_fast_network(entry.variants["refined"].verified_path())[0]
     if zoo.arbitrary_model() is not None:
         metanet = ArbitraryEngine(ArbitrarySetup(network="metanet"))
         networks["metanet"] = metanet.network(painting)[1]

@@ -108,9 +108,10 @@ def test_a_shipped_style_is_reproduced_by_its_recorded_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Re-runs the recorded `restyle train fast` command of a shipped CPU-trained network."""
-    entry = zoo.find("starry-night")
-    assert entry is not None
-    variant = entry.default_variant
+    trained = [e for e in zoo.entries() if "refined" in e.variants]
+    if not trained:
+        pytest.skip("no zoo style ships a trained network (each runs the arbitrary pass)")
+    variant = trained[0].variants["refined"]
     if variant.training["device"] != "cpu":
         pytest.skip("the shipped network was trained on a GPU; this CPU cannot repeat it exactly")
     argv = shlex.split(variant.training["command"])[1:]
