@@ -74,20 +74,6 @@ class Recipes:
                 argv += [f"--{key}", str(value)]
         return argv
 
-    def same_command(self, recorded: list[str], style: Style, profile: str) -> bool:
-        """Whether a run's recorded argv is this profile's command. Runs made before `restyle
-        train` stopped spelling a recipe out twice record it twice in a row: the same options,
-        so the same run."""
-        expected = self.command(style, profile)
-        recipe = self.settings(style, profile).get("recipe")
-        if recorded != expected and recipe is not None:
-            from restyle.cli.train import REFINE_RECIPES
-
-            n = len(REFINE_RECIPES[recipe].train_arguments())
-            if recorded[3 : 3 + n] == recorded[3 + n : 3 + 2 * n]:
-                recorded = [*recorded[: 3 + n], *recorded[3 + 2 * n :]]
-        return recorded == expected
-
     def arbitrary_command(self, profile: str) -> list[str]:
         """The `restyle train arbitrary` argv of an [arbitrary.NAME] profile."""
         if profile not in self.arbitrary_profiles:

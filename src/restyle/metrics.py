@@ -93,10 +93,10 @@ class Artefacts:
     grid: float
     seams: float
 
-    def flags(self, photo: Artefacts | None = None) -> list[str]:
-        """The measures past their limits, worded for a user. With the `photo`'s own measures,
-        a limit is raised to 15% above the photo's value where the photo itself is that high
-        (a photo of a fence has straight lines of its own)."""
+    def exceeded(self, photo: Artefacts | None = None) -> dict[str, str]:
+        """Each measure past its limit, with its finding worded for a user. With the `photo`'s
+        own measures, a limit is raised to 15% above the photo's value where the photo itself
+        is that high (a photo of a fence has straight lines of its own)."""
         limits = {"streaks": STREAK_LIMIT, "grid": GRID_LIMIT, "seams": SEAM_LIMIT}
         if photo is not None:
             limits = {k: max(v, 1.15 * getattr(photo, k)) for k, v in limits.items()}
@@ -105,11 +105,15 @@ class Artefacts:
             "grid": "a grid or checkerboard pattern",
             "seams": "straight seams",
         }
-        return [
-            f"{words[k]} ({k} {getattr(self, k):.3g} > {limit:.3g})"
+        return {
+            k: f"{words[k]} ({k} {getattr(self, k):.3g} > {limit:.3g})"
             for k, limit in limits.items()
             if getattr(self, k) > limit
-        ]
+        }
+
+    def flags(self, photo: Artefacts | None = None) -> list[str]:
+        """The findings of `exceeded`, in words only."""
+        return list(self.exceeded(photo).values())
 
     def as_dict(self) -> dict[str, float]:
         return {"streaks": self.streaks, "grid": self.grid, "seams": self.seams}

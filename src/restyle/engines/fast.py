@@ -42,15 +42,15 @@ def signals_network(variant: zoo.Variant) -> tuple[nn.Module, str]:
     """The shipped MicroAST with a zoo painting's recorded signals folded in, and a digest of
     what made it (the weights and the signals) for the ONNX export cache."""
     assert variant.signals is not None
-    path = zoo.verified_microast_model()
-    if path is None:
+    path, record = zoo.verified_microast_model(), zoo.microast_info()
+    if path is None or record is None:
         raise WeightsError("the arbitrary engine's MicroAST network is not installed; reinstall")
     model, _ = load_microast(path)
     names = [field.name for field in dataclasses.fields(StyleSignals)]
     signals = StyleSignals(
         *(torch.tensor(variant.signals[n], dtype=torch.float32).view(1, -1, 1, 1) for n in names)
     )
-    digest = hashlib.sha256(file_sha256(path).encode())
+    digest = hashlib.sha256(str(record["sha256"]).encode())  # verified against the file above
     digest.update(repr([variant.signals[n] for n in names]).encode())
     return model.styled(signals), digest.hexdigest()
 
@@ -288,7 +288,8 @@ class FastEngine:
         """The loaded network of a trained style (a zoo id or a checkpoint file)."""
         variant = signals_variant(style)
         if variant is not None:
-            key = (f"signals:{style}", 0, 0)  # in the package: fixed while the process runs
+            # In the package, fixed while the process runs; "ID" and "ID:arbitrary" are one.
+            key = (f"signals:{zoo.split_spec(str(style))[0]}:{variant.name}", 0, 0)
         else:
             path = resolve_model(style).resolve()
             stat = path.stat()

@@ -69,7 +69,6 @@ _THUMBNAIL_SIDE = 1024
 ARTEFACT_PHOTOS = 3  # the first training photos, stylized and measured when a run ends
 ARTEFACT_SIDE = 512  # their long side: large enough for 1-px stripes, cheap on a CPU
 _MEASURES = tuple(field.name for field in dataclasses.fields(Artefacts))
-_NONE = Artefacts(streaks=0.0, grid=0.0, seams=0.0)  # below every limit
 
 
 class _WatchedRefineTask(RefineStyleTask):
@@ -218,13 +217,10 @@ def artefact_report(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Artef
     measured = [(artefacts(result), artefacts(photo)) for photo, result in pairs]
     findings: dict[str, tuple[float, str]] = {}  # measure → (value, words) on the worst photo
     for result, photo in measured:
-        for k in _MEASURES:
+        for k, words in result.exceeded(photo).items():
             value = getattr(result, k)
-            # One measure at a time, the others at 0 (never past a limit): each finding is
-            # then known by its measure, not by its wording.
-            found = dataclasses.replace(_NONE, **{k: value}).flags(photo)
-            if found and value > findings.get(k, (-math.inf, ""))[0]:
-                findings[k] = (value, found[0])
+            if value > findings.get(k, (-math.inf, ""))[0]:
+                findings[k] = (value, words)
     highest = {k: max((getattr(r, k) for r, _ in measured), default=0.0) for k in _MEASURES}
     flagged = [k for k in _MEASURES if k in findings]
     return ArtefactReport(

@@ -48,11 +48,12 @@ class ContentControl:
         if not math.isfinite(distance):
             return
         if self.seen < self.warmup:
+            # The plain mean of the first steps, which becomes the target after the last.
             self.seen += 1
-            self.average = distance if self.average is None else self.average + distance
+            previous = 0.0 if self.average is None else self.average
+            self.average = previous + (distance - previous) / self.seen
             if self.seen == self.warmup:
-                self.target = self.average / self.warmup
-                self.average = self.target
+                self.target = self.average
             return
         self.average = (
             distance

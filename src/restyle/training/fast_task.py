@@ -51,11 +51,10 @@ class _PaintingTask:
         self.vgg: VGG19Features | None = None
         self.target_grams: dict[str, torch.Tensor] = {}
         self.style_scales: dict[str, float] = {}
+        # A target given, or (content_hold, never both) measured over the first steps.
         self.content_control = (
-            ContentControl(loss.content_target)
-            if loss.content_target
-            else ContentControl(0.0, warmup=loss.content_hold)
-            if loss.content_hold
+            ContentControl(loss.content_target, warmup=loss.content_hold)
+            if loss.content_target or loss.content_hold
             else None
         )
 
