@@ -15,7 +15,7 @@ from PIL import Image
 
 from restyle.cli import build_parser, main
 from restyle.engines.registry import ENGINES
-from restyle.options import OptionSpec
+from restyle.options import OptionSpec, option_specs
 from restyle.service.requests import FORM_FIELDS, engine_description, server_bounds
 from restyle.service.settings import ServiceSettings
 
@@ -65,11 +65,38 @@ def test_every_public_option_is_in_the_service_schema(engine: str, spec: OptionS
     value = schema["anyOf"][0] if "anyOf" in schema else schema
     if spec.choices is not None:
         assert value["enum"] == list(spec.choices)
+    # The page labels its control with the short title and offers the description as help.
+    assert (schema["title"], schema["description"]) == (spec.label, spec.help)
     low, high = server_bounds(engine, settings).get(spec.name, (None, None))
     if spec.minimum is not None:
         assert value["minimum"] == (spec.minimum if low is None else max(low, spec.minimum))
     if spec.maximum is not None:
         assert value["maximum"] == (spec.maximum if high is None else min(high, spec.maximum))
+
+
+def test_video_options_are_served_with_their_label_and_help() -> None:
+    from restyle.video.config import VideoOptions
+
+    public = {spec.name: spec for spec in option_specs(VideoOptions) if spec.public}
+    for engine in ENGINES:
+        video = engine_description(engine, ServiceSettings())["video_options"]
+        if video is None:
+            continue
+        properties = video["properties"]
+        assert set(properties) == set(public)
+        for name, schema in properties.items():
+            assert (schema["title"], schema["description"]) == (
+                public[name].label,
+                public[name].help,
+            )
+
+
+def test_the_cli_help_is_the_long_help() -> None:
+    # A flag several engines share says the first engine's help.
+    flags = _stylize_flags()
+    for _, spec in ALL_OPTIONS:
+        helps = [s.help for _, s in ALL_OPTIONS if s.name == spec.name]
+        assert (flags[spec.name].help or "").startswith(helps[0]), spec.name
 
 
 def _text(value: object) -> str:

@@ -26,15 +26,17 @@ from restyle.postprocess_config import PostprocessConfig
 class Demo:
     """One option of every kind."""
 
-    count: int = option(3, help="a count", minimum=1, maximum=10, public=True)
-    ratio: float = option(0.5, help="a ratio", minimum=0.0, maximum=1.0)
-    mode: Literal["a", "b"] = option("a", help="a mode")
-    name: str = option("", help="any text")
-    flag: bool = option(False, help="a switch", flag="--switch")
-    names: tuple[str, ...] = option(("x",), help="names")
-    weights: tuple[float, ...] = option((), help="weights")
-    shape: tuple[int, int] | None = option(None, help="a shape", minimum=1, maximum=100)
-    limit: int | None = option(None, help="a limit", minimum=0)
+    count: int = option(3, label="Count", help="a count", minimum=1, maximum=10, public=True)
+    ratio: float = option(0.5, label="Ratio", help="a ratio", minimum=0.0, maximum=1.0)
+    mode: Literal["a", "b"] = option("a", label="Mode", help="a mode")
+    name: str = option("", label="Name", help="any text")
+    flag: bool = option(False, label="Switch", help="a switch", flag="--switch")
+    names: tuple[str, ...] = option(("x",), label="Names", help="names, comma-separated")
+    weights: tuple[float, ...] = option((), label="Weights", help="weights, one per name")
+    shape: tuple[int, int] | None = option(
+        None, label="Shape", help="a shape", minimum=1, maximum=100
+    )
+    limit: int | None = option(None, label="Limit", help="a limit", minimum=0)
     plain: int = 5  # a field, not an option
 
     def __post_init__(self) -> None:
@@ -78,10 +80,38 @@ def test_declarations_give_kinds_limits_choices_and_flags() -> None:
 def test_a_type_without_an_option_kind_is_a_declaration_error() -> None:
     @dataclass(frozen=True)
     class Bad:
-        table: dict[str, int] = option(None, help="no such kind")
+        table: dict[str, int] = option(None, label="Table", help="no such kind")
 
     with pytest.raises(TypeError, match=r"Bad\.table"):
         option_specs(Bad)
+
+
+def test_an_option_without_a_label_is_a_declaration_error() -> None:
+    with pytest.raises(TypeError, match="label"):
+        option(1, help="a count")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("", r"1\.\.40 characters"),
+        ("   ", r"1\.\.40 characters"),
+        (" Count", r"1\.\.40 characters"),
+        ("A label of forty-one characters, one over", r"1\.\.40 characters.*\(41\)"),
+        ("A count", "repeats its help"),
+    ],
+)
+def test_a_label_that_is_empty_long_or_the_help_again_is_a_declaration_error(
+    label: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        option(1, label=label, help="a count")
+
+
+def test_a_label_of_forty_characters_is_enough() -> None:
+    label = "A label of exactly forty characters, yes"
+    assert len(label) == 40
+    option(1, label=label, help="a count")
 
 
 # -- parse ----------------------------------------------------------------------------------
@@ -265,32 +295,43 @@ def test_check_options_validates_every_option_and_stores_tuples() -> None:
 def test_json_schema_of_each_kind() -> None:
     schemas = {name: spec.json_schema() for name, spec in SPECS.items()}
     assert schemas["count"] == {
-        "type": "integer", "minimum": 1, "maximum": 10, "description": "a count", "default": 3,
+        "type": "integer", "minimum": 1, "maximum": 10,
+        "title": "Count", "description": "a count", "default": 3,
     }  # fmt: skip
     assert schemas["ratio"] == {
-        "type": "number", "minimum": 0.0, "maximum": 1.0, "description": "a ratio", "default": 0.5,
+        "type": "number", "minimum": 0.0, "maximum": 1.0,
+        "title": "Ratio", "description": "a ratio", "default": 0.5,
     }  # fmt: skip
     assert schemas["mode"] == {
-        "type": "string", "enum": ["a", "b"], "description": "a mode", "default": "a",
+        "type": "string", "enum": ["a", "b"],
+        "title": "Mode", "description": "a mode", "default": "a",
     }  # fmt: skip
-    assert schemas["name"] == {"type": "string", "description": "any text", "default": ""}
-    assert schemas["flag"] == {"type": "boolean", "description": "a switch", "default": False}
+    assert schemas["name"] == {
+        "type": "string", "title": "Name", "description": "any text", "default": "",
+    }  # fmt: skip
+    assert schemas["flag"] == {
+        "type": "boolean", "title": "Switch", "description": "a switch", "default": False,
+    }  # fmt: skip
     assert schemas["names"] == {
-        "type": "array", "items": {"type": "string"}, "description": "names", "default": ["x"],
+        "type": "array", "items": {"type": "string"},
+        "title": "Names", "description": "names, comma-separated", "default": ["x"],
     }  # fmt: skip
     assert schemas["weights"] == {
-        "type": "array", "items": {"type": "number"}, "description": "weights", "default": [],
+        "type": "array", "items": {"type": "number"},
+        "title": "Weights", "description": "weights, one per name", "default": [],
     }  # fmt: skip
     assert schemas["shape"] == {
         "anyOf": [
             {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
             {"type": "null"},
         ],
+        "title": "Shape",
         "description": "a shape",
         "default": None,
     }
     assert schemas["limit"] == {
         "anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}],
+        "title": "Limit",
         "description": "a limit",
         "default": None,
     }
@@ -371,6 +412,29 @@ def test_every_option_has_help_and_a_default_that_passes_its_own_check(cls: type
         if spec.choices is not None and spec.default is not None:
             assert spec.default in spec.choices
         assert getattr(instance, spec.name) is not None or spec.nullable
+
+
+def _every_declared_option() -> list[tuple[str, OptionSpec]]:
+    """What every surface shows: each engine's setup and per-call options, and the video's."""
+    from restyle.video.config import VideoOptions
+
+    found = [
+        (f"{engine.name}.{spec.name}", spec)
+        for engine in ENGINES.values()
+        for spec in (*engine.setup_specs(), *engine.option_specs())
+    ]
+    return found + [(f"video.{spec.name}", spec) for spec in option_specs(VideoOptions)]
+
+
+def test_every_declared_option_has_a_short_label_that_is_not_its_help() -> None:
+    declared = _every_declared_option()
+    assert len(declared) > 40  # the registry was read, not an empty list
+    for where, spec in declared:
+        assert 1 <= len(spec.label) <= 40, f"{where}: label {spec.label!r}"
+        assert spec.label == spec.label.strip() and spec.label[0].isupper(), where
+        assert spec.label.casefold() != spec.help.casefold(), f"{where}: label is its help"
+        schema = spec.json_schema()
+        assert (schema["title"], schema["description"]) == (spec.label, spec.help), where
 
 
 def test_every_engine_lists_its_options_and_the_shared_post_processing() -> None:

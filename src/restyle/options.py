@@ -1,8 +1,8 @@
 """Options declared once: every engine option is a dataclass field made with `option()`.
 
-An option's name, type, default, help, limits and choices live in its field. Everything else is
-derived from those declarations: the validation below (one place, one wording of errors), the
-CLI's flags, the service's form fields and JSON schema, the web page's controls and the docs'
+An option's name, type, default, label, help, limits and choices live in its field. Everything
+else is derived from those declarations: the validation below (one place, one wording of errors),
+the CLI's flags, the service's form fields and JSON schema, the web page's controls and the docs'
 tables. Adding an option is one field plus its test.
 
 Two kinds of dataclasses use `option()`:
@@ -33,10 +33,14 @@ Kind = Literal["int", "float", "str", "bool", "str_list", "float_list", "int_pai
 
 _META_KEY = "restyle.option"
 
+MAX_LABEL = 40
+"""Longest label: it must fit beside a control on a phone (390 px) without wrapping twice."""
+
 
 @dataclass(frozen=True)
 class OptionMeta:
-    help: str
+    label: str  # a control's name, in plain words ("Style strength")
+    help: str  # what it does and how to choose (the CLI's --help, the page's "?")
     minimum: float | None = None
     maximum: float | None = None
     public: bool = False
@@ -47,6 +51,7 @@ class OptionMeta:
 def option(
     default: Any,
     *,
+    label: str,
     help: str,
     minimum: float | None = None,
     maximum: float | None = None,
@@ -54,11 +59,37 @@ def option(
     flag: str | None = None,
     bare: str | None = None,
 ) -> Any:
-    """A dataclass field that declares an option (see the module docstring)."""
+    """A dataclass field that declares an option (see the module docstring).
+
+    `label` names the option where space is short (the web page's controls, the docs' tables):
+    at most `MAX_LABEL` characters of plain words, not its `help` again. `help` says what it does
+    and how to choose (the CLI's `--help`, the page's help text, the schema's description).
+    """
+    _check_label(label, help)
     meta = OptionMeta(
-        help=help, minimum=minimum, maximum=maximum, public=public, flag=flag, bare=bare
+        label=label,
+        help=help,
+        minimum=minimum,
+        maximum=maximum,
+        public=public,
+        flag=flag,
+        bare=bare,
     )
     return dataclasses.field(default=default, metadata={_META_KEY: meta})
+
+
+def _check_label(label: str, help: str) -> None:
+    # A TypeError/ValueError at declaration (import time), so no option ships without a label.
+    if not isinstance(label, str):
+        raise TypeError(f"option label: a string expected, got {label!r}")
+    text = label.strip()
+    if not text or text != label or len(label) > MAX_LABEL:
+        raise ValueError(
+            f"option label: 1..{MAX_LABEL} characters without outer spaces, got {label!r} "
+            f"({len(label)})"
+        )
+    if text.casefold() == help.strip().casefold():
+        raise ValueError(f"option label: {label!r} repeats its help; the help should say more")
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,7 @@ class OptionSpec:
     name: str
     kind: Kind
     default: Any
+    label: str
     help: str
     nullable: bool = False
     minimum: float | None = None
@@ -103,6 +135,7 @@ class OptionSpec:
                 schema.update(minItems=2, maxItems=2)
         if self.nullable:
             schema = {"anyOf": [schema, {"type": "null"}]}
+        schema["title"] = self.label
         schema["description"] = self.help
         schema["default"] = list(self.default) if isinstance(self.default, tuple) else self.default
         return schema
@@ -221,6 +254,7 @@ def _specs(cls: type) -> tuple[OptionSpec, ...]:
                 name=f.name,
                 kind=kind,
                 default=f.default,
+                label=meta.label,
                 help=meta.help,
                 nullable=nullable,
                 minimum=meta.minimum,

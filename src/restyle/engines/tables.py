@@ -22,7 +22,9 @@ def options_markdown() -> str:
         "`--name-with-dashes`",
         "(other flags are given). Options marked *API* can be set by HTTP clients "
         "(`GET /api/engines`",
-        "gives them with the server's own limits).",
+        "gives them with the server's own limits). The *label* is what the web page calls an",
+        "option; the *meaning* is its help (`--help`, and the help button beside its control",
+        "on the page).",
     ]
     for engine in ENGINES.values():
         lines += [
@@ -32,8 +34,7 @@ def options_markdown() -> str:
             f"{engine.summary[:1].upper()}{engine.summary[1:]}.",
             "",
         ]
-        lines += ["| option | kind | default | range or choices | API | meaning |"]
-        lines += ["|---|---|---|---|---|---|"]
+        lines += [_HEADER, _RULE]
         for part, specs in (("setup", engine.setup_specs()), ("", engine.option_specs())):
             lines += [_row(spec, part) for spec in specs]
     from restyle.video.config import VideoOptions  # declarations only: no PyAV, no OpenCV
@@ -48,18 +49,22 @@ def options_markdown() -> str:
         "the",
         "service (`GET /api/engines` gives them as each engine's `video_options`).",
         "",
-        "| option | kind | default | range or choices | API | meaning |",
-        "|---|---|---|---|---|---|",
+        _HEADER,
+        _RULE,
     ]
     lines += [_row(spec, "") for spec in option_specs(VideoOptions)]
     return "\n".join(lines) + "\n"
+
+
+_HEADER = "| option | label | kind | default | range or choices | API | meaning |"
+_RULE = "|---|---|---|---|---|---|---|"
 
 
 def _row(spec: OptionSpec, part: str) -> str:
     flag = f" (`{spec.flag}`)" if spec.flag else ""
     kind = f"{part} " if part else ""
     return (
-        f"| `{spec.name}`{flag} | {kind}{spec.kind.replace('_', ' ')}"
+        f"| `{spec.name}`{flag} | {spec.label} | {kind}{spec.kind.replace('_', ' ')}"
         f"{' or none' if spec.nullable else ''} | {_value(spec.default)} | {_range(spec)} | "
         f"{'yes' if spec.public else ''} | {spec.help} |"
     )

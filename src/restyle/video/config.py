@@ -67,24 +67,35 @@ class VideoOptions:
 
     temporal_strength: float = option(
         0.7,
+        label="Flicker reduction",
         help="video: weight of the previous stylized frame, warped by the motion, in each "
         "frame where the motion is reliable (0: frame by frame)",
         minimum=0.0,
         maximum=0.95,
         public=True,
     )
-    codec: Codec = option("auto", help="video codec (auto: vp9 for .webm, h264 otherwise)")
+    codec: Codec = option(
+        "auto", label="Video codec", help="video codec (auto: vp9 for .webm, h264 otherwise)"
+    )
     crf: int | None = option(
         None,
+        label="Video quality (CRF)",
         help="video encoder quality, lower is better (none: 18 for h264, 32 for vp9)",
         minimum=0,
         maximum=63,
     )
     max_frames: int = option(
-        0, help="video: stylize the first N frames only (0: all; gatys needs it)", minimum=0
+        0,
+        label="Frames to stylize",
+        help="video: stylize the first N frames only (0: all; gatys needs it)",
+        minimum=0,
     )
     frame_batch: int = option(
-        8, help="video: frames per forward pass (fewer at large sizes)", minimum=1, maximum=64
+        8,
+        label="Frames per batch",
+        help="video: frames per forward pass (fewer at large sizes)",
+        minimum=1,
+        maximum=64,
     )
 
     def __post_init__(self) -> None:
