@@ -15,7 +15,16 @@ import av
 import numpy as np
 import pytest
 import torch
-from tests.video_clips import HEIGHT, RATE, SHIFT, WIDTH, audio_packets, decoded, make_clip
+from tests.video_clips import (
+    HEIGHT,
+    RATE,
+    SHIFT,
+    WIDTH,
+    audio_packets,
+    decoded,
+    make_clip,
+    sound,
+)
 
 from restyle.engines.holder import Engines
 from restyle.errors import InvalidParameterError, InvalidVideoError
@@ -55,6 +64,8 @@ def test_frames_rate_duration_and_audio_packets_are_kept(
     assert len(packets) > 10
     assert audio_packets(out) == packets  # remuxed, byte for byte, at the same times
     assert summary.audio_packets == len(packets)
+    assert summary.audio_encoder is None
+    assert summary.audio_note == f"{len(packets)} audio packets kept"
     frames = decoded(out)
     assert frames[0].std() > 10  # a picture, not a flat frame
     assert np.abs(frames[0].astype(int) - decoded(clip)[0]).mean() > 20  # and stylized
@@ -81,6 +92,36 @@ def test_arbitrary_engine_and_webm(tmp_path: Path, engines: Engines) -> None:
         assert stream.codec_context.name == "vp9"
         assert (stream.codec_context.width, stream.codec_context.height) == (80, 60)
     assert summary.frames == len(decoded(out)) == 6
+
+
+@pytest.mark.parametrize(
+    ("source", "output", "encoder", "codec"),
+    [
+        # WebM holds only Opus and Vorbis: a phone clip's AAC becomes Opus.
+        ("pan.mp4", "out.webm", "libopus", "opus"),
+        # MP4 does not hold an old camera's 8-bit PCM (beside MPEG-4 video, in AVI): it becomes AAC.
+        ("camera.avi", "out.mp4", "aac", "aac"),
+    ],
+)
+def test_sound_the_container_cannot_hold_is_re_encoded_in_sync(
+    source: str, output: str, encoder: str, codec: str, tmp_path: Path, engines: Engines
+) -> None:
+    camera = {"codec": "mpeg4", "sound_codec": "pcm_u8"} if source.endswith(".avi") else {}
+    clip = make_clip(tmp_path / source, frames=25, **camera)
+    out = tmp_path / output
+    summary = stylize_video(clip, out, STYLE, engines=engines)
+    assert summary.audio_encoder == encoder
+    assert summary.audio_note == f"audio re-encoded to {'Opus' if codec == 'opus' else 'AAC'}"
+    assert summary.audio_packets == len(audio_packets(clip))
+    before, after = sound(clip), sound(out)
+    assert after.codec == codec
+    assert after.start == pytest.approx(before.start, abs=0.005)  # in sync with the video
+    # The encoders pad the last block (AAC: 1024 samples, 64 ms at 16 kHz; Opus: 20 ms).
+    assert after.seconds == pytest.approx(before.seconds, abs=0.07)
+    assert after.pitch == pytest.approx(440, abs=2)  # the tone, not noise or silence
+    with av.open(str(out)) as result:
+        assert result.streams.video[0].frames in (0, 25)  # WebM does not declare a count
+    assert summary.frames == len(decoded(out)) == 25
 
 
 def test_max_frames_cuts_video_and_sound_together(
@@ -125,8 +166,6 @@ def test_non_video_inputs_are_clear_errors(tmp_path: Path, engines: Engines) -> 
 def test_bad_requests_fail_before_any_work(clip: Path, tmp_path: Path, engines: Engines) -> None:
     with pytest.raises(InvalidParameterError, match="max_frames"):
         stylize_video(clip, tmp_path / "out.mp4", bundled("starry_night"), method="gatys")
-    with pytest.raises(InvalidParameterError, match="cannot hold the input's aac audio"):
-        stylize_video(clip, tmp_path / "out.webm", STYLE, engines=engines)
     with pytest.raises(InvalidParameterError, match="not a video file name"):
         stylize_video(clip, tmp_path / "out.png", STYLE, engines=engines)
     with pytest.raises(InvalidParameterError, match="temporal_strength"):

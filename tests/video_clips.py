@@ -3,6 +3,7 @@ pixels per frame (with sensor noise, optionally a scene cut and a rotation), and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -32,9 +33,11 @@ def make_clip(
     width: int = WIDTH,
     height: int = HEIGHT,
     codec: str = "libx264",
+    sound_codec: str | None = None,
 ) -> Path:
     """A clip panning over a canvas by SHIFT px per frame (a new canvas from `cut_at`);
-    `codec` libvpx-vp9 for a .webm (whose sound is then Opus)."""
+    `codec` libvpx-vp9 for a .webm (whose sound is then Opus, else AAC unless `sound_codec`
+    names another encoder, e.g. pcm_u8 in an .avi)."""
     rng = np.random.default_rng(1)
     scenes = [canvas(width + SHIFT * frames, height, seed) for seed in (0, 1)]
     options = {"movflags": "+faststart"} if faststart else {}
@@ -43,7 +46,7 @@ def make_clip(
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         if rotation is not None:
             video.set_display_rotation(rotation)
-        sound_codec = "libopus" if codec == "libvpx-vp9" else "aac"
+        sound_codec = sound_codec or ("libopus" if codec == "libvpx-vp9" else "aac")
         rate = 48000 if sound_codec == "libopus" else 16000
         sound = out.add_stream(sound_codec, rate=rate, layout="mono") if audio else None
         for i in range(frames):
@@ -60,6 +63,7 @@ def make_clip(
             chunk_size = 960 if sound_codec == "libopus" else 1024
             for start in range(0, samples, chunk_size):
                 chunk = tone[None, start : start + chunk_size].astype(np.float32)
+                # The encoder converts the samples to its own format (u8 for pcm_u8).
                 block = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
                 block.sample_rate, block.pts = rate, start
                 out.mux(sound.encode(block))
@@ -70,6 +74,33 @@ def make_clip(
 def audio_packets(path: Path) -> list[tuple[int | None, bytes]]:
     with av.open(str(path)) as clip:
         return [(p.pts, bytes(p)) for p in clip.demux(clip.streams.audio[0]) if p.dts is not None]
+
+
+@dataclass(frozen=True)
+class Sound:
+    """A clip's audio stream as heard: codec, when it starts and how long it lasts (seconds),
+    its loudest frequency (Hz)."""
+
+    codec: str
+    start: float
+    seconds: float
+    pitch: float
+
+
+def sound(path: Path) -> Sound:
+    """The first audio stream of `path`, decoded (the test clips' sound is mono)."""
+    with av.open(str(path)) as clip:
+        stream = clip.streams.audio[0]
+        frames = list(clip.decode(stream))
+        rate = frames[0].sample_rate
+        samples = np.concatenate([f.to_ndarray()[0] for f in frames])  # (first) channel
+        spectrum = np.abs(np.fft.rfft(samples - samples.mean(dtype=np.float64)))  # u8: no DC
+        return Sound(
+            codec=stream.codec_context.name,
+            start=float(frames[0].time or 0.0),
+            seconds=len(samples) / rate,
+            pitch=float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()]),
+        )
 
 
 def decoded(path: Path) -> list[np.ndarray]:

@@ -598,20 +598,12 @@ def budgeted(options: JobOptions, photo: ImageHeader, settings: ServiceSettings)
 
 
 def budgeted_video(options: JobOptions, clip: VideoInfo, settings: ServiceSettings) -> JobOptions:
-    """`options` for this clip: no size (or 0, the clip's own) means at most `max_video_size`;
-    a WebM result cannot hold the clip's audio unless it is Opus or Vorbis (it is copied, not
-    re-encoded)."""
+    """`options` for this clip: no size (or 0, the clip's own) means at most `max_video_size`.
+    (Any clip's sound goes into either container: what WebM cannot hold is re-encoded to Opus.)"""
     values = dict(options.options)
     cap = size_limit(options.method, settings, video=True)
     if not values.get("size") and max(clip.width, clip.height) > cap:
         values["size"] = cap
-    if options.format == "webm" and clip.audio_codec not in (None, "opus", "vorbis"):
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"format: webm cannot hold this clip's {clip.audio_codec} audio, which is kept as it "
-            "is (not re-encoded); ask for mp4",
-        )
     return options.model_copy(update={"options": values})
 
 

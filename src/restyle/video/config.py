@@ -19,7 +19,8 @@ Codec = Literal["auto", "h264", "vp9"]
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 """File name endings taken as video inputs; other files are recognised by their first bytes."""
 OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
-"""Containers Restyle writes: H.264 or VP9 video, the input's audio packets as they were."""
+"""Containers Restyle writes: H.264 or VP9 video, the input's audio packets as they were (its
+sound re-encoded where the container cannot hold their codec: Opus in WebM, AAC elsewhere)."""
 
 _IMAGE_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}  # ISO-BMFF stills
 _EBML = b"\x1a\x45\xdf\xa3"  # Matroska and WebM

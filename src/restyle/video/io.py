@@ -1,8 +1,10 @@
 """Reading and writing clips with PyAV: frames one at a time, audio packets as they were.
 
 `VideoSource` demuxes a file and yields, in file order, decoded video frames and the audio
-stream's packets untouched; `VideoSink` encodes frames (H.264 or VP9, yuv420p) and muxes those
-audio packets into the output without decoding them, so the sound is bit-for-bit the input's.
+stream's packets untouched; `VideoSink` encodes frames (H.264 or VP9, yuv420p) and hands those
+audio packets to `audio.AudioOut`, which muxes them without decoding them where the container
+holds their codec (the sound is then bit-for-bit the input's) and re-encodes them where it does
+not (AAC into WebM becomes Opus).
 Neither holds more than a frame and the encoder's own look-ahead, whatever the clip's length.
 Every failure of FFmpeg's libraries becomes an `InvalidVideoError` naming the file and, while
 decoding, the frame.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from av.video.stream import VideoStream
 
 from restyle.errors import InvalidParameterError, InvalidVideoError
+from restyle.video.audio import FORMATS, AudioOut, audio_encoder
 from restyle.video.config import (
     OUTPUT_SUFFIXES,
     Codec,
@@ -204,27 +206,9 @@ def choose_codec(path: Path, codec: Codec) -> str:
     return {"h264": "libx264", "vp9": "libvpx-vp9"}[codec]
 
 
-_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-
-
-def check_audio(path: Path, codec: str | None) -> None:
-    """Whether `path`'s container can hold audio of `codec` as it is (it is not re-encoded)."""
-    if codec is None:
-        return
-    probe = av.open(io.BytesIO(), "w", format=_FORMATS[path.suffix.lower()])
-    try:
-        supported = codec in probe.supported_codecs
-    finally:
-        probe.close()
-    if not supported:
-        raise InvalidParameterError(
-            f"output: {path.suffix} cannot hold the input's {codec} audio, which is kept as "
-            "it is (not re-encoded); write .mp4 or .mkv"
-        )
-
-
 class VideoSink:
-    """An output clip being written: encoded frames plus the input's audio packets, remuxed.
+    """An output clip being written: encoded frames plus the input's sound (`audio.AudioOut`:
+    its packets remuxed, or re-encoded where the container cannot hold their codec).
 
     Written to a hidden file beside `path` and renamed over it by `close()`, so a failed run
     leaves no half-written video; `abort()` removes the partial file.
@@ -245,12 +229,11 @@ class VideoSink:
     ) -> None:
         self.path = Path(path)
         encoder = choose_codec(self.path, codec)
-        check_audio(self.path, audio.codec_context.name if audio is not None else None)
         if width % 2 or height % 2:  # yuv420p halves the chroma planes
             raise InvalidParameterError(f"video size: even sides needed, got {width}x{height}")
         self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         # MP4 and MOV with the index first, so a browser can play while it downloads.
-        fmt = _FORMATS[self.path.suffix.lower()]
+        fmt = FORMATS[self.path.suffix.lower()]
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
         try:
             self._out: OutputContainer = av.open(os.fspath(self._partial), "w", options=options)
@@ -272,9 +255,10 @@ class VideoSink:
         context.colorspace = Colorspace.ITU709
         context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
         context.color_range = ColorRange.MPEG
-        self.audio: AudioStream | None = None
+        self.audio: AudioOut | None = None
         if audio is not None:
-            self.audio = self._out.add_stream_from_template(audio)
+            sound = audio_encoder(self.path, audio.codec_context.name)
+            self.audio = AudioOut(self._out, audio, sound)
 
     def write(self, frame: np.ndarray, *, pts: int) -> None:
         """One (H, W, 3) uint8 RGB frame at `pts` (in the input's time base)."""
@@ -286,15 +270,15 @@ class VideoSink:
         self._out.mux(self.video.encode(video_frame))
 
     def write_audio(self, packet: Packet[Any]) -> None:
-        """One of the input's audio packets, unchanged."""
-        if self.audio is None:
-            return
-        packet.stream = self.audio
-        self._out.mux(packet)
+        """One of the input's audio packets (copied or re-encoded: see `AudioOut`)."""
+        if self.audio is not None:
+            self.audio.write(packet)
 
     def close(self) -> Path:
         """Flush the encoder, finish the file and move it into place."""
         self._out.mux(self.video.encode(None))
+        if self.audio is not None:
+            self.audio.close()
         self._out.close()
         os.replace(self._partial, self.path)
         return self.path

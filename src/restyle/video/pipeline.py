@@ -3,8 +3,9 @@
 Frames stream from the decoder to the encoder in batches (`io.VideoSource` → the engine's
 runner, built once (`frames.frame_stylizer`) → `stabilise.TemporalStabiliser` → `io.VideoSink`),
 so memory holds one batch whatever the clip's length. The audio stream's packets are copied
-untouched, timestamps are the input's (so the frame rate and the duration are too) and the
-display matrix (a phone's rotation) is carried over.
+untouched (re-encoded where the output's container cannot hold their codec: `audio.py`),
+timestamps are the input's (so the frame rate and the duration are too) and the display matrix
+(a phone's rotation) is carried over.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from restyle.engines.registry import EngineSpec, engine_spec
 from restyle.errors import InvalidParameterError, InvalidVideoError, RestyleError
 from restyle.imaging import DEFAULT_LIMITS, ImageInput, ImageLimits
 from restyle.progress import Progress, ProgressCallback
+from restyle.video.audio import encoder_name
 from restyle.video.config import BATCH_PIXELS, VideoOptions
 from restyle.video.config import looks_like_video as looks_like_video
 from restyle.video.frames import FrameStylizer, frame_stylizer
@@ -38,7 +40,6 @@ from restyle.video.io import (
     VideoInfo,
     VideoSink,
     VideoSource,
-    check_audio,
     choose_codec,
     display_matrix,
 )
@@ -57,9 +58,21 @@ class VideoSummary:
     size: tuple[int, int]
     """(height, width) of the output frames."""
     audio_packets: int
+    """The input's audio packets the output's sound was made of."""
+    audio_encoder: str | None
+    """The encoder the sound was re-encoded with (FFmpeg's name, "libopus" for AAC into WebM);
+    None when its packets were copied as they were, or when there is no sound."""
     cuts: int
     """Scene cuts the stabiliser found (its history starts again at each)."""
     seconds: float
+
+    @property
+    def audio_note(self) -> str:
+        """The sound in a few words, for a summary line: "17 audio packets kept" or "audio
+        re-encoded to Opus"."""
+        if self.audio_encoder is not None:
+            return f"audio re-encoded to {encoder_name(self.audio_encoder)}"
+        return f"{self.audio_packets} audio packets kept"
 
 
 def stylize_video(
@@ -100,7 +113,6 @@ def stylize_video(
     choose_codec(Path(output), video.codec)  # a bad output name fails before any work
     holder = engines if engines is not None else default_engines(device)
     with VideoSource(source) as clip:
-        check_audio(Path(output), clip.info.audio_codec)  # before any work, too
         run = frame_stylizer(spec, styles, style_weights, options, engines=holder, limits=limits)
         size = frame_size(clip.info, _size_option(spec, options))
         return _Run(clip, Path(output), run, size, video, progress).all()
@@ -182,6 +194,7 @@ class _Run:
             rate=self.clip.info.rate,
             size=self.out_size,
             audio_packets=self.audio_packets,
+            audio_encoder=self.sink.audio.encoder if self.sink.audio is not None else None,
             cuts=self.stabiliser.stats.cuts,
             seconds=time.perf_counter() - self.began,
         )
