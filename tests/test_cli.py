@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from restyle.cli import parse_style
+from restyle.examples import example_path
 
 
 def _restyle(*args: str) -> subprocess.CompletedProcess[str]:
@@ -145,7 +148,7 @@ def test_unwritable_output_suffix_is_rejected_before_work(tmp_path: Path) -> Non
 def test_examples_lists_bundled_images() -> None:
     done = _restyle("examples")
     assert done.returncode == 0
-    assert "starry_night" in done.stdout and "parrots" in done.stdout
+    assert "starry-night" in done.stdout and "parrots" in done.stdout
 
 
 def test_parse_style_weights() -> None:
@@ -153,3 +156,70 @@ def test_parse_style_weights() -> None:
     assert parse_style("a.jpg") == ("a.jpg", 1.0)
     assert parse_style(r"C:\art\b.jpg") == (r"C:\art\b.jpg", 1.0)
     assert parse_style("x:y.jpg") == ("x:y.jpg", 1.0)
+
+
+def test_the_readmes_first_example_is_quick_and_names_its_engine(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if "restyle stylize" in line)
+    command = shlex.split(line.split("#")[0])
+    assert command[0].endswith("restyle") and command[1] == "stylize", line
+    output = command[command.index("-o") + 1]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "restyle.cli", *command[1:]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    elapsed = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / output).is_file()
+    assert "engine: fast" in done.stderr  # which engine ran, and why, before it ran
+    assert "trained style" in done.stderr
+    # A zoo style on the fast engine: 3-6 s on a 2-core CPU, with room for a busy machine.
+    assert elapsed < 60, f"the README's first example took {elapsed:.0f} s"
+
+
+def test_auto_with_a_painting_on_a_cpu_says_what_it_chose_and_what_gatys_would_cost(
+    tmp_path: Path,
+) -> None:
+    done = _restyle(
+        "stylize",
+        "cat",
+        "-s",
+        str(example_path("the-scream")),
+        "-o",
+        str(tmp_path / "o.jpg"),
+        "--device",
+        "cpu",
+        "--size",
+        "256",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "engine: arbitrary" in done.stderr and "--method gatys" in done.stderr
+    quiet = _restyle(
+        "stylize",
+        "cat",
+        "-s",
+        "the-scream",
+        "-o",
+        str(tmp_path / "q.jpg"),
+        "--quiet",
+        "--size",
+        "64",
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_long_run_says_its_expected_time_before_it_starts(tmp_path: Path) -> None:
+    # A gatys run of a few minutes: stopped as soon as the estimate is on stderr.
+    command = [sys.executable, "-m", "restyle.cli", "stylize", "parrots", "-s", "the-scream"]
+    command += ["--method", "gatys", "-o", str(tmp_path / "o.png"), "--device", "cpu"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        lines = [process.stderr.readline(), process.stderr.readline()]
+        process.kill()
+    assert lines[0].startswith("engine: gatys"), lines
+    assert lines[1].startswith("expected time: about ") and "CPU" in lines[1], lines

@@ -237,14 +237,27 @@ def test_a_damaged_shipped_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
             resolve_model(trained.id)
 
 
-def test_auto_method_picks_fast_for_trained_styles_and_gatys_for_images(tmp_path: Path) -> None:
+def test_auto_method_picks_fast_for_trained_styles(tmp_path: Path) -> None:
     assert choose_method(["starry-night"]) == "fast"
+    assert choose_method(["starry_night"]) == "fast"  # one namespace: both spellings
+    assert choose_method(["Starry Night"]) == "fast"
     assert choose_method(["starry-night:arbitrary", "the-scream"]) == "fast"
     assert choose_method([tmp_path / "model.safetensors"]) == "fast"
-    assert choose_method(["starry_night"]) == "gatys"  # a bundled painting's name
-    assert choose_method([str(example_path("starry_night"))]) == "gatys"
-    assert choose_method(["starry-night", str(example_path("great_wave"))]) == "gatys"
-    assert choose_method([torch.rand(1, 3, 8, 8)]) == "gatys"
+    # A file is a painting, whatever its name; so is a zoo name with a gatys-only option.
+    assert choose_method([str(example_path("starry_night"))]) != "fast"
+    assert choose_method(["starry-night", str(example_path("great_wave"))]) != "fast"
+    assert choose_method([torch.rand(1, 3, 8, 8)]) != "fast"
+    assert choose_method(["starry-night"], options={"iterations": 5}) == "gatys"
+
+
+def test_one_namespace_for_styles_and_examples() -> None:
+    entry = zoo.find("starry-night")
+    assert entry is not None
+    for spelling in ("starry_night", "Starry_Night", " starry night "):
+        assert zoo.find(spelling) == entry
+    assert example_path("starry_night") == example_path("starry-night") == entry.painting_path
+    assert example_path("parrots") is not None and example_path("parrots").is_file()
+    assert example_path("no-such-style") is None
 
 
 def test_a_recorded_training_command_trains_the_same_weights(

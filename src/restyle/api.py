@@ -12,15 +12,14 @@ import dataclasses
 import functools
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from restyle import zoo
 from restyle.color import match_color_mean_cov, match_histogram
 from restyle.devices import resolve_device
+from restyle.engines.choice import choose_engine
 from restyle.engines.holder import Engines
 from restyle.engines.registry import ENGINES, EngineSpec, engine_spec
 from restyle.errors import InvalidParameterError
@@ -58,8 +57,9 @@ def stylize(
     """Stylize `content` in the style of `style` (one image or several to blend).
 
     Images may be paths, bytes, binary streams, PIL images or (1, 3, H, W) tensors in [0, 1].
-    `method="auto"` picks `fast` when every style names a trained network (see
-    `choose_method`), else `gatys`. For `method="fast"` each style is a trained style's id or
+    `method="auto"` picks `fast` when every style names a trained network, else `gatys` where
+    it is expected within a minute on the device (a GPU) and `arbitrary` where it is not (see
+    `restyle.engines.choice`). For `method="fast"` each style is a trained style's id or
     a checkpoint file instead of an image, and several are blended by averaging their outputs
     with `style_weights`. `method="arbitrary"` takes any painting (several are blended in the
     generated networks' weights).
@@ -107,12 +107,15 @@ def stylize_tensor(
     styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [style]  # type: ignore[list-item]
     if not styles:
         raise InvalidParameterError("style: at least one style is needed")
-    spec = engine_spec(choose_method(styles) if method == AUTO else method)
+    holder = engines if engines is not None else default_engines(device)
+    content_t = as_tensor(content, limits=limits)
+    if method == AUTO:
+        hw = (int(content_t.shape[-2]), int(content_t.shape[-1]))
+        method = choose_method(styles, options=options, content_hw=hw, device=holder.device)
+    spec = engine_spec(method)
     setup_values, engine_options, post = spec.split(options)
     weights = normalise_weights(style_weights, len(styles))
-    holder = engines if engines is not None else default_engines(device)
     engine = holder.get(spec.name, _setup(spec, holder, setup_values))
-    content_t = as_tensor(content, limits=limits)
     style_inputs = _style_inputs(spec, styles, content_t, post, limits)
     extra: dict[str, Any] = {}
     if init_image is not None:
@@ -185,23 +188,11 @@ def _style_inputs(
     return paintings
 
 
-def choose_method(styles: Sequence[ImageInput]) -> str:
-    """`fast` when every style is a trained network (a zoo id or a .safetensors file), else `gatys`.
-
-    A painting's image always goes to `gatys`, which takes any style; a trained style only
-    exists for `fast`.
-    """
-
-    def trained(style: ImageInput) -> bool:
-        if isinstance(style, os.PathLike):
-            style = os.fspath(style)
-        if not isinstance(style, str):
-            return False
-        if style.endswith(".safetensors"):
-            return True
-        return not Path(style).exists() and zoo.find(zoo.split_spec(style)[0]) is not None
-
-    return "fast" if all(trained(s) for s in styles) else "gatys"
+def choose_method(styles: Sequence[ImageInput], **context: Any) -> str:
+    """The engine `method="auto"` runs for `styles` (`restyle.engines.choice.choose_engine`:
+    `fast` for trained styles; for paintings `gatys` where it is quick on the device, else
+    `arbitrary`). `context`: `options`, `content_hw`, `device`, `video`."""
+    return choose_engine(styles, **context).method
 
 
 def recolor_styles(

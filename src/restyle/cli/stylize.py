@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ def add_parsers(commands: Any) -> None:
             "stylize",
             help="stylize photos (gatys or arbitrary: any painting; fast: a trained style)",
             description=(
-                "Stylize CONTENT in the style of one or more STYLE images (paths, or the names "
-                f"of bundled paintings: {', '.join(example_names('styles'))})."
+                "Stylize CONTENT in the style of one or more STYLEs: a painting's image (any "
+                "file), or a zoo style's name (`restyle styles`), which runs its trained network "
+                "(fast) or, with --method gatys/arbitrary, its painting. Says which engine runs "
+                "and why, and the expected time of a long run, on stderr."
             ),
         )
     )
@@ -30,7 +33,7 @@ def add_parsers(commands: Any) -> None:
     demo.add_argument("--output-dir", type=Path, default=Path("out"))
     demo.add_argument("--size", type=int, default=256, help="output long side (default 256)")
     demo.add_argument("--device", default=None)
-    commands.add_parser("examples", help="list the bundled example images")
+    commands.add_parser("examples", help="list the bundled example photos and the styles' names")
     styles = commands.add_parser(
         "styles",
         help="list the trained styles shipped with restyle (the model zoo)",
@@ -55,8 +58,8 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
         required=True,
         metavar="STYLE[:WEIGHT]",
         help=(
-            "style image (gatys, arbitrary) or trained style id / checkpoint (fast), "
-            "repeatable; :WEIGHT blends several (default equal)"
+            "a painting's image, a zoo style's name (`restyle styles`) or a trained network "
+            "(.safetensors), repeatable; :WEIGHT blends several (default equal)"
         ),
     )
     p.add_argument(
@@ -72,7 +75,10 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
         "--method",
         default="auto",
         choices=("auto", *ENGINES),
-        help=f"engine (auto: fast for trained styles, gatys for images; {engines})",
+        help=(
+            "engine (auto: fast for zoo styles and trained networks; for paintings gatys where "
+            f"it is expected within a minute here, else arbitrary; {engines})"
+        ),
     )
     p.add_argument("--init-image", type=Path, default=None, help="gatys: image for --init image")
     p.add_argument(
@@ -100,7 +106,7 @@ def parse_style(spec: str) -> tuple[str, float]:
 
 
 def run_stylize(args: argparse.Namespace) -> int:
-    from restyle.api import choose_method, stylize_tensor
+    from restyle.api import stylize_tensor
     from restyle.engines.holder import Engines
     from restyle.imaging import check_output_path, save_image
 
@@ -117,12 +123,15 @@ def run_stylize(args: argparse.Namespace) -> int:
         check_output_path(output, bit_depth=args.bit_depth)
     options = {k: v for k, v in vars(args).items() if k in args.option_names}
     styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
-    method = choose_method(styles) if args.method == "auto" else args.method
-    # Painting engines take style images (bundled names allowed); fast takes trained styles.
-    trained = ENGINES[method].styles == "trained" if method in ENGINES else False
-    style_inputs = [s if trained else resolve_image(s) for s in styles]
     engines = Engines(device=args.device)  # built once for every photo of this run
-    for content, output in zip(args.content, outputs, strict=True):
+    sizes = [_image_hw(resolve_image(content)) for content in args.content]
+    method = _choose(args, styles, options, sizes[0], engines.device)
+    # Painting engines take style images (zoo names allowed); fast takes trained styles.
+    trained = ENGINES[method].styles == "trained"
+    style_inputs = [s if trained else resolve_image(s) for s in styles]
+    for content, output, hw in zip(args.content, outputs, sizes, strict=True):
+        if not args.quiet:
+            _announce_time(method, options, hw, engines.device)
         unit = "tile" if ENGINES[method].interactive else "step"  # tiles of a large image
         with ProgressBar(disabled=args.quiet, unit=unit) as bar:
             result = stylize_tensor(
@@ -141,6 +150,61 @@ def run_stylize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+LONG_RUN_SECONDS = 10.0
+"""Runs expected to take longer than this say so before they start."""
+
+
+def _choose(
+    args: argparse.Namespace,
+    styles: Sequence[str],
+    options: dict[str, Any],
+    content_hw: tuple[int, int] | None,
+    device: Any,
+    *,
+    video: bool = False,
+) -> str:
+    """The engine to run, said on stderr with the reason (auto) unless --quiet."""
+    from restyle.engines.choice import choose_engine
+
+    if args.method == "auto":
+        choice = choose_engine(
+            styles, options=options, content_hw=content_hw, device=device, video=video
+        )
+        method, reason = choice.method, choice.reason
+    else:
+        method, reason = args.method, "asked for with --method"
+    if not args.quiet:
+        print(f"engine: {method} ({ENGINES[method].title.lower()}): {reason}", file=sys.stderr)
+    return method
+
+
+def _announce_time(
+    method: str, options: dict[str, Any], content_hw: tuple[int, int] | None, device: Any
+) -> None:
+    """Before a run expected to take more than LONG_RUN_SECONDS: how long, on this machine."""
+    import dataclasses
+
+    spec = ENGINES[method]
+    setup_values, engine_options, _ = spec.split(options)
+    setup = dataclasses.replace(spec.setup(), **(setup_values or {}))
+    expected = spec.estimate(engine_options, content_hw or (512, 512), device, setup)
+    if expected.seconds >= LONG_RUN_SECONDS:
+        print(f"expected time: {expected}", file=sys.stderr)
+
+
+def _image_hw(path: Path) -> tuple[int, int] | None:
+    """A photo's (height, width) from its header, without decoding it; None if unreadable
+    (the run itself then reports the problem)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return height, width
+
+
 def _is_video(content: str) -> bool:
     # PyAV is imported only when the input is a clip; the name or the first bytes tell.
     from restyle.video.config import looks_like_video
@@ -149,7 +213,6 @@ def _is_video(content: str) -> bool:
 
 
 def _run_video(args: argparse.Namespace) -> int:
-    from restyle.api import choose_method
     from restyle.engines.holder import Engines
     from restyle.video import stylize_video
 
@@ -158,8 +221,10 @@ def _run_video(args: argparse.Namespace) -> int:
     if args.init_image is not None or args.bit_depth != 8:
         raise InvalidParameterError("--init-image and --bit-depth: for photos, not videos")
     styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
-    method = choose_method(styles) if args.method == "auto" else args.method
-    trained = ENGINES[method].styles == "trained" if method in ENGINES else False
+    engines = Engines(device=args.device)
+    engine_options = {k: v for k, v in options.items() if k in args.option_names}
+    method = _choose(args, styles, engine_options, None, engines.device, video=True)
+    trained = ENGINES[method].styles == "trained"
     style_inputs = [s if trained else resolve_image(s) for s in styles]
     frames = options.get("max_frames", 0)
     if method in ENGINES and not ENGINES[method].interactive and frames and not args.quiet:
@@ -178,7 +243,7 @@ def _run_video(args: argparse.Namespace) -> int:
             method=method,
             style_weights=list(weights),
             progress=bar.update,
-            engines=Engines(device=args.device),
+            engines=engines,
             **options,
         )
     if not args.quiet:
@@ -256,6 +321,8 @@ def run_styles(args: argparse.Namespace) -> int:
 
 
 def run_examples(_: argparse.Namespace) -> int:
-    for kind in ("photos", "styles"):
-        print(f"{kind}: {', '.join(example_names(kind))}")
+    from restyle import zoo
+
+    print(f"photos: {', '.join(example_names('photos'))}")
+    print(f"styles: {', '.join(e.id for e in zoo.entries())} (details: restyle styles)")
     return EXIT_OK

@@ -11,15 +11,19 @@ import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from restyle import zoo
+from restyle.engines import costs
 from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
 from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.gatys_config import GatysOptions, GatysSetup
 from restyle.errors import InvalidParameterError
 from restyle.options import OptionSpec, option_specs
 from restyle.postprocess_config import PostprocessConfig
+
+if TYPE_CHECKING:
+    import torch
 
 StyleKind = Literal["painting", "trained"]
 
@@ -40,8 +44,23 @@ class EngineSpec:
     factory: str
     """"module:Class" of the engine, imported on first use."""
     uses_vgg: bool
+    work: costs.Work = costs.feed_forward_work
+    """What the engine's time for one image is proportional to (its cost model's work)."""
+    compute_dtype: costs.Precision = costs.feed_forward_dtype
+    """The precision it computes in on a device, with a setup (which probe its cost scales)."""
     installed: Callable[[], bool] = lambda: True
     """Whether this installation has what the engine needs (the arbitrary engine's MetaNet)."""
+
+    def estimate(
+        self,
+        options: Any,
+        content_hw: tuple[int, int],
+        device: torch.device,
+        setup: Any = None,
+    ) -> costs.Estimate:
+        """Expected time of one run on `device` for a photo of `content_hw` (H, W) px."""
+        dtype = self.compute_dtype(setup or self.setup(), device)
+        return costs.estimate(self.name, self.work(options, content_hw), device, dtype)
 
     def setup_specs(self) -> tuple[OptionSpec, ...]:
         return option_specs(self.setup)
@@ -136,6 +155,8 @@ ENGINES: dict[str, EngineSpec] = {
             interactive=False,
             factory="restyle.engines.gatys:GatysEngine",
             uses_vgg=True,
+            work=costs.optimisation_work,
+            compute_dtype=costs.optimisation_dtype,
         ),
     )
 }

@@ -1,4 +1,10 @@
-"""Example photos and public-domain paintings bundled with Restyle (licences in LICENSES.md)."""
+"""Example photos bundled with Restyle, and the names of the paintings the demo uses.
+
+Styles have one namespace, the model zoo's: a style's name (`starry-night`) is a trained
+network for the fast engine and, for the painting engines, the zoo's copy of the painting. The
+bundled examples are photos only (licences in LICENSES.md); `starry_night` is read as
+`starry-night` (`restyle.zoo.find`), so the two spellings can never mean different things.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,11 @@ from typing import Literal
 
 _HERE = Path(__file__).parent
 
-# Which bundled files are photos and which are paintings; the names are what the CLI accepts.
-# The demo pairs photos and styles in this order; the Great Wave swamps the small cat photo
-# at the default style weight, so the cat gets Kandinsky.
+# The demo pairs photos and styles in this order; the Great Wave swamps the small cat photo at
+# the default style weight, so the cat gets Kandinsky.
 _EXAMPLES: dict[str, tuple[str, ...]] = {
     "photos": ("parrots", "lighthouse", "cat"),
-    "styles": ("starry_night", "the_scream", "composition_vii", "great_wave"),
+    "styles": ("starry-night", "the-scream", "composition-vii", "great-wave"),
 }
 
 
@@ -35,7 +40,11 @@ def bundled(name: str) -> Path:
 
 
 def example_path(name: str) -> Path | None:
-    """Path of a bundled example by name (e.g. 'starry_night'), or None if there is none."""
-    if any(name in names for names in _EXAMPLES.values()):
+    """A bundled photo's path by name ('parrots'), or a zoo style's painting ('starry-night',
+    also spelt 'starry_night'); None if there is neither."""
+    from restyle import zoo
+
+    if name in _EXAMPLES["photos"]:
         return _HERE / f"{name}.jpg"
-    return None
+    entry = zoo.find(name)
+    return None if entry is None else entry.painting_path

@@ -222,7 +222,15 @@ def verify_file(path: Path, sha256: str, *, what: str) -> Path:
 
 
 def find(style_id: str) -> StyleEntry | None:
-    return next((e for e in entries() if e.id == style_id), None)
+    """The style called `style_id`; case, spaces and `_` for `-` do not matter, so
+    'Starry_Night' is 'starry-night' (one namespace: no two spellings name different things)."""
+    wanted = canonical_id(style_id)
+    return next((e for e in entries() if e.id == wanted), None)
+
+
+def canonical_id(style_id: str) -> str:
+    """'Starry_Night ' → 'starry-night': how a style's name is spelt in the registry."""
+    return style_id.strip().lower().replace("_", "-").replace(" ", "-")
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:

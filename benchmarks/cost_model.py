@@ -1,0 +1,195 @@
+"""Measure the engines' cost model: seconds per unit of work as a multiple of the probe.
+
+For each engine and precision, `restyle.stylize_tensor` runs on the bundled parrots photo at
+several sizes (one engine holder, models loaded and warmed up first, so load time is not
+counted), each run timed next to the probe of `restyle.engines.costs` on the same machine in
+the same minute. The run's seconds divided by that probe's seconds, against the engine's work
+(`EngineSpec.work`), are fitted by least squares with a line: `fixed + per_unit × work`. The
+fit is written to `src/restyle/engines/cost_model.json` with the machine it ran on; then the
+default run of each engine is timed against its estimate as a check (the ratio is printed and
+kept in the JSON as `check`).
+
+Gatys is timed at a single scale with a few steps (its work is steps × megapixels whatever the
+ladder), in float32 and, where the CPU has native bf16, bfloat16. The feed-forward engines
+run a zoo style (fast) and a bundled painting (arbitrary).
+
+    python benchmarks/cost_model.py                      # writes the JSON (about 5 minutes)
+    python benchmarks/cost_model.py --quick --out /tmp/cost.json   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import machine
+from restyle.api import stylize_tensor
+from restyle.engines import costs
+from restyle.engines.holder import Engines
+from restyle.engines.registry import ENGINES
+from restyle.examples import example_path
+from restyle.imaging import as_tensor
+
+PHOTO = "parrots"
+PAINTING = "the_scream"
+ZOO_STYLE = "starry-night"
+
+
+def fresh_probe(device: torch.device, dtype: torch.dtype | None) -> float:
+    """The probe, timed now (not the process's cached value): the machine's load moves."""
+    costs._probe.cache_clear()
+    return costs.probe_seconds(device, dtype)
+
+
+def timed(run: Any, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fit(points: list[tuple[float, float]]) -> dict[str, float]:
+    """Least squares line through (work, probes); a negative intercept is clamped to 0."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    intercept = mean_y - slope * mean_x
+    if intercept < 0:  # through the origin instead
+        slope = sum(x * y for x, y in points) / sum(x * x for x, _ in points)
+        intercept = 0.0
+    return {"fixed": round(intercept, 3), "per_unit": round(slope, 3)}
+
+
+def measure(
+    name: str,
+    style: Any,
+    sizes: list[int],
+    options: dict[str, Any],
+    precision: str | None,
+    engines: Engines,
+    repeats: int,
+) -> dict[str, Any]:
+    spec = ENGINES[name]
+    setup = spec.setup(precision=precision) if precision else spec.setup()
+    dtype = spec.compute_dtype(setup, engines.device)
+    photo = as_tensor(example_path(PHOTO))
+    content_hw = (int(photo.shape[-2]), int(photo.shape[-1]))
+    stylize_tensor(photo, [style], method=name, engines=engines, size=64, **options)  # warm-up
+    points, rows = [], []
+    for size in sizes:
+        run_options = {**options, "size": size}
+        if precision:
+            run_options["precision"] = precision
+        _, engine_options, _ = spec.split(run_options)
+        work = spec.work(engine_options, content_hw)
+        probe_before = fresh_probe(engines.device, dtype)
+        seconds = timed(
+            lambda ro=run_options: stylize_tensor(
+                photo, [style], method=name, engines=engines, **ro
+            ),
+            repeats,
+        )
+        probe = (probe_before + fresh_probe(engines.device, dtype)) / 2
+        points.append((work, seconds / probe))
+        rows.append(
+            {"size": size, "work": round(work, 4), "seconds": round(seconds, 3), "probe": probe}
+        )
+        print(
+            f"{name:9s} {precision or 'default':8s} size {size:5d}: work {work:8.3f}, "
+            f"{seconds:7.2f} s, probe {probe * 1e3:6.1f} ms, {seconds / probe:9.1f} probes",
+            flush=True,
+        )
+    return {**fit(points), "runs": rows, "dtype": str(dtype).removeprefix("torch.")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--out", type=Path, default=costs.COST_MODEL_FILE)
+    args = parser.parse_args()
+    engines = Engines(device=args.device)
+    device = engines.device
+    steps = 3 if args.quick else 8
+    gatys_sizes = [96, 160] if args.quick else [128, 256, 384]
+    forward_sizes = [256, 512] if args.quick else [512, 1024, 1536]
+    repeats = 1 if args.quick else 2
+    gatys_options = {"scales": 1, "iterations": steps, "seed": 0}
+    precisions = ["float32"]
+    if device.type == "cuda" or machine.describe()["bf16_used_by_auto"]:
+        precisions.append("bfloat16")
+    painting = as_tensor(example_path(PAINTING))
+    result: dict[str, Any] = {
+        "machine": machine.describe() if device.type == "cpu" else torch.cuda.get_device_name(),
+        "probe": {
+            "channels": costs.PROBE_CHANNELS,
+            "side": costs.PROBE_SIDE,
+            "layers": costs.PROBE_LAYERS,
+        },
+        "engines": {"gatys": {}, "fast": {}, "arbitrary": {}},
+    }
+    for precision in precisions:
+        result["engines"]["gatys"][precision] = measure(
+            "gatys", painting, gatys_sizes, gatys_options, precision, engines, repeats
+        )
+    result["engines"]["fast"]["float32"] = measure(
+        "fast", ZOO_STYLE, forward_sizes, {}, None, engines, repeats
+    )
+    result["engines"]["arbitrary"]["float32"] = measure(
+        "arbitrary", painting, forward_sizes, {}, None, engines, repeats
+    )
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    costs.COST_MODEL_FILE = args.out  # the check estimates with what was just measured
+    costs._measured.cache_clear()
+    check(engines, painting, quick=args.quick, result=result)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+def check(engines: Engines, painting: torch.Tensor, *, quick: bool, result: dict[str, Any]) -> None:
+    """Each engine's default run (gatys at a size that keeps this short) against its estimate."""
+    photo = as_tensor(example_path(PHOTO))
+    content_hw = (int(photo.shape[-2]), int(photo.shape[-1]))
+    cases = [
+        ("gatys", painting, {"size": 128 if quick else 256, "iterations": 20 if quick else 60}),
+        ("fast", ZOO_STYLE, {}),
+        ("arbitrary", painting, {"size": 1024}),
+    ]
+    checks = []
+    for name, style, options in cases:
+        spec = ENGINES[name]
+        _, engine_options, _ = spec.split(options)
+        costs._probe.cache_clear()
+        expected = spec.estimate(engine_options, content_hw, engines.device).seconds
+        start = time.perf_counter()
+        stylize_tensor(photo, [style], method=name, engines=engines, **options)
+        seconds = time.perf_counter() - start
+        print(
+            f"check {name:9s} {options}: expected {expected:6.1f} s, took {seconds:6.1f} s "
+            f"(ratio {seconds / expected:.2f})",
+            flush=True,
+        )
+        checks.append(
+            {
+                "engine": name,
+                "options": options,
+                "expected_s": round(expected, 2),
+                "seconds": round(seconds, 2),
+            }
+        )
+    result["check"] = checks
+
+
+if __name__ == "__main__":
+    main()

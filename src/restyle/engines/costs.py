@@ -1,0 +1,198 @@
+"""Expected run times: a cost model per engine, measured once, scaled to this machine.
+
+An engine's time is proportional to its *work*: gatys counts VGG19 forward+backward passes
+times megapixels over its coarse-to-fine ladder, the feed-forward engines the megapixels of
+their forward pass. What one unit of work costs was measured by `benchmarks/cost_model.py`
+as a multiple of a *probe* (a few VGG19-like 3x3 convolutions) timed in the same run on the
+same machine; the result lives in `cost_model.json` beside this module, with the machine it
+was measured on. Here the probe runs once per device and precision (tens of milliseconds on
+a CPU), so an estimate follows this machine's cores, vector units, bf16 support and present
+load without a table of CPUs. A ratio measured on one machine carries to another within a
+factor of about 1.5 (docs/cost-model.md); the progress bar's own projection takes over once
+a run has started.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # torch is imported when something is timed, not when the registry is read
+    import torch
+
+COST_MODEL_FILE = Path(__file__).with_name("cost_model.json")
+
+PROBE_CHANNELS = 64
+PROBE_SIDE = 96
+PROBE_LAYERS = 2
+PROBE_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How long an engine is expected to take for one image on one device."""
+
+    engine: str
+    seconds: float
+    device: str
+    """The device in words, e.g. "CPU with 2 threads"."""
+
+    def __str__(self) -> str:
+        return f"about {duration(self.seconds)} on this {self.device}"
+
+
+def duration(seconds: float) -> str:
+    """A rounded duration in words: '4 s', '40 s', '3 min', '1 h 10 min'."""
+    if seconds < 1:
+        return "1 s"
+    if seconds < 10:
+        return f"{seconds:.0f} s"
+    if seconds < 90:
+        return f"{round(seconds, -1):.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    hours, rest = divmod(round(minutes), 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+# Work per engine -------------------------------------------------------------------------------
+
+
+def optimisation_work(options: Any, content_hw: tuple[int, int]) -> float:
+    """Gatys: Σ over the ladder of (steps + 1 first evaluation) × megapixels at that scale."""
+    from restyle.engines.gatys import plan_scales
+
+    plans = plan_scales(content_hw, options)
+    return sum((p.iterations + 1) * p.size[0] * p.size[1] / 1e6 for p in plans)
+
+
+def feed_forward_work(options: Any, content_hw: tuple[int, int]) -> float:
+    """Fast and arbitrary: the output's megapixels (`size` 0 keeps the photo's own)."""
+    h, w = content_hw
+    size = getattr(options, "size", 0) or max(h, w)
+    scale = size / max(h, w)
+    return h * w * scale * scale / 1e6
+
+
+Work = Callable[[Any, tuple[int, int]], float]
+
+
+def optimisation_dtype(setup: Any, device: torch.device) -> torch.dtype | None:
+    """Gatys computes VGG19 under autocast: bfloat16 on CUDA and on CPUs with native bf16."""
+    from restyle.devices import autocast_dtype
+
+    return autocast_dtype(setup.precision, device)
+
+
+def feed_forward_dtype(setup: Any, device: torch.device) -> torch.dtype | None:
+    """The feed-forward networks run float16 on CUDA (precision auto), float32 on the CPU."""
+    import torch
+
+    if device.type == "cuda" and setup.precision in ("auto", "float16"):
+        return torch.float16
+    return torch.bfloat16 if setup.precision == "bfloat16" else None
+
+
+Precision = Callable[[Any, "torch.device"], "torch.dtype | None"]
+
+
+# The measured constants ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineCost:
+    """seconds = probe seconds × (fixed + per_unit × work), measured per engine and precision."""
+
+    fixed: float
+    per_unit: float
+
+    def probes(self, work: float) -> float:
+        return self.fixed + self.per_unit * work
+
+
+@functools.cache
+def _measured() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(COST_MODEL_FILE.read_text())
+    return data
+
+
+def engine_cost(engine: str, precision: str) -> EngineCost:
+    """The measured constants of `engine` computing in `precision` ("float32", "bfloat16")."""
+    costs = _measured()["engines"][engine]
+    record = costs.get(precision) or costs["float32"]
+    return EngineCost(fixed=float(record["fixed"]), per_unit=float(record["per_unit"]))
+
+
+# The probe ---------------------------------------------------------------------------------------
+
+
+def probe_seconds(device: torch.device, dtype: torch.dtype | None = None) -> float:
+    """Seconds the probe takes now on `device`, computing in `dtype` (None: float32)."""
+    return _probe(str(device), str(dtype).removeprefix("torch.") if dtype else "float32")
+
+
+@functools.cache
+def _probe(device_name: str, precision: str) -> float:
+    import torch
+
+    device = torch.device(device_name)
+    generator = torch.Generator().manual_seed(0)
+    shape = (1, PROBE_CHANNELS, PROBE_SIDE, PROBE_SIDE)
+    x = torch.rand(shape, generator=generator).to(device).requires_grad_()
+    kernels = [
+        (torch.randn(PROBE_CHANNELS, PROBE_CHANNELS, 3, 3, generator=generator) * 0.05).to(device)
+        for _ in range(PROBE_LAYERS)
+    ]
+    dtype = getattr(torch, precision) if precision != "float32" else None
+
+    def once() -> float:
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            y = x
+            for kernel in kernels:
+                y = torch.relu(torch.nn.functional.conv2d(y, kernel, padding=1))
+            loss = y.float().square().mean()
+        loss.backward()  # type: ignore[no-untyped-call]
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    once()  # the first call pays for kernel selection and allocation
+    return statistics.median(once() for _ in range(PROBE_REPEATS))
+
+
+def device_words(device: torch.device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} GPU"
+    threads = torch.get_num_threads()
+    return f"CPU with {threads} thread{'s' if threads != 1 else ''}"
+
+
+def estimate(
+    engine: str,
+    work: float,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+) -> Estimate:
+    """Expected seconds for `work` units of `engine` on `device` computing in `dtype`."""
+    precision = str(dtype).removeprefix("torch.") if dtype else "float32"
+    probes = engine_cost(engine, precision).probes(work)
+    seconds = probe_seconds(device, dtype) * probes
+    if not math.isfinite(seconds):  # a probe that could not be timed: say nothing useful
+        seconds = 0.0
+    return Estimate(engine=engine, seconds=seconds, device=device_words(device))
+
+
+def reference_machine() -> str:
+    """The machine the constants were measured on, in words (for docs and messages)."""
+    return str(_measured().get("machine", "unknown"))
