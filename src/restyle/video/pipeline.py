@@ -104,7 +104,9 @@ def stylize_video(
     styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [style]  # type: ignore[list-item]
     if not styles:
         raise InvalidParameterError("style: at least one style is needed")
-    spec = engine_spec(choose_method(styles) if method == AUTO else method)
+    if method == AUTO:  # a painting's frames go to the one-pass engine, never to gatys
+        method = choose_method(styles, options=options, video=True)
+    spec = engine_spec(method)
     if not spec.interactive and not video.max_frames:
         raise InvalidParameterError(
             f"max_frames: the {spec.name} engine optimises every frame (minutes each on a CPU); "
