@@ -79,3 +79,14 @@ def test_colour_matching_modes_recolour_styles_before_stylizing(
         assert got == pytest.approx(small_content[0, channel].mean().item(), abs=0.02)
     assert recoloured[0, 0].mean() > recoloured[0, 2].mean()
     assert recolor_styles([small_style], small_content, "luminance")[0] is small_style
+
+
+def test_a_zoo_styles_name_is_its_painting_for_the_painting_engines() -> None:
+    photo = example_path("parrots")
+    by_name = restyle.stylize_tensor(photo, "starry_night", method="arbitrary", size=64)
+    by_file = restyle.stylize_tensor(
+        photo, example_path("starry-night"), method="arbitrary", size=64
+    )
+    torch.testing.assert_close(by_name, by_file, rtol=0, atol=0)
+    with pytest.raises(restyle.InvalidImageError):
+        restyle.stylize_tensor(photo, "no-such-style", method="arbitrary", size=64)

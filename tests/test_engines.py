@@ -158,4 +158,6 @@ def test_the_holder_checks_names_and_setups() -> None:
     assert isinstance(engine, FastEngine) and engine.setup == FastSetup(runtime="torch")
     assert holder.loads == {"fast": 1}  # no VGG19 for an engine that does not read it
     with pytest.raises(InvalidParameterError, match="unknown option"):
-        api.stylize_tensor(as_tensor(PHOTO), "starry-night", engines=holder, iterations=3)
+        api.stylize_tensor(
+            as_tensor(PHOTO), "starry-night", method="fast", engines=holder, iterations=3
+        )

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from restyle import zoo
 from restyle.color import match_color_mean_cov, match_histogram
 from restyle.devices import resolve_device
 from restyle.engines.choice import choose_engine
@@ -182,10 +183,19 @@ def _style_inputs(
 ) -> list[Any]:
     if spec.styles == "trained":  # ids and checkpoint paths: the engine checks them
         return [os.fspath(s) if isinstance(s, os.PathLike) else s for s in styles]
-    paintings = [as_tensor(s, limits=limits) for s in styles]
+    paintings = [as_tensor(_painting(s), limits=limits) for s in styles]
     if spec.name == "gatys":
         return recolor_styles(paintings, content, post.preserve_color)
     return paintings
+
+
+def _painting(style: ImageInput) -> ImageInput:
+    """A zoo style's name stands for its painting (one namespace); anything else is an image."""
+    if isinstance(style, str) and not os.path.exists(style):
+        entry = zoo.find(zoo.split_spec(style)[0])
+        if entry is not None:
+            return entry.painting_path
+    return style
 
 
 def choose_method(styles: Sequence[ImageInput], **context: Any) -> str:
