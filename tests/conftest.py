@@ -1,8 +1,12 @@
-"""Shared fixtures: small real images from the bundled examples, a folder of training photos."""
+"""Shared fixtures: small real images from the bundled examples, a folder of training photos,
+Debian's headless Chromium (driven by Playwright) for the browser tests."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,3 +56,20 @@ def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         image.save(root / ("sub" if i > 3 else "") / f"photo{i}{suffix}")
     (root / "notes.txt").write_text("not an image")
     return root
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium, with a fake camera (a moving test pattern) that needs no
+    permission prompt; skips where Playwright or chromium is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium_path = shutil.which("chromium")
+    if chromium_path is None:
+        pytest.skip("Debian's chromium is not installed (`make test` installs it)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path,
+            args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+        )
+        yield chromium
+        chromium.close()

@@ -7,8 +7,10 @@ live mode against it, as tests/test_web.py does against the source tree."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,8 @@ from tests.service_processes import Service
 pytestmark = pytest.mark.timeout(600)
 
 expect = test_web.expect
-# The fixtures of tests/test_web.py: Chromium (skips without it) and a fresh page that fails the
-# test on uncaught errors in it, served by this module's `service`.
-browser = test_web.browser
+# The fixture of tests/test_web.py: a fresh page (in conftest.py's Chromium) that fails the test
+# on uncaught errors in it, served by this module's `service`.
 page = test_web.page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,3 +134,17 @@ def test_live_mode_from_the_installed_package(page: Any, service: Service) -> No
     assert vendor.get(ENTRY) == 200, vendor
     assert set(vendor) <= SHIPPED, f"the page loaded files the wheel does not ship: {vendor}"
     page.get_by_role("button", name="Stop").click()
+
+
+def test_pyproject_licence_is_an_spdx_expression() -> None:
+    """setuptools deprecates `license = { text = ... }` (a table) and stops reading it in 2027;
+    the SPDX string it reads instead needs setuptools 77 or later to build."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    licence = pyproject["project"]["license"]
+    assert isinstance(licence, str), f"project.license is a table, not an SPDX string: {licence!r}"
+    assert licence == "MIT"
+    for name in pyproject["project"].get("license-files", []):
+        assert (ROOT / name).is_file(), name
+    [setuptools] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    minimum = re.fullmatch(r"setuptools>=(\d+)(\.\d+)*", setuptools)
+    assert minimum is not None and int(minimum.group(1)) >= 77, setuptools

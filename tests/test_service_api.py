@@ -26,7 +26,7 @@ from restyle.errors import InvalidImageError, WeightsError
 from restyle.service import runner
 from restyle.service.app import create_app
 from restyle.service.backend import Backend
-from restyle.service.errors import JOB_ERROR_STATUS, api_error_for_job
+from restyle.service.errors import ID_FORMS, JOB_ERROR_STATUS, api_error_for_job
 from restyle.service.jobs import JobError, JobOptions, JobRecord, JobStatus
 from restyle.service.schemas import JobStatusResponse
 from restyle.service.settings import ServiceSettings
@@ -294,6 +294,57 @@ def test_the_token_opens_only_its_own_job(client: Client) -> None:
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     result = client.get(f"{url}/result", params={"token": job["token"]})
     assert (result.status_code, result.json()["error"]["code"]) == (409, "no_result")
+
+
+JOB_ID_WORDS = "is not a job id (16 to 64 letters, digits, '-' or '_')"
+STYLE_ID_WORDS = (
+    "is not a style id (up to 64 lower-case letters, digits or '-', not starting with '-', then "
+    "optionally ':' and a network variant)"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("GET", "/api/jobs/not-a-job!", f"path.job_id: 'not-a-job!' {JOB_ID_WORDS}"),
+        ("DELETE", "/api/jobs/too-short", f"path.job_id: 'too-short' {JOB_ID_WORDS}"),
+        ("GET", "/api/jobs/too-short/result", f"path.job_id: 'too-short' {JOB_ID_WORDS}"),
+        ("GET", "/api/jobs/too-short/events", f"path.job_id: 'too-short' {JOB_ID_WORDS}"),
+        (
+            "GET",
+            "/api/styles/Starry%20Night/thumbnail",
+            f"path.style_id: 'Starry Night' {STYLE_ID_WORDS}",
+        ),
+        ("GET", "/api/styles/-x/model.onnx", f"path.style_id: '-x' {STYLE_ID_WORDS}"),
+        ("DELETE", "/api/styles/my.style", f"path.style_id: 'my.style' {STYLE_ID_WORDS}"),
+    ],
+)
+def test_a_malformed_id_in_a_path_is_answered_in_words(
+    client: Client, method: str, path: str, message: str
+) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 422
+    request_id = response.headers["x-request-id"]
+    assert response.json() == {
+        "error": {"code": "invalid_parameter", "message": message, "request_id": request_id}
+    }
+
+
+def test_a_malformed_style_id_in_a_form_is_answered_in_words(client: Client) -> None:
+    response = client.post("/api/jobs", files=photo(), data={"style": "Starry Night"})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_parameter")
+    assert response.json()["error"]["message"] == f"style: 'Starry Night' {STYLE_ID_WORDS}"
+
+
+def test_every_id_pattern_of_a_path_has_its_words(openapi: dict[str, Any]) -> None:
+    patterns = {
+        parameter["schema"]["pattern"]
+        for operations in openapi["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path" and "pattern" in parameter["schema"]
+    }
+    assert patterns and patterns <= set(ID_FORMS), patterns - set(ID_FORMS)
 
 
 def test_job_status_bodies_take_any_options(app: FastAPI) -> None:

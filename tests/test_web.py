@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ pytestmark = pytest.mark.timeout(600)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
-
-CHROMIUM = shutil.which("chromium")
 
 # Mean absolute difference (0-255, RGB) of two drawables scaled to the same small canvas, and
 # the standard deviation of the first (a blank canvas has none).
@@ -68,19 +65,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     server = Service(tmp_path_factory.mktemp("web"), {"max_jobs_per_client": "8"}).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (`make test` installs it)")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

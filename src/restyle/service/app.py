@@ -1,4 +1,5 @@
-"""The HTTP API (FastAPI; OpenAPI docs at /docs). `create_app(settings)` builds it.
+"""The HTTP API (FastAPI; OpenAPI docs at /docs, offline: `docs_page`). `create_app(settings)`
+builds it.
 
 The routes are in `restyle.service.routes` (one router per area); they reach what is shared
 (backend, settings, metrics, the engines) on `app.state` through `restyle.service.deps`.
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from restyle.engines.holder import Engines
 from restyle.service.backend import Backend
+from restyle.service.docs_page import mount_docs
 from restyle.service.errors import ErrorMiddleware, install_error_handlers
 from restyle.service.metrics import ServiceMetrics
 from restyle.service.requests import BodyLimitMiddleware, body_limit
@@ -67,6 +69,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         summary="Neural style transfer: turn a photo into a painting in the style of any artwork.",
         version="1",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc load their scripts from a CDN; mount_docs serves /docs whole.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.backend, app.state.settings, app.state.metrics = backend, settings, metrics
     app.state.engines = engines
@@ -77,5 +82,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     install_error_handlers(app, metrics.count_error)
     for router in ROUTERS:
         app.include_router(router)
+    mount_docs(app)
     mount_web_app(app)
     return app

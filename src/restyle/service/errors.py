@@ -26,7 +26,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from restyle.service.backend import StoreUnavailable
-from restyle.service.jobs import JobError, library_error_code, new_reference
+from restyle.service.jobs import (
+    JOB_ID_PATTERN,
+    STYLE_ID_PATTERN,
+    JobError,
+    library_error_code,
+    new_reference,
+)
 
 log = logging.getLogger("restyle.service")
 
@@ -93,6 +99,34 @@ def api_error_for_job(error: JobError | None) -> ApiError:
     return ApiError(JOB_ERROR_STATUS.get(error.code, 500), error.code, error.message)
 
 
+ID_FORMS: Mapping[str, str] = MappingProxyType(
+    {
+        JOB_ID_PATTERN: "a job id (16 to 64 letters, digits, '-' or '_')",
+        STYLE_ID_PATTERN: "a style id (up to 64 lower-case letters, digits or '-', not starting "
+        "with '-', then optionally ':' and a network variant)",
+    }
+)
+"""The ids' patterns in words, for the message about a value that does not fit one."""
+
+
+def validation_message(error: Mapping[str, Any], *, quote_input: bool = False) -> str:
+    """A pydantic validation error in words, naming the field (and with `quote_input` the
+    value). A regular expression means nothing to most clients: a value that does not fit an
+    id's pattern is answered with what the id looks like, and the value."""
+    where = ".".join(str(part) for part in error.get("loc", ())) or "request"
+    if error.get("type") == "string_pattern_mismatch":
+        form = ID_FORMS.get(error.get("ctx", {}).get("pattern"), "of the expected form")
+        return f"{where}: {_shown(error.get('input'))} is not {form}"
+    message = f"{where}: {error.get('msg', 'invalid')}"
+    return f"{message} (got {_shown(error.get('input'))})" if quote_input else message
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """`value` as a message quotes it, cut short: a path or a field may be long."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def error_body(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
     detail = {"code": code, "message": message}
     if request_id is not None:
@@ -156,8 +190,7 @@ def install_error_handlers(app: FastAPI, on_error: Callable[[str], None] | None 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return respond(request, 422, "invalid_parameter", f"{where}: {first.get('msg', 'invalid')}")
+        return respond(request, 422, "invalid_parameter", validation_message(first))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

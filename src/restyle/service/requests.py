@@ -44,7 +44,7 @@ from restyle.errors import (
 )
 from restyle.imaging import ImageHeader, ImageLimits, inspect_image
 from restyle.options import OptionSpec, option_specs
-from restyle.service.errors import ApiError
+from restyle.service.errors import ApiError, validation_message
 from restyle.service.jobs import STYLE_ID_PATTERN, JobOptions
 from restyle.service.personal import is_personal, valid_id
 from restyle.service.settings import ServiceSettings
@@ -429,11 +429,8 @@ def _options(
     try:
         options = JobOptions.model_validate({**request, "method": method, "options": parsed})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "options"
-        raise ApiError(
-            400, "invalid_parameter", f"{field}: {first['msg']} (got {first.get('input')!r})"
-        ) from exc
+        message = validation_message(exc.errors()[0], quote_input=True)
+        raise ApiError(400, "invalid_parameter", message) from exc
     if has_style_image == (options.style is not None):
         raise ApiError(
             400,
