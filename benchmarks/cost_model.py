@@ -4,7 +4,8 @@ For each engine and precision, `restyle.stylize_tensor` runs on the bundled parr
 several sizes (one engine holder, models loaded and warmed up first, so load time is not
 counted), each run timed next to the probe of `restyle.engines.costs` on the same machine in
 the same minute. The run's seconds divided by that probe's seconds, against the engine's work
-(`EngineSpec.work`), are fitted by least squares with a line: `fixed + per_unit × work`. The
+(`EngineSpec.work`: passes and megapixels), are fitted by least squares:
+`fixed + per_pass × passes + per_megapixel × megapixels`. The
 fit is written to `src/restyle/engines/cost_model.json` with the machine it ran on; then the
 default run of each engine is timed against its estimate as a check (the ratio is printed and
 kept in the JSON as `check`).
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import machine
@@ -57,24 +59,37 @@ def timed(run: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
-def fit(points: list[tuple[float, float]]) -> dict[str, float]:
-    """Least squares line through (work, probes); a negative intercept is clamped to 0."""
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
-    intercept = mean_y - slope * mean_x
-    if intercept < 0:  # through the origin instead
-        slope = sum(x * y for x, y in points) / sum(x * x for x, _ in points)
-        intercept = 0.0
-    return {"fixed": round(intercept, 3), "per_unit": round(slope, 3)}
+def fit(points: list[tuple[costs.Work, float]], *, per_pass: bool) -> dict[str, float]:
+    """Least squares: probes = fixed + per_pass × passes + per_megapixel × megapixels, with
+    no coefficient below 0 (a negative one is dropped and the rest refitted)."""
+    columns = ["fixed", "per_pass", "per_megapixel"] if per_pass else ["fixed", "per_megapixel"]
+    while True:
+        design = np.array(
+            [
+                [
+                    {"fixed": 1.0, "per_pass": w.passes, "per_megapixel": w.megapixels}[c]
+                    for c in columns
+                ]
+                for w, _ in points
+            ]
+        )
+        target = np.array([y for _, y in points])
+        solution, *_ = np.linalg.lstsq(design, target, rcond=None)
+        negative = [
+            c for c, v in zip(columns, solution, strict=True) if v < 0 and c != "per_megapixel"
+        ]
+        if not negative:
+            break
+        columns.remove(negative[0])
+    fitted = dict.fromkeys(("fixed", "per_pass", "per_megapixel"), 0.0)
+    fitted.update({c: round(float(v), 4) for c, v in zip(columns, solution, strict=True)})
+    return fitted
 
 
 def measure(
     name: str,
     style: Any,
-    sizes: list[int],
+    runs: list[dict[str, Any]],
     options: dict[str, Any],
     precision: str | None,
     engines: Engines,
@@ -87,8 +102,8 @@ def measure(
     content_hw = (int(photo.shape[-2]), int(photo.shape[-1]))
     stylize_tensor(photo, [style], method=name, engines=engines, size=64, **options)  # warm-up
     points, rows = [], []
-    for size in sizes:
-        run_options = {**options, "size": size}
+    for run in runs:
+        run_options = {**options, **run}
         if precision:
             run_options["precision"] = precision
         _, engine_options, _ = spec.split(run_options)
@@ -103,14 +118,22 @@ def measure(
         probe = (probe_before + fresh_probe(engines.device, dtype)) / 2
         points.append((work, seconds / probe))
         rows.append(
-            {"size": size, "work": round(work, 4), "seconds": round(seconds, 3), "probe": probe}
+            {
+                **run,
+                "passes": work.passes,
+                "megapixels": round(work.megapixels, 4),
+                "seconds": round(seconds, 3),
+                "probe_s": round(probe, 5),
+            }
         )
         print(
-            f"{name:9s} {precision or 'default':8s} size {size:5d}: work {work:8.3f}, "
-            f"{seconds:7.2f} s, probe {probe * 1e3:6.1f} ms, {seconds / probe:9.1f} probes",
+            f"{name:9s} {precision or 'default':8s} {run}: {work.passes:4.0f} passes, "
+            f"{work.megapixels:7.3f} Mpx, {seconds:7.2f} s, probe {probe * 1e3:6.1f} ms, "
+            f"{seconds / probe:9.1f} probes",
             flush=True,
         )
-    return {**fit(points), "runs": rows, "dtype": str(dtype).removeprefix("torch.")}
+    fitted = fit(points, per_pass=spec.work is costs.optimisation_work)
+    return {**fitted, "runs": rows, "dtype": str(dtype).removeprefix("torch.")}
 
 
 def main() -> None:
@@ -121,11 +144,16 @@ def main() -> None:
     args = parser.parse_args()
     engines = Engines(device=args.device)
     device = engines.device
-    steps = 3 if args.quick else 8
-    gatys_sizes = [96, 160] if args.quick else [128, 256, 384]
-    forward_sizes = [256, 512] if args.quick else [512, 1024, 1536]
+    # Gatys: sizes and step counts both vary, so a step's own overhead and its cost per
+    # megapixel separate (the default ladder spends a third of its steps at 128 px).
+    gatys_runs = [
+        {"size": size, "iterations": steps}
+        for size in ((96, 160) if args.quick else (128, 256, 384))
+        for steps in ((2, 6) if args.quick else (4, 12))
+    ]
+    forward_runs = [{"size": s} for s in ((256, 512) if args.quick else (512, 1024, 1536))]
     repeats = 1 if args.quick else 2
-    gatys_options = {"scales": 1, "iterations": steps, "seed": 0}
+    gatys_options = {"scales": 1, "seed": 0}
     precisions = ["float32"]
     if device.type == "cuda" or machine.describe()["bf16_used_by_auto"]:
         precisions.append("bfloat16")
@@ -141,13 +169,13 @@ def main() -> None:
     }
     for precision in precisions:
         result["engines"]["gatys"][precision] = measure(
-            "gatys", painting, gatys_sizes, gatys_options, precision, engines, repeats
+            "gatys", painting, gatys_runs, gatys_options, precision, engines, repeats
         )
     result["engines"]["fast"]["float32"] = measure(
-        "fast", ZOO_STYLE, forward_sizes, {}, None, engines, repeats
+        "fast", ZOO_STYLE, forward_runs, {}, None, engines, repeats
     )
     result["engines"]["arbitrary"]["float32"] = measure(
-        "arbitrary", painting, forward_sizes, {}, None, engines, repeats
+        "arbitrary", painting, forward_runs, {}, None, engines, repeats
     )
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     costs.COST_MODEL_FILE = args.out  # the check estimates with what was just measured

@@ -148,3 +148,13 @@ def test_pyproject_licence_is_an_spdx_expression() -> None:
     [setuptools] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
     minimum = re.fullmatch(r"setuptools>=(\d+)(\.\d+)*", setuptools)
     assert minimum is not None and int(minimum.group(1)) >= 77, setuptools
+
+
+def test_wheel_ships_the_engines_cost_model(installed: Path) -> None:
+    # `restyle stylize` estimates every long run from it: an installed copy without it would
+    # fail before its first image.
+    shipped = installed / "restyle" / "engines" / "cost_model.json"
+    assert (
+        shipped.read_bytes()
+        == (Path(__file__).parents[1] / "src/restyle/engines/cost_model.json").read_bytes()
+    )

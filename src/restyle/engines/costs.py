@@ -1,8 +1,8 @@
 """Expected run times: a cost model per engine, measured once, scaled to this machine.
 
 An engine's time is proportional to its *work*: gatys counts VGG19 forward+backward passes
-times megapixels over its coarse-to-fine ladder, the feed-forward engines the megapixels of
-their forward pass. What one unit of work costs was measured by `benchmarks/cost_model.py`
+and their megapixels over its coarse-to-fine ladder, the feed-forward engines the megapixels
+of their one forward pass. What one unit of work costs was measured by `benchmarks/cost_model.py`
 as a multiple of a *probe* (a few VGG19-like 3x3 convolutions) timed in the same run on the
 same machine; the result lives in `cost_model.json` beside this module, with the machine it
 was measured on. Here the probe runs once per device and precision (tens of milliseconds on
@@ -66,23 +66,35 @@ def duration(seconds: float) -> str:
 # Work per engine -------------------------------------------------------------------------------
 
 
-def optimisation_work(options: Any, content_hw: tuple[int, int]) -> float:
-    """Gatys: Σ over the ladder of (steps + 1 first evaluation) × megapixels at that scale."""
+@dataclass(frozen=True)
+class Work:
+    """What a run's time is proportional to: passes through the network (each with its own
+    overhead) and megapixels summed over those passes."""
+
+    passes: float
+    megapixels: float
+
+
+def optimisation_work(options: Any, content_hw: tuple[int, int]) -> Work:
+    """Gatys: each scale's steps (+1 first evaluation), and those times its megapixels."""
     from restyle.engines.gatys import plan_scales
 
     plans = plan_scales(content_hw, options)
-    return sum((p.iterations + 1) * p.size[0] * p.size[1] / 1e6 for p in plans)
+    return Work(
+        passes=sum(p.iterations + 1 for p in plans),
+        megapixels=sum((p.iterations + 1) * p.size[0] * p.size[1] / 1e6 for p in plans),
+    )
 
 
-def feed_forward_work(options: Any, content_hw: tuple[int, int]) -> float:
-    """Fast and arbitrary: the output's megapixels (`size` 0 keeps the photo's own)."""
+def feed_forward_work(options: Any, content_hw: tuple[int, int]) -> Work:
+    """Fast and arbitrary: one pass over the output's megapixels (`size` 0: the photo's)."""
     h, w = content_hw
     size = getattr(options, "size", 0) or max(h, w)
     scale = size / max(h, w)
-    return h * w * scale * scale / 1e6
+    return Work(passes=1, megapixels=h * w * scale * scale / 1e6)
 
 
-Work = Callable[[Any, tuple[int, int]], float]
+WorkOf = Callable[[Any, tuple[int, int]], Work]
 
 
 def optimisation_dtype(setup: Any, device: torch.device) -> torch.dtype | None:
@@ -109,13 +121,15 @@ Precision = Callable[[Any, "torch.device"], "torch.dtype | None"]
 
 @dataclass(frozen=True)
 class EngineCost:
-    """seconds = probe seconds × (fixed + per_unit × work), measured per engine and precision."""
+    """seconds = probe seconds × (fixed + per_pass × passes + per_megapixel × megapixels),
+    measured per engine and precision."""
 
     fixed: float
-    per_unit: float
+    per_pass: float
+    per_megapixel: float
 
-    def probes(self, work: float) -> float:
-        return self.fixed + self.per_unit * work
+    def probes(self, work: Work) -> float:
+        return self.fixed + self.per_pass * work.passes + self.per_megapixel * work.megapixels
 
 
 @functools.cache
@@ -128,7 +142,11 @@ def engine_cost(engine: str, precision: str) -> EngineCost:
     """The measured constants of `engine` computing in `precision` ("float32", "bfloat16")."""
     costs = _measured()["engines"][engine]
     record = costs.get(precision) or costs["float32"]
-    return EngineCost(fixed=float(record["fixed"]), per_unit=float(record["per_unit"]))
+    return EngineCost(
+        fixed=float(record["fixed"]),
+        per_pass=float(record["per_pass"]),
+        per_megapixel=float(record["per_megapixel"]),
+    )
 
 
 # The probe ---------------------------------------------------------------------------------------
@@ -180,7 +198,7 @@ def device_words(device: torch.device) -> str:
 
 def estimate(
     engine: str,
-    work: float,
+    work: Work,
     device: torch.device,
     dtype: torch.dtype | None = None,
 ) -> Estimate:

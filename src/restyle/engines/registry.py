@@ -44,7 +44,7 @@ class EngineSpec:
     factory: str
     """"module:Class" of the engine, imported on first use."""
     uses_vgg: bool
-    work: costs.Work = costs.feed_forward_work
+    work: costs.WorkOf = costs.feed_forward_work
     """What the engine's time for one image is proportional to (its cost model's work)."""
     compute_dtype: costs.Precision = costs.feed_forward_dtype
     """The precision it computes in on a device, with a setup (which probe its cost scales)."""
