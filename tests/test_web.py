@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,12 +189,15 @@ def test_drop_and_paste_set_the_photo(page: Any) -> None:
 
 def test_strength_and_colour_sliders_reach_the_api(page: Any, service: Service) -> None:
     choose_photo_and_style(page, "lighthouse", "The Starry Night")
-    strength = page.get_by_role("slider", name="Strength")
+    strength = page.get_by_role("slider", name="Style strength")
+    # The value beside the slider can be typed in: the slider follows.
+    page.fill("#strength-value", "0.6")
+    expect(strength).to_have_value("0.6")
     strength.focus()
     strength.press("Home")
     for _ in range(7):
         strength.press("ArrowRight")  # 7 steps of 0.05, as a keyboard user would
-    expect(page.locator("#strength-out")).to_have_text("0.35")
+    expect(page.locator("#strength-value")).to_have_value("0.35")  # the value, shown beside
     colour = page.get_by_role("slider", name="Keep the photo's colours")
     colour.focus()
     colour.press("ArrowRight")
@@ -219,7 +223,7 @@ def test_strength_and_colour_sliders_reach_the_api(page: Any, service: Service) 
 def test_gatys_progress_bar_advances_with_previews(page: Any, service: Service) -> None:
     choose_photo_and_style(page, "parrots", "The Scream")
     page.check('input[name="method"][value="gatys"]')
-    expect(page.get_by_label("Iterations")).to_be_visible()
+    expect(page.get_by_label("Steps", exact=True)).to_be_visible()
     expect(page.locator("#size")).to_have_value("512")  # Gatys's default, from /api/engines
     page.fill("#size", "48")  # small: seconds on an idle 2-core CPU
     page.fill("#iterations", "16")
@@ -387,6 +391,46 @@ def test_a_video_job_can_be_cancelled_from_the_page(page: Any, tmp_path: Path) -
     assert entry["status"] == "cancelled"
 
 
+def test_a_cancelled_gatys_job_says_cancelled(page: Any, service: Service) -> None:
+    choose_photo_and_style(page, "parrots", "The Scream")
+    page.check('input[name="method"][value="gatys"]')
+    page.fill("#size", "48")
+    page.fill("#iterations", "2000")  # the server's most: minutes of work, cancelled long before
+    page.get_by_role("button", name="Stylize").click()
+    status = page.locator("#job-status")
+    expect(status).to_have_text(re.compile(r"Running: step \d+/\d+"), timeout=120_000)
+    expect(page.locator("#job-title")).to_have_text("Progress: The Scream, Best quality")
+    # Every text the status line shows from the click on.
+    page.evaluate(
+        """() => {
+          window.seen = [];
+          new MutationObserver(() => window.seen.push(
+            document.querySelector('#job-status').textContent,
+          )).observe(document.querySelector('#job-status'), { childList: true,
+                                                             characterData: true,
+                                                             subtree: true });
+        }"""
+    )
+    page.locator("#cancel").click()
+    expect(status).to_have_text("Cancelled", timeout=30_000)
+    expect(page.get_by_role("button", name="Stylize")).to_be_enabled()
+    expect(page.locator("#cancel")).to_be_hidden()
+    page.wait_for_timeout(1500)  # the worker's last progress report comes after the cancel
+    expect(status).to_have_text("Cancelled")
+    seen: list[str] = page.evaluate("() => window.seen")
+    after = seen[seen.index("Cancelled") :]
+    assert set(after) == {"Cancelled"}, seen
+    expect(page.get_by_role("alert")).to_contain_text("The job was cancelled.")
+    [entry] = history(page)
+    assert entry["status"] == "cancelled"
+    expect(page.locator("#history li")).to_contain_text("cancelled")
+    job = httpx.get(
+        f"{service.url}/api/jobs/{entry['id']}",
+        headers={"Authorization": f"Bearer {entry['token']}"},
+    ).json()
+    assert job["status"] == "cancelled"
+
+
 # What the page shows as options: each visible control marked data-option.
 VISIBLE_OPTIONS_JS = """
 () => [...document.querySelectorAll("[data-option]")]
@@ -401,6 +445,9 @@ VISIBLE_OPTIONS_JS = """
     selectValues: element.tagName === "SELECT"
       ? [...element.options].map((o) => o.value).filter((v) => v !== "") : null,
     label: element.labels && element.labels.length ? element.labels[0].textContent : "",
+    describedBy: (element.getAttribute("aria-describedby") || "").split(" ").filter(Boolean),
+    steppers: [...element.parentElement.querySelectorAll(".step-button")].length,
+    step: element.getAttribute("step"),
   }))
 """
 
@@ -413,7 +460,69 @@ def plain_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def test_every_engine_option_has_a_control_with_the_api_limits(page: Any, service: Service) -> None:
+def expect_controls_of(page: Any, properties: dict[str, Any], where: str) -> None:
+    """The visible option controls are exactly `properties`: each labelled with its schema's
+    title (40 characters at most), its help (the description) shown by its "?" button and
+    describing the control, numbers as sliders (small ranges) or steppers, with the schema's
+    limits, and an enum's choices in the schema's order."""
+    controls = page.evaluate(VISIBLE_OPTIONS_JS)
+    names = [control["name"] for control in controls]
+    assert sorted(names) == sorted(properties), where
+    assert len(names) == len(set(names)), f"{where}: a control twice: {names}"
+    for control in controls:
+        schema = plain_schema(properties[control["name"]])
+        at = f"{where}.{control['name']}"
+        label = control["label"].strip()
+        assert 0 < len(label) <= 40 and label == schema["title"], f"{at}: label {label!r}"
+        # The help: hidden, then shown by the "?" beside the label (a button, so Tab reaches
+        # it), and the control's description whether shown or not.
+        field = page.locator(f'.field:has([data-option="{control["name"]}"])')
+        help_text = field.locator("p.help")
+        toggle = field.get_by_role("button", name=f"About {label}")
+        expect(help_text).to_be_hidden()
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        toggle.focus()
+        toggle.press("Enter")
+        expect(help_text).to_be_visible()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        assert help_text.text_content() == schema["description"], at
+        assert help_text.get_attribute("id") in control["describedBy"], at
+        toggle.click()
+        expect(help_text).to_be_hidden()
+        if "enum" in schema:
+            assert control["choices"] == schema["enum"], at
+            if control["tag"] == "select":
+                assert control["selectValues"] == [str(v) for v in schema["enum"]], at
+        elif schema["type"] in ("integer", "number"):
+            for attribute, key in (("min", "minimum"), ("max", "maximum")):
+                expected = schema.get(key)
+                actual = control[attribute]
+                assert (None if actual is None else float(actual)) == expected, (
+                    f"{at}: {attribute}={actual}, schema {key}={expected}"
+                )
+            bounded = "minimum" in schema and "maximum" in schema
+            span = schema["maximum"] - schema["minimum"] if bounded else math.inf
+            if span <= (100 if schema["type"] == "integer" else 50):
+                # A slider, with its value beside it, on stops that hold the default.
+                assert control["type"] == "range", at
+                value = field.locator("input.value")
+                expect(value).to_be_visible()
+                step = float(control["step"])
+                assert span / step >= 15 or schema["type"] == "integer", at
+                if isinstance(schema.get("default"), float | int):
+                    stops = (schema["default"] - schema["minimum"]) / step
+                    assert abs(stops - round(stops)) < 1e-6, f"{at}: step {step}"
+            else:
+                # A stepper: a number field between − and +, its range written beside it.
+                assert control["type"] == "number" and control["steppers"] == 2, at
+                expect(field.locator(".range")).to_contain_text(" to ")
+        elif schema["type"] == "boolean":
+            assert control["type"] == "checkbox", at
+
+
+def test_every_engine_option_has_a_control_with_the_api_limits(
+    page: Any, service: Service, tmp_path: Path
+) -> None:
     engines = httpx.get(f"{service.url}/api/engines").json()["engines"]
     radios = page.locator('input[name="method"]')
     assert [radios.nth(i).get_attribute("value") for i in range(radios.count())] == [
@@ -430,29 +539,23 @@ def test_every_engine_option_has_a_control_with_the_api_limits(page: Any, servic
         radio = page.locator(f'input[name="method"][value="{engine["name"]}"]')
         radio.check()
         expect(radio.locator("xpath=..")).to_contain_text(engine["title"])
-        properties = engine["options"]["properties"]
-        controls = page.evaluate(VISIBLE_OPTIONS_JS)
-        names = [control["name"] for control in controls]
-        assert sorted(names) == sorted(properties), engine["name"]
-        assert len(names) == len(set(names)), f"{engine['name']}: a control twice: {names}"
-        for control in controls:
-            schema = plain_schema(properties[control["name"]])
-            where = f"{engine['name']}.{control['name']}"
-            assert control["label"].strip(), f"{where}: no label"
-            if "enum" in schema:
-                assert control["choices"] == schema["enum"], where
-                if control["tag"] == "select":
-                    assert control["selectValues"] == [str(v) for v in schema["enum"]], where
-            elif schema["type"] in ("integer", "number"):
-                assert control["type"] in ("number", "range"), where
-                for attribute, key in (("min", "minimum"), ("max", "maximum")):
-                    expected = schema.get(key)
-                    actual = control[attribute]
-                    assert (None if actual is None else float(actual)) == expected, (
-                        f"{where}: {attribute}={actual}, schema {key}={expected}"
-                    )
-            elif schema["type"] == "boolean":
-                assert control["type"] == "checkbox", where
+        expect_controls_of(page, engine["options"]["properties"], engine["name"])
+
+    # A video: the engines that take one show their video options too.
+    page.set_input_files("#content-input", str(make_clip(tmp_path / "c.mp4", frames=2)))
+    expect(page.locator("#content-video")).to_be_visible()
+    for engine in engines:
+        if engine["video_options"] is None:
+            continue
+        page.check(f'input[name="method"][value="{engine["name"]}"]')
+        properties = {**engine["options"]["properties"], **engine["video_options"]["properties"]}
+        size = plain_schema(properties["size"])  # bounded by the server's video size
+        properties["size"] = {
+            **size,
+            "maximum": min(size["maximum"], engine["limits"]["max_video_size"]),
+        }
+        expect_controls_of(page, properties, f"{engine['name']} (video)")
+    page.set_input_files("#content-input", str(example_path("cat")))
 
     # The user's own painting: engines that run trained styles only are switched off.
     page.set_input_files("#style-input", str(example_path("great_wave")))
@@ -847,6 +950,17 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     offer = page.locator("#refine-offer")
     expect(offer).to_be_visible()
     expect(page.locator("#refine-minutes")).to_have_value("0.05")  # the smallest, 3 seconds
+    # Every text the training's status line shows.
+    page.evaluate(
+        """() => {
+          window.refineSeen = [];
+          new MutationObserver(() => window.refineSeen.push(
+            document.querySelector('#refine-status').textContent,
+          )).observe(document.querySelector('#refine-status'), { childList: true,
+                                                                characterData: true,
+                                                                subtree: true });
+        }"""
+    )
     with page.expect_response("**/api/refines") as created:
         offer.get_by_role("button", name="Make it a style").click()
     refine_job = created.value.json()
@@ -861,6 +975,11 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     )
     expect(page.locator("#refine-artefacts")).to_be_hidden()  # no check while it trains
     expect(page.locator("#refine-status")).to_contain_text("Your styles", timeout=120_000)
+    # The training showed its progress as time, never as a raw loss or step count.
+    seen: list[str] = page.evaluate("() => window.refineSeen")
+    timed = re.compile(r"^Training: (\d+ s|\d+ min( \d+ s)?) so far, about \d+ s left$")
+    assert any(timed.match(text) for text in seen), seen
+    assert not any(re.search(r"loss|step|e[+-]\d", text) for text in seen), seen
     # The check of the finished network, as the API reports it.
     finished = httpx.get(
         f"{refine_service.url}/api/jobs/{refine_job['id']}",
@@ -887,8 +1006,11 @@ def test_a_painting_becomes_a_personal_style_used_kept_and_deleted_from_your_sty
     expect(other_card).to_have_count(1)
     expect(other.locator(f'#live-style option[value="{style_id}"]')).to_have_count(1)
 
-    # Used for a photo: the fast engine runs its network.
-    page.check('input[name="method"][value="fast"]')
+    # The page moved on to the engine that runs it (Fast), the new style chosen: the next
+    # Stylize uses them.
+    expect(page.locator('input[name="method"][value="fast"]')).to_be_checked()
+    expect(page.locator("#refine-status")).to_contain_text("with the Fast engine")
+    expect(page.locator('[data-option="iterations"]')).to_be_hidden()  # Fast's options shown
     page.locator("#result-image").evaluate("i => i.removeAttribute('src')")
     page.get_by_role("button", name="Stylize").click()
     wait_for_result(page)
@@ -967,8 +1089,10 @@ def test_a_gallery_painting_becomes_a_style_and_its_deletion_moves_a_live_camera
     card = page.locator(f'#personal-gallery .personal-card[data-style="{style_id}"]')
     expect(card.locator(".title")).to_have_text(title)
     expect(card.locator("input")).to_be_checked()
+    expect(page.locator('input[name="method"][value="fast"]')).to_be_checked()
 
     # A personal style is a network already: its arbitrary-engine result offers nothing.
+    page.check('input[name="method"][value="arbitrary"]')
     page.locator("#result-image").evaluate("i => i.removeAttribute('src')")
     page.get_by_role("button", name="Stylize").click()
     wait_for_result(page)

@@ -44,8 +44,9 @@ class PostprocessConfig:
     preserve_color: PreserveColor = option(
         "none",
         label="Keep the photo's colours",
-        help="keep the photo's colours: luminance, histogram or mean_cov (none: the style's; "
-        "a bare flag: luminance)",
+        help="keep the photo's colours: luminance (the painting's light and shade in the photo's "
+        "colours), mean_cov or histogram (the photo's colour statistics); none keeps the "
+        "painting's colours (a bare CLI flag: luminance)",
         public=True,
         bare="luminance",
     )

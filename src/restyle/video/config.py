@@ -69,8 +69,8 @@ class VideoOptions:
     temporal_strength: float = option(
         0.7,
         label="Flicker reduction",
-        help="video: weight of the previous stylized frame, warped by the motion, in each "
-        "frame where the motion is reliable (0: frame by frame)",
+        help="video: how much each frame keeps of the previous stylized frame, moved with the "
+        "motion, where the motion is reliable (0: each frame on its own; higher: less flicker)",
         minimum=0.0,
         maximum=0.95,
         public=True,

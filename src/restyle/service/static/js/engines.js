@@ -30,7 +30,7 @@ function radio(engine, checked) {
   const summary = document.createElement("small");
   summary.textContent = [
     sentence(engine.summary),
-    engine.styles === "trained" ? "Gallery styles only." : "",
+    engine.styles === "trained" ? "For gallery styles and styles you made." : "",
   ].filter(Boolean).join(" ");
   text.append(title, summary);
   label.append(text);

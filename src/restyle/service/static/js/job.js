@@ -1,7 +1,7 @@
 // A stylization job: submitted with POST /api/jobs, followed through its Server-Sent Events
 // (status with progress, Gatys previews, end), cancelled with DELETE.
 
-import { ApiError, apiFetch, apiJson, localPath } from "./api.js";
+import { ApiError, apiJson, localPath } from "./api.js";
 
 // `headers`: a personal style's owner token goes along (the job gets a token of its own).
 export async function submitJob(fields, headers = {}) {
@@ -59,8 +59,9 @@ export async function jobStatus(job) {
   return apiJson(job.statusUrl, { headers: { Authorization: `Bearer ${job.token}` } });
 }
 
+// Returns the job's status as the server answers it (cancelled, or how it had already ended).
 export async function cancelJob(job) {
-  await apiFetch(job.statusUrl, {
+  return apiJson(job.statusUrl, {
     method: "DELETE",
     headers: { Authorization: `Bearer ${job.token}` },
   });

@@ -35,10 +35,11 @@ const state = {
   methods: [], // the methods this server runs
   refine: null, // the refinement being followed
   refineSource: null, // what "Make it a style" trains from, for the result shown (see refineSource)
-  stopRefine: null,
+  endRefine: null, // ends the training card with a final status (see onRefine)
   engines: [], // GET /api/engines: the engines this server runs, default first
   job: null, // the job being followed: {id, token, statusUrl, eventsUrl, resultUrl}
   stopFollowing: null,
+  endJob: null, // ends the followed job's card with a final status (see showProgress)
   photoUrl: null, // object URL of the chosen photo: the "before" image
   video: false, // the chosen file is a video (its type says so; the server checks its bytes)
 };
@@ -270,13 +271,21 @@ function styleName(fields) {
   return state.styles.get(fields.style)?.title || fields.style;
 }
 
+// A job's status line. The server's message ("step 12/40") is shown only while the job runs:
+// a finished job's message may be the last progress report, written after it was cancelled.
 function statusText(status) {
   const percent = Math.round((status.progress || 0) * 100);
   if (status.status === "queued") return "Waiting in the queue…";
   if (status.status === "running") {
     return `Running: ${status.message || "started"} (${percent}%)`;
   }
-  return status.status;
+  return endText(status);
+}
+
+const END_TEXTS = { cancelled: "Cancelled", failed: "Failed", expired: "Expired", succeeded: "Done." };
+
+function endText(status) {
+  return END_TEXTS[status.status] || status.status;
 }
 
 async function onSubmit(event) {
@@ -332,7 +341,8 @@ function showProgress(job, fields, name) {
   const progress = $("progress");
   progress.value = 0;
   $("job-status").textContent = statusText(job);
-  $("job-title").textContent = `Progress: ${name}, ${fields.method}`;
+  const engine = engineNamed(fields.method)?.title || fields.method;
+  $("job-title").textContent = `Progress: ${name}, ${engine}`;
   $("preview-figure").hidden = true;
   const video = job.kind === "video";
   $("preview").alt = video ? "The latest stylized frame" : "The painting so far (Gatys preview)";
@@ -343,8 +353,33 @@ function showProgress(job, fields, name) {
   $("result").hidden = true;
   const photoUrl = state.photoUrl;
   let lastStatus = job.status;
-  state.stopFollowing = followJob(job, {
+  let ended = false;
+  // The job's end, once: from its event stream, or from the answer to Cancel (a finished job's
+  // status then says so at once, whatever progress events were still on their way).
+  const end = (status) => {
+    if (ended) return;
+    ended = true;
+    stop();
+    state.stopFollowing = null;
+    state.endJob = null;
+    setBusy(false);
+    updateEntry(job.id, { status: status.status });
+    renderHistory($("history"), $("history-empty"), $("history-clear"));
+    if (status.status !== "succeeded") {
+      $("job-status").textContent = endText(status);
+      showError($("error"), endError(status));
+      return;
+    }
+    progress.value = 1;
+    const seconds = status.finished_at - (status.started_at || status.created_at);
+    $("job-status").textContent = Number.isFinite(seconds)
+      ? `Done in ${seconds.toFixed(1)} s on the server.`
+      : "Done.";
+    showResult(job, fields, name, photoUrl, status);
+  };
+  const stop = followJob(job, {
     onStatus(status) {
+      if (ended) return;
       progress.value = status.progress || 0;
       $("job-status").textContent = statusText(status);
       if (status.status !== lastStatus) {
@@ -354,27 +389,14 @@ function showProgress(job, fields, name) {
       }
     },
     onPreview(image) {
+      if (ended) return;
       $("preview").src = image;
       $("preview-figure").hidden = false;
     },
-    onEnd(status) {
-      state.stopFollowing = null;
-      setBusy(false);
-      updateEntry(job.id, { status: status.status });
-      renderHistory($("history"), $("history-empty"), $("history-clear"));
-      if (status.status !== "succeeded") {
-        $("job-status").textContent = status.status === "cancelled" ? "Cancelled" : "Failed";
-        showError($("error"), endError(status));
-        return;
-      }
-      progress.value = 1;
-      const seconds = status.finished_at - (status.started_at || status.created_at);
-      $("job-status").textContent = Number.isFinite(seconds)
-        ? `Done in ${seconds.toFixed(1)} s on the server.`
-        : "Done.";
-      showResult(job, fields, name, photoUrl, status);
-    },
+    onEnd: end,
   });
+  state.stopFollowing = stop;
+  state.endJob = end;
 }
 
 function showResult(job, fields, name, photoUrl, status) {
@@ -419,7 +441,8 @@ function refineSource(fields) {
 async function onCancel() {
   if (!state.job) return;
   try {
-    await cancelJob(state.job); // the event stream then ends with "cancelled"
+    const status = await cancelJob(state.job); // the job as it now is: cancelled, or finished
+    if (status.status !== "queued" && status.status !== "running") state.endJob?.(status);
   } catch (err) {
     showError($("error"), err);
   }
@@ -450,33 +473,59 @@ async function onRefine() {
   }
   state.refine = job;
   $("refine-status").textContent = refineStatusText(job);
-  state.stopRefine = followJob(job, {
+  let ended = false;
+  // The end, once: from the event stream, or from the answer to Cancel.
+  const end = async (status) => {
+    if (ended) return;
+    ended = true;
+    stop();
+    state.refine = null;
+    state.endRefine = null;
+    $("refine-start").disabled = false;
+    $("refine-cancel").hidden = true;
+    if (status.status !== "succeeded") {
+      $("refine-status").textContent = endText(status);
+      showError(error, endError(status));
+      return;
+    }
+    $("refine-progress").value = 1;
+    showArtefacts($("refine-artefacts"), artefactNote(status.artefacts));
+    await refreshStyles(status.style_id);
+    const engine = useTrainedStyle(status.style_id);
+    $("refine-status").textContent = engine
+      ? `Done: your style is chosen under “Your styles”, with the ${engine.title} engine ` +
+        "that runs it. Press Stylize to use it."
+      : "Done: your style is under “Your styles”.";
+    styleEvents?.postMessage({ changed: status.style_id });
+  };
+  const stop = followJob(job, {
     onStatus(status) {
+      if (ended) return;
       $("refine-progress").value = status.progress || 0;
       $("refine-status").textContent = refineStatusText(status);
     },
     onPreview(image) {
+      if (ended) return;
       $("refine-preview").src = image;
       $("refine-figure").hidden = false;
     },
-    async onEnd(status) {
-      state.stopRefine = null;
-      state.refine = null;
-      $("refine-start").disabled = false;
-      $("refine-cancel").hidden = true;
-      if (status.status !== "succeeded") {
-        $("refine-status").textContent = status.status === "cancelled" ? "Cancelled" : "Failed";
-        showError(error, endError(status));
-        return;
-      }
-      $("refine-progress").value = 1;
-      $("refine-status").textContent =
-        `Done: your style is under “Your styles” (${status.training.step} steps).`;
-      showArtefacts($("refine-artefacts"), artefactNote(status.artefacts));
-      await refreshStyles(status.style_id);
-      styleEvents?.postMessage({ changed: status.style_id });
-    },
+    onEnd: end,
   });
+  state.endRefine = end;
+}
+
+// A new personal style is a trained network: the Engine step moves to the engine that runs
+// trained styles (Fast), so the next Stylize uses it. Returns that engine, or null where the
+// style is not chosen (the user picked another meanwhile) or no such engine is offered.
+function useTrainedStyle(styleId) {
+  const card = $("personal-gallery").querySelector(`input[name="style"][value="${styleId}"]`);
+  const engine = state.engines.find((e) => e.styles === "trained");
+  if (!card?.checked || !engine) return null;
+  const radio = document.querySelector(`input[name="method"][value="${engine.name}"]`);
+  if (!radio || radio.disabled) return null;
+  radio.checked = true;
+  updateEngines();
+  return engine;
 }
 
 function showArtefacts(line, note) {
@@ -490,7 +539,8 @@ function showArtefacts(line, note) {
 async function onRefineCancel() {
   if (!state.refine) return;
   try {
-    await cancelJob(state.refine); // the event stream then ends with "cancelled"
+    const status = await cancelJob(state.refine); // cancelled, or how it had already ended
+    if (status.status !== "queued" && status.status !== "running") state.endRefine?.(status);
   } catch (err) {
     showError($("refine-error"), err);
   }

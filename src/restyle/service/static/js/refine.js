@@ -79,16 +79,36 @@ export async function startRefine(source, minutes) {
   };
 }
 
+// "45 s", "3 min 20 s", "1 h 5 min".
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
+  const minutes = Math.round(s / 60);
+  return minutes % 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes / 60} h`;
+}
+
+// The training's progress as time: how long it has trained and about how long is left. The
+// training runs for its time budget, so the time left is the budget's rest (the job's
+// `seconds_left`); without it, the elapsed time stretched by the progress. The training loss
+// is not shown: it is no measure of the style (a network that paints better may score a
+// higher loss on its last batch), and the job reports no other one while it trains.
 export function refineStatusText(status) {
   if (status.status === "queued") return "Waiting in the queue…";
+  if (status.status !== "running") return status.status;
   const training = status.training || {};
-  if (status.status === "running" && training.step) {
-    const loss = training.loss == null ? "" : `, loss ${training.loss.toPrecision(4)}`;
-    const left = Math.max(0, Math.round(training.seconds_left || 0));
-    return `Training: step ${training.step}${loss}, ${left} s left`;
+  if (!training.step) return "Training: starting…";
+  const budget = training.budget_s;
+  let left = training.seconds_left;
+  let elapsed = typeof budget === "number" && typeof left === "number" ? budget - left : null;
+  if (typeof left !== "number" && status.started_at && status.progress > 0) {
+    elapsed = Date.now() / 1000 - status.started_at;
+    left = (elapsed * (1 - status.progress)) / status.progress;
   }
-  if (status.status === "running") return "Training: starting…";
-  return status.status;
+  if (typeof left !== "number") return "Training…";
+  if (left < 0.5) return "Training done: checking the new style…";
+  const soFar = elapsed === null ? "" : `${duration(elapsed)} so far, `;
+  return `Training: ${soFar}about ${duration(left)} left`;
 }
 
 // A finished refinement's artefact check (the job's `artefacts`), in plain words: what the
