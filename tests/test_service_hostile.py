@@ -25,7 +25,7 @@ import httpx
 import pytest
 from PIL import Image
 from tests.service_processes import RedisServer, Service
-from tests.test_service import auth, jpeg
+from tests.test_service import auth, jpeg, wait
 from tests.test_service_api import multipart_body
 
 pytestmark = pytest.mark.timeout(300)
@@ -152,6 +152,74 @@ def test_bad_paths_are_json_4xx(client: httpx.Client, path: str) -> None:
     response = client.get(path, headers={"Authorization": "Bearer x"})
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"]["code"]
+
+
+def png_of(width: int, height: int) -> bytes:
+    """A real PNG of width × height: a colour ramp along its long side."""
+    import numpy as np
+
+    ramp = np.linspace(0, 255, max(width, height), dtype=np.uint8)
+    pixels = np.stack([ramp, ramp[::-1], np.full_like(ramp, 90)], axis=-1)
+    rows = pixels[None] if width >= height else pixels[:, None]  # (H, W, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rows)).resize((width, height)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+LIVE = "/api/live/model.onnx"
+
+
+@pytest.mark.parametrize(
+    ("route", "fields"),
+    [(LIVE, {}), ("/api/stylize", {"method": "arbitrary"}), ("/api/jobs", {"method": "gatys"})],
+)
+def test_a_painting_too_thin_for_every_engine_is_a_400_naming_the_problem(
+    client: httpx.Client, route: str, fields: dict[str, str]
+) -> None:
+    files = {"style_image": ("scroll.png", png_of(1, 12000), "image/png")}
+    if route != LIVE:
+        files["content"] = PHOTO
+    response = client.post(route, files=files, data=fields)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_image"
+    assert response.json()["error"]["message"] == (
+        "style_image: 1x12000 px is too thin (1:12000); at most 1:20 (the long side up to 20 "
+        "times the short one)"
+    )
+
+
+def test_a_panoramic_painting_is_taken_and_a_thin_photo_refused_by_gatys_alone(
+    client: httpx.Client,
+) -> None:
+    scroll = {"style_image": ("scroll.png", png_of(320, 40), "image/png")}  # 8:1
+    network = client.post(LIVE, files=scroll)
+    assert network.status_code == 200, network.text
+    assert network.headers["content-type"] == "application/octet-stream"
+    stylized = client.post(
+        "/api/stylize",
+        files={"content": PHOTO, **scroll},
+        data={"method": "arbitrary", "size": "64"},
+    )
+    assert stylized.status_code == 200, stylized.text
+    assert max(Image.open(io.BytesIO(stylized.content)).size) == 64
+    # A 1x12000 photo: the feed-forward engines paint it; gatys's VGG19 cannot, and says so (in
+    # the worker, from the library).
+    thin = {"content": ("thin.png", png_of(1, 12000), "image/png")}
+    fast = client.post("/api/stylize", files=thin, data={**STYLE, "size": "600"})
+    assert fast.status_code == 200, fast.text
+    assert Image.open(io.BytesIO(fast.content)).size == (1, 600)
+    submitted = client.post(
+        "/api/jobs",
+        files={**thin, "style_image": ("p.jpg", jpeg(), "image/jpeg")},
+        data={"method": "gatys", "iterations": "2"},
+    )
+    assert submitted.status_code == 202, submitted.text
+    gatys = wait(client, submitted.json())
+    assert gatys["status"] == "failed" and gatys["error"]["code"] == "invalid_image", gatys
+    assert gatys["error"]["message"].startswith(
+        "photo: too thin for the gatys engine at this size: it comes out 1x512 px, a side under "
+        "the 16 px its VGG19 takes"
+    )
 
 
 def test_the_server_is_healthy_and_working_after_all_that(client: httpx.Client) -> None:

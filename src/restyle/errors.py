@@ -12,7 +12,8 @@ class RestyleError(Exception):
 
 
 class InvalidImageError(RestyleError):
-    """An input file is not an image Restyle can read (corrupt, truncated, unsupported, empty)."""
+    """An input file is not an image Restyle can read (corrupt, truncated, unsupported, empty),
+    or a painting of a shape no engine takes (too thin: `imaging.check_painting_shape`)."""
 
 
 class InvalidVideoError(InvalidImageError):

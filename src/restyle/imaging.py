@@ -41,6 +41,7 @@ from restyle.errors import (
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_PAINTING_ASPECT",
     "SUPPORTED_FORMATS",
     "ImageHeader",
     "ImageInput",
@@ -48,6 +49,7 @@ __all__ = [
     "ImageSource",
     "as_tensor",
     "check_output_path",
+    "check_painting_shape",
     "encode_image",
     "image_to_tensor",
     "inspect_image",
@@ -310,6 +312,33 @@ def as_tensor(
     if isinstance(image, str | os.PathLike):
         image = Path(image)
     return image_to_tensor(load_image(image, limits=limits, reduce_to=reduce_to))
+
+
+MAX_PAINTING_ASPECT = 20
+"""A painting's long side may be at most this many times its short side. Every engine scales a
+painting whole (the arbitrary engine analyses it with its short side at 64 to 640 px and its long
+side at most 4 times that; the gatys engine gives it the output's area), so a thinner one comes
+out a few pixels wide, or none, under what the networks' padding and pooling take. Panoramic
+scrolls (1:8) are well within it."""
+
+
+def check_painting_shape(
+    painting: torch.Tensor | tuple[int, int], *, name: str = "painting"
+) -> None:
+    """Refuse a painting, a (..., H, W) tensor or its (height, width), thinner than
+    1:`MAX_PAINTING_ASPECT`, with an `InvalidImageError` naming `name`, its size and the limit.
+
+    The one rule for every engine's paintings (and for what is analysed like one: the arbitrary
+    engine's photo under `style_mix`); the service applies it to uploads before any decoding.
+    """
+    height, width = painting.shape[-2:] if isinstance(painting, torch.Tensor) else painting
+    short, long = sorted((int(height), int(width)))
+    if long > MAX_PAINTING_ASPECT * short:
+        ratio = f"{long / short:.1f}".removesuffix(".0") if short else "inf"
+        raise InvalidImageError(
+            f"{name}: {width}x{height} px is too thin (1:{ratio}); at most 1:{MAX_PAINTING_ASPECT}"
+            f" (the long side up to {MAX_PAINTING_ASPECT} times the short one)"
+        )
 
 
 def check_output_path(

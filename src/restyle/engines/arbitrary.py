@@ -32,7 +32,12 @@ from restyle.devices import resolve_device
 from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
 from restyle.engines.fast import FastStylizer
 from restyle.errors import InvalidParameterError, WeightsError
-from restyle.imaging import ImageInput, as_tensor, resize_tensor_to_long_side
+from restyle.imaging import (
+    ImageInput,
+    as_tensor,
+    check_painting_shape,
+    resize_tensor_to_long_side,
+)
 from restyle.models.checkpoint import file_sha256, load_meta_net, load_microast
 from restyle.models.meta_net import STYLE_LAYERS, style_statistics
 from restyle.models.microast import StyleSignals
@@ -197,8 +202,12 @@ class ArbitraryEngine:
 
     def analyse(self, style: ImageInput, *, style_size: int = 0) -> tuple[str, Any]:
         """What one painting gives the network (MicroAST's signals, MetaNet's generated
-        network), made once per painting, and its cache key."""
-        analysed = self._analysed(_as_painting(style), style_size)
+        network), made once per painting, and its cache key. A painting thinner than 1:20 is an
+        `InvalidImageError` (`check_painting_shape`): every painting the engine takes, for a
+        photo, a clip or the live export, comes through here."""
+        painting = _as_painting(style)
+        check_painting_shape(painting)
+        analysed = self._analysed(painting, style_size)
         key = self._digest(analysed)
         with self._lock:
             if key in self._styles:
@@ -279,6 +288,7 @@ class ArbitraryEngine:
         # ONNX export per call would cost more than the call).
         weights = normalise_weights(style_blend, len(styles))
         _, part = self.blend(styles, weights, style_size=style_size)
+        check_painting_shape(content, name="photo (analysed like a painting for style_mix)")
         photo = self._analysed(content, style_size)
         mixed = self._painter.toward(part, photo, options.style_mix)
         once = FastStylizer.from_network(
@@ -291,7 +301,10 @@ class ArbitraryEngine:
         return once.stylize(content, options, callback=callback)
 
     def _analysed(self, painting: torch.Tensor, style_size: int) -> torch.Tensor:
-        # The short side at style_size, as the training crops were.
+        # The short side at style_size, as the training crops were. The long side's cap (4 ×
+        # style_size, itself at least 64) leaves a painting of at most 1:MAX_PAINTING_ASPECT a
+        # short side of 13 px or more: over MicroAST's reflect padding (4) and strides, and
+        # over what MetaNet's VGG19 pools away before relu4_1 (8).
         size = style_size or self.trained_style_size
         height, width = painting.shape[-2:]
         long_side = round(size * max(height, width) / min(height, width))

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from restyle.devices import autocast_dtype, resolve_device
 from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysOptions, GatysSetup
-from restyle.errors import InvalidParameterError, NumericalError
-from restyle.imaging import resize_tensor
+from restyle.errors import InvalidImageError, InvalidParameterError, NumericalError
+from restyle.imaging import check_painting_shape, resize_tensor
 from restyle.lbfgs import CompactLBFGS
 from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
 from restyle.options import normalise_weights
@@ -34,6 +34,7 @@ from restyle.vgg_layers import LAYER_NAMES
 
 _BYTES_PER_FLOAT = 4
 _MAX_AUTO_SCALES = 6
+_MIN_SIDE = 16  # VGG19 halves a side four times before relu5_1: a shorter one pools to nothing
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,19 @@ def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[Scale
             f"{MAX_ITERATIONS} steps per request"
         )
     return plans
+
+
+def _within_reach(plans: list[ScalePlan]) -> list[ScalePlan]:
+    """`plans` without the coarse scales whose short side VGG19 cannot take (a thin photo's);
+    a final scale that short is an `InvalidImageError`."""
+    height, width = plans[-1].size
+    if min(height, width) < _MIN_SIDE:
+        raise InvalidImageError(
+            f"photo: too thin for the gatys engine at this size: it comes out {width}x{height} "
+            f"px, a side under the {_MIN_SIDE} px its VGG19 takes; ask for a larger size, or use "
+            "the fast or arbitrary engine"
+        )
+    return [p for p in plans[:-1] if min(p.size) >= _MIN_SIDE] + plans[-1:]
 
 
 @dataclass
@@ -197,8 +211,10 @@ class GatysRun:
             if weight == 0:
                 continue
             sh, sw = style.shape[-2:]
-            # Same area as the output (times style_scale²), but never a side over MAX_SIZE.
+            # Same area as the output (times style_scale²), but never a side over MAX_SIZE nor
+            # a short side under _MIN_SIDE (a thin painting, a coarse scale, a small style_scale).
             factor = min(math.sqrt(style_area / (sh * sw)), MAX_SIZE / max(sh, sw))
+            factor = max(factor, min(_MIN_SIDE / min(sh, sw), MAX_SIZE / max(sh, sw)))
             style_at = resize_tensor(
                 style, (max(1, round(sh * factor)), max(1, round(sw * factor)))
             )
@@ -290,9 +306,11 @@ class GatysRun:
         """See `GatysEngine.run`."""
         cfg = self.config
         blend = normalise_weights(style_blend, len(styles))
+        for style in styles:
+            check_painting_shape(style)
         content = content.to(self.device, torch.float32)
         styles = [s.to(self.device, torch.float32) for s in styles]
-        plans = plan_scales((content.shape[-2], content.shape[-1]), cfg)
+        plans = _within_reach(plan_scales((content.shape[-2], content.shape[-1]), cfg))
         generator = torch.Generator(device="cpu")
         if cfg.seed is not None:
             generator.manual_seed(cfg.seed)

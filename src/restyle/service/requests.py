@@ -42,7 +42,7 @@ from restyle.errors import (
     InvalidParameterError,
     InvalidVideoError,
 )
-from restyle.imaging import ImageHeader, ImageLimits, inspect_image
+from restyle.imaging import ImageHeader, ImageLimits, check_painting_shape, inspect_image
 from restyle.options import OptionSpec, option_specs
 from restyle.service.errors import ApiError, validation_message
 from restyle.service.jobs import STYLE_ID_PATTERN, JobOptions
@@ -716,6 +716,8 @@ async def _read_image(
         raise ApiError(413, "image_too_large", f"{field}: {exc}") from exc
     except InvalidImageError as exc:
         raise ApiError(400, "invalid_image", f"{field}: {exc}") from exc
+    if field != "content":  # a painting: one too thin for every engine is refused now, not run
+        check_painting_shape((header.height, header.width), name=field)  # a 400 invalid_image
     return data, header
 
 
