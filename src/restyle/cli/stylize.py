@@ -250,7 +250,7 @@ def _run_video(args: argparse.Namespace) -> int:
         cuts = f", {summary.cuts} scene cuts" if summary.cuts else ""
         print(
             f"wrote {summary.path} ({summary.frames} frames at {float(summary.rate):g} fps, "
-            f"{summary.audio_packets} audio packets kept{cuts})",
+            f"{summary.audio_note}{cuts})",
             file=sys.stderr,
         )
     return EXIT_OK
