@@ -223,3 +223,22 @@ def test_a_long_run_says_its_expected_time_before_it_starts(tmp_path: Path) -> N
         process.kill()
     assert lines[0].startswith("engine: gatys"), lines
     assert lines[1].startswith("expected time: about ") and "CPU" in lines[1], lines
+
+
+def test_the_bar_projects_the_time_left_from_pixels_not_steps() -> None:
+    # The default ladder: 150 steps at 128 px, 150 at 256, 300 at 512. After the first scale
+    # (10 s) a step-rate projection says 40 s; the pixels say about six minutes.
+    from restyle.cli.common import ProgressBar
+    from restyle.progress import Progress
+
+    ladder = [((128, 128), 150), ((256, 256), 150), ((512, 512), 300)]
+    work = sum(steps * h * w / 1e6 for (h, w), steps in ladder)
+    with ProgressBar(disabled=False, work_megapixels=work) as bar:
+        for step in range(1, 151):
+            report = Progress(step, 600, 1.0, step / 15, scale=1, scales=3, size=(128, 128))
+            bar.update(report)
+        left = bar.bar.postfix
+    assert "left=about 6 min" in left, left
+    with ProgressBar(disabled=False, work_megapixels=None) as plain:
+        plain.update(Progress(1, 10, 1.0, 0.1, size=(64, 64)))
+        assert plain.time_left(Progress(2, 10, 1.0, 0.2, size=(64, 64))) is None

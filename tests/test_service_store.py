@@ -240,3 +240,21 @@ def test_the_onnx_cache_keeps_the_most_recently_used_exports_within_its_bound(
     assert sorted(p.name for p in folder.iterdir()) == [".e.onnx.partial", "a.onnx", "recent.onnx"]
     assert used.stat().st_mtime >= now - 1
     assert prune_onnx_cache(2500) == []  # within the bound now: nothing more goes
+
+
+def test_a_progress_report_after_a_cancel_does_not_show_a_step(backend: EmbeddedBackend) -> None:
+    # The race of a cancel with the worker's next progress write: the write lands on the
+    # cancelled record, then the worker stops; the job must still read "cancelled".
+    from restyle.progress import Progress
+
+    job = new_job(backend)
+    running = runner.claim(backend, job.id)
+    assert running is not None
+    backend.update(job.id, status=JobStatus.CANCELLED, cancel_requested=True, message="cancelled")
+    report = runner._Reporter(backend, running, ServiceSettings(data_dir=backend.settings.data_dir))
+    with pytest.raises(runner.JobStopped):
+        report(Progress(step=600, total=600, loss=1.0, elapsed=1.0))
+    stored = backend.get(job.id)
+    assert stored is not None and stored.message.startswith("step")  # the late write landed
+    assert stored.public()["status"] == "cancelled"
+    assert stored.public()["message"] == "cancelled"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from restyle.engines.costs import duration
 from restyle.errors import (
     DeviceError,
     InvalidImageError,
@@ -52,11 +53,21 @@ def resolve_image(name: str) -> Path:
 
 
 class ProgressBar:
-    """A tqdm bar on stderr fed by the library's Progress reports."""
+    """A tqdm bar on stderr fed by the library's Progress reports.
 
-    def __init__(self, *, disabled: bool, unit: str = "step") -> None:
+    With `work_megapixels` (a multi-scale optimisation's total, from the cost model), the time
+    left is projected from the pixels stepped so far, not from the step rate: the coarse scales'
+    steps are many times cheaper than the final scale's, so tqdm's own projection would promise
+    a minute for a quarter-hour run.
+    """
+
+    def __init__(
+        self, *, disabled: bool, unit: str = "step", work_megapixels: float | None = None
+    ) -> None:
         self.disabled = disabled
         self.unit = unit
+        self.work = work_megapixels
+        self.done = 0.0  # megapixel-steps reported so far
         self.bar: Any = None
 
     def __enter__(self) -> ProgressBar:
@@ -73,12 +84,29 @@ class ProgressBar:
             from tqdm import tqdm
 
             total = progress.total or None  # a clip that does not declare its length: no ETA
-            self.bar = tqdm(total=total, unit=self.unit, file=sys.stderr, leave=True)
+            own = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+            layout = own if self.work else None  # None: tqdm's own, with its projection
+            self.bar = tqdm(
+                total=total, unit=self.unit, file=sys.stderr, leave=True, bar_format=layout
+            )
         postfix = {"loss": f"{progress.loss:.4g}"} if math.isfinite(progress.loss) else {}
         if progress.scales > 1:
             postfix["scale"] = f"{progress.scale}/{progress.scales}"
         postfix["size"] = "x".join(map(str, progress.size[::-1]))
+        left = self.time_left(progress)
+        if left is not None:
+            postfix["left"] = f"about {duration(left)}"
         self.bar.set_postfix(postfix, refresh=False)
         if progress.total and progress.total != self.bar.total:  # a timed run's projection
             self.bar.total = progress.total
         self.bar.update(progress.step - self.bar.n)
+
+    def time_left(self, progress: Any) -> float | None:
+        """Seconds left by the pixels stepped so far (None without a work total)."""
+        if not self.work:
+            return None
+        steps = progress.step - (self.bar.n if self.bar is not None else 0)
+        self.done += max(steps, 0) * progress.size[0] * progress.size[1] / 1e6
+        if self.done <= 0 or progress.elapsed <= 0:
+            return None
+        return max(progress.elapsed * (self.work - self.done) / self.done, 0.0)

@@ -130,10 +130,9 @@ def run_stylize(args: argparse.Namespace) -> int:
     trained = ENGINES[method].styles == "trained"
     style_inputs = [s if trained else resolve_image(s) for s in styles]
     for content, output, hw in zip(args.content, outputs, sizes, strict=True):
-        if not args.quiet:
-            _announce_time(method, options, hw, engines.device)
+        work = None if args.quiet else _announce_time(method, options, hw, engines.device)
         unit = "tile" if ENGINES[method].interactive else "step"  # tiles of a large image
-        with ProgressBar(disabled=args.quiet, unit=unit) as bar:
+        with ProgressBar(disabled=args.quiet, unit=unit, work_megapixels=work) as bar:
             result = stylize_tensor(
                 resolve_image(content),
                 style_inputs,
@@ -180,16 +179,22 @@ def _choose(
 
 def _announce_time(
     method: str, options: dict[str, Any], content_hw: tuple[int, int] | None, device: Any
-) -> None:
-    """Before a run expected to take more than LONG_RUN_SECONDS: how long, on this machine."""
+) -> float | None:
+    """Before a run expected to take more than LONG_RUN_SECONDS: how long, on this machine.
+
+    Returns the run's work in megapixel-steps where it has many steps (gatys), for the
+    progress bar's projection of the time left."""
     import dataclasses
 
     spec = ENGINES[method]
     setup_values, engine_options, _ = spec.split(options)
     setup = dataclasses.replace(spec.setup(), **(setup_values or {}))
-    expected = spec.estimate(engine_options, content_hw or (512, 512), device, setup)
+    hw = content_hw or (512, 512)
+    expected = spec.estimate(engine_options, hw, device, setup)
     if expected.seconds >= LONG_RUN_SECONDS:
         print(f"expected time: {expected}", file=sys.stderr)
+    work = spec.work(engine_options, hw)
+    return work.megapixels if work.passes > 1 else None
 
 
 def _image_hw(path: Path) -> tuple[int, int] | None:

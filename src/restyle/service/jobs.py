@@ -158,7 +158,9 @@ class JobRecord(BaseModel):
             "id": self.id,
             "status": self.status.value,
             "progress": round(self.progress, 4),
-            "message": self.message,
+            # A finished job says how it ended: a worker's last progress write can land just
+            # after a cancel ("step 353/600" on a cancelled job).
+            "message": self.status.value if self.status.finished else self.message,
             "error": self.error.model_dump() if self.error else None,
             "options": self.options.summary(),
             "style_upload": self.style_upload,
