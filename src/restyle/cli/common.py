@@ -6,7 +6,7 @@ import dataclasses
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restyle.engines.costs import duration
 from restyle.errors import (
@@ -17,6 +17,9 @@ from restyle.errors import (
     WeightsError,
 )
 from restyle.examples import example_path
+
+if TYPE_CHECKING:
+    from restyle.progress import Progress
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_IMAGE, EXIT_WEIGHTS, EXIT_DEVICE = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
@@ -77,7 +80,7 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
 
-    def update(self, progress: Any) -> None:
+    def update(self, progress: Progress) -> None:
         if self.disabled:
             return
         if self.bar is None:
@@ -101,7 +104,7 @@ class ProgressBar:
             self.bar.total = progress.total
         self.bar.update(progress.step - self.bar.n)
 
-    def time_left(self, progress: Any) -> float | None:
+    def time_left(self, progress: Progress) -> float | None:
         """Seconds left by the pixels stepped so far (None without a work total)."""
         if not self.work:
             return None
@@ -109,4 +112,5 @@ class ProgressBar:
         self.done += max(steps, 0) * progress.size[0] * progress.size[1] / 1e6
         if self.done <= 0 or progress.elapsed <= 0:
             return None
-        return max(progress.elapsed * (self.work - self.done) / self.done, 0.0)
+        left: float = progress.elapsed * (self.work - self.done) / self.done
+        return max(left, 0.0)

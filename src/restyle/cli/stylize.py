@@ -284,20 +284,20 @@ def run_demo(args: argparse.Namespace) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     engines = Engines(device=args.device)
     pairs = list(zip(example_names("photos"), example_names("styles"), strict=False))
+    options = {"size": args.size, "iterations": 100, "coarse_iterations": 100, "seed": 0}
     for photo, style in pairs:
         out = args.output_dir / f"{photo}-{style}.jpg"
         print(f"{photo} in the style of {style} -> {out}", file=sys.stderr)
-        with ProgressBar(disabled=False) as bar:
+        hw = _image_hw(bundled(photo))
+        work = _announce_time("gatys", options, hw, engines.device)
+        with ProgressBar(disabled=False, work_megapixels=work) as bar:
             result = stylize_tensor(
                 bundled(photo),
                 bundled(style),
                 method="gatys",
-                size=args.size,
-                iterations=100,
-                coarse_iterations=100,
                 progress=bar.update,
-                seed=0,
                 engines=engines,
+                **options,
             )
         save_image(result, out)
     return EXIT_OK
