@@ -50,13 +50,18 @@ def fresh_probe(device: torch.device, dtype: torch.dtype | None) -> float:
     return costs.probe_seconds(device, dtype)
 
 
-def timed(run: Any, repeats: int) -> float:
-    times = []
+def timed(run: Any, repeats: int, probe: Any) -> tuple[float, float, float]:
+    """(seconds, probe seconds, ratio): medians over `repeats`, each run between two probes,
+    so a change of the machine's load between runs moves both sides of the ratio."""
+    samples = []
     for _ in range(repeats):
+        before = probe()
         start = time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        seconds = time.perf_counter() - start
+        around = (before + probe()) / 2
+        samples.append((seconds, around, seconds / around))
+    return tuple(statistics.median(s[i] for s in samples) for i in range(3))  # type: ignore[return-value]
 
 
 def fit(points: list[tuple[costs.Work, float]], *, per_pass: bool) -> dict[str, float]:
@@ -108,15 +113,14 @@ def measure(
             run_options["precision"] = precision
         _, engine_options, _ = spec.split(run_options)
         work = spec.work(engine_options, content_hw)
-        probe_before = fresh_probe(engines.device, dtype)
-        seconds = timed(
+        seconds, probe, ratio = timed(
             lambda ro=run_options: stylize_tensor(
                 photo, [style], method=name, engines=engines, **ro
             ),
             repeats,
+            lambda: fresh_probe(engines.device, dtype),
         )
-        probe = (probe_before + fresh_probe(engines.device, dtype)) / 2
-        points.append((work, seconds / probe))
+        points.append((work, ratio))
         rows.append(
             {
                 **run,
@@ -129,7 +133,7 @@ def measure(
         print(
             f"{name:9s} {precision or 'default':8s} {run}: {work.passes:4.0f} passes, "
             f"{work.megapixels:7.3f} Mpx, {seconds:7.2f} s, probe {probe * 1e3:6.1f} ms, "
-            f"{seconds / probe:9.1f} probes",
+            f"{ratio:9.1f} probes",
             flush=True,
         )
     fitted = fit(points, per_pass=spec.work is costs.optimisation_work)
@@ -152,7 +156,7 @@ def main() -> None:
         for steps in ((2, 6) if args.quick else (4, 12))
     ]
     forward_runs = [{"size": s} for s in ((256, 512) if args.quick else (512, 1024, 1536))]
-    repeats = 1 if args.quick else 2
+    repeats = 1 if args.quick else 3
     gatys_options = {"scales": 1, "seed": 0}
     precisions = ["float32"]
     if device.type == "cuda" or machine.describe()["bf16_used_by_auto"]:

@@ -47,7 +47,7 @@ def parse_layers(text: str) -> tuple[str, ...]:
 
 
 def resolve_image(name: str) -> Path:
-    """A path as given, or a bundled example's path when no such file exists."""
+    """A path as given, or else a bundled photo or a zoo style's painting by that name."""
     path = Path(name)
     if path.exists():
         return path
