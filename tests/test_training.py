@@ -223,7 +223,7 @@ def test_cli_trains_a_style_that_stylize_accepts(photo_dir: Path, tmp_path: Path
     assert main(_tiny_train_args(photo_dir, out)) == 0
     info = read_metadata(out / MODEL_FILE)["info"]
     assert info["training"]["command"].startswith("restyle train fast --style starry_night")
-    assert info["style"]["name"] == "starry_night" and len(info["style"]["sha256"]) == 64
+    assert info["style"]["name"] == "starry-night" and len(info["style"]["sha256"]) == 64
     result = tmp_path / "styled.png"
     code = main(
         [

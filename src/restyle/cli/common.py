@@ -87,7 +87,7 @@ class ProgressBar:
             from tqdm import tqdm
 
             total = progress.total or None  # a clip that does not declare its length: no ETA
-            own = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+            own = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
             layout = own if self.work else None  # None: tqdm's own, with its projection
             self.bar = tqdm(
                 total=total, unit=self.unit, file=sys.stderr, leave=True, bar_format=layout
