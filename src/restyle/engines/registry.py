@@ -44,6 +44,23 @@ class EngineSpec:
     factory: str
     """"module:Class" of the engine, imported on first use."""
     uses_vgg: bool
+    feed_forward: bool = False
+    """One pass of a network prepared once per style (`engine.stylizer`): a clip's frames go
+    through it in batches, and it can be exported for the browser's live mode."""
+    batches: bool = False
+    """Runs several photos in one style as one pass (`engine.run_batch`): the service batches
+    alike queued requests."""
+    steps: bool = False
+    """Optimises each image over many steps: budgeted by steps and size, with previews, and
+    (minutes a frame on a CPU) no whole clips."""
+    takes_init_image: bool = False
+    """Starts from an image the caller gives (`init_image`)."""
+    recolours_paintings: bool = False
+    """With a colour-matching `preserve_color`, the paintings take the photo's colours before
+    stylizing (their textures learnt in its palette; Gatys et al. 2017)."""
+    refine_source: bool = False
+    """A personal style can be refined from its result: `restyle train fast --init` starts
+    from this engine's network."""
     work: costs.WorkOf = costs.feed_forward_work
     """What the engine's time for one image is proportional to (its cost model's work)."""
     compute_dtype: costs.Precision = costs.feed_forward_dtype
@@ -111,6 +128,13 @@ class EngineSpec:
             "summary": self.summary,
             "styles": self.styles,
             "interactive": self.interactive,
+            "capabilities": {
+                "feed_forward": self.feed_forward,
+                "batches": self.batches,
+                "steps": self.steps,
+                "init_image": self.takes_init_image,
+                "refine_source": self.refine_source,
+            },
             "options": {
                 "type": "object",
                 "additionalProperties": False,
@@ -132,6 +156,8 @@ ENGINES: dict[str, EngineSpec] = {
             interactive=True,
             factory="restyle.engines.fast:FastEngine",
             uses_vgg=False,
+            feed_forward=True,
+            batches=True,
         ),
         EngineSpec(
             name="arbitrary",
@@ -143,6 +169,8 @@ ENGINES: dict[str, EngineSpec] = {
             interactive=True,
             factory="restyle.engines.arbitrary:ArbitraryEngine",
             uses_vgg=True,
+            feed_forward=True,
+            refine_source=True,
             installed=lambda: zoo.microast_info() is not None or zoo.arbitrary_model() is not None,
         ),
         EngineSpec(
@@ -155,12 +183,31 @@ ENGINES: dict[str, EngineSpec] = {
             interactive=False,
             factory="restyle.engines.gatys:GatysEngine",
             uses_vgg=True,
+            steps=True,
+            takes_init_image=True,
+            recolours_paintings=True,
             work=costs.optimisation_work,
             compute_dtype=costs.optimisation_dtype,
         ),
     )
 }
 """Every engine, in the order surfaces list them (the web page's default first)."""
+
+
+def trained_engine() -> EngineSpec:
+    """The engine that runs trained networks (zoo styles, personal styles, checkpoints)."""
+    return next(spec for spec in ENGINES.values() if spec.styles == "trained")
+
+
+def painting_engine(*, feed_forward: bool) -> EngineSpec | None:
+    """The first installed engine that takes any painting, feed-forward or optimising (None:
+    this installation has none)."""
+    matching = (
+        spec
+        for spec in ENGINES.values()
+        if spec.styles == "painting" and spec.feed_forward == feed_forward and spec.installed()
+    )
+    return next(matching, None)
 
 
 def installed_engines() -> list[str]:
