@@ -1,15 +1,16 @@
-"""`restyle stylize`'s engine flags, generated from the engine registry's option declarations.
+"""CLI flags generated from option declarations: `restyle stylize`'s engine and video flags,
+`restyle train`'s loop and loss flags.
 
-Each option of every engine becomes one flag with the option's type, choices and help; its
-default is left to the engine (the flag is absent unless given), so a default lives only in the
-option's declaration. An option several engines share (`size`) is one flag whose help names each
-engine's default.
+Each declared option becomes one flag with the option's type, choices and help; its default is
+left to the declaration (the flag is absent unless given), so a default lives only in the
+option's declaration and the help shows it. An option several engines share (`size`) is one
+flag whose help names each engine's default.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from restyle.engines.registry import ENGINES
@@ -36,24 +37,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> list[str]:
         group = groups.get(title)
         if group is None:
             group = groups[title] = parser.add_argument_group(f"options of {title}")
-        spec = owners[0][1]
-        kwargs: dict[str, Any] = {
-            "dest": name,
-            "default": argparse.SUPPRESS,
-            "help": f"{spec.help} ({_defaults(owners)})",
-        }
-        if spec.kind == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["type"] = _parser(owners)
-            kwargs["metavar"] = _metavar(spec)
-            choices = _choices(owners)
-            if choices is not None:
-                kwargs["choices"] = choices
-                kwargs.pop("metavar")
-            if spec.bare is not None:
-                kwargs.update(nargs="?", const=spec.bare)
-        group.add_argument(spec.cli_flag, **kwargs)
+        _add_flag(group, owners)
         names.append(name)
     return names
 
@@ -63,21 +47,58 @@ def add_video_flags(parser: argparse.ArgumentParser) -> list[str]:
     from restyle.video.config import VideoOptions
 
     group = parser.add_argument_group("options of video inputs")
+    return add_declared_flags(group, option_specs(VideoOptions))
+
+
+def add_declared_flags(
+    group: argparse._ActionsContainer,
+    specs: Iterable[OptionSpec],
+    *,
+    types: Mapping[str, Callable[[str], Any]] | None = None,
+    aliases: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """One flag per option of one declaring class; returns the options' names.
+
+    `types` reads an option's text in a richer way than its kind does (`--time 5m`); `aliases`
+    are further spellings of a flag (`--lr`). Both are the command line's, not the option's.
+    """
     names = []
-    for spec in option_specs(VideoOptions):
-        kwargs: dict[str, Any] = {
-            "dest": spec.name,
-            "default": argparse.SUPPRESS,
-            "help": f"{spec.help} (default {_show(spec.default)})",
-            "type": _parser([("video", spec)]),
-        }
-        if spec.choices is not None:
-            kwargs["choices"] = list(spec.choices)
-        else:
-            kwargs["metavar"] = _metavar(spec)
-        group.add_argument(spec.cli_flag, **kwargs)
+    for spec in specs:
+        _add_flag(
+            group,
+            [("", spec)],
+            parse=(types or {}).get(spec.name),
+            aliases=(aliases or {}).get(spec.name, ()),
+        )
         names.append(spec.name)
     return names
+
+
+def _add_flag(
+    group: argparse._ActionsContainer,
+    owners: list[tuple[str, OptionSpec]],
+    *,
+    parse: Callable[[str], Any] | None = None,
+    aliases: Sequence[str] = (),
+) -> None:
+    spec = owners[0][1]
+    kwargs: dict[str, Any] = {
+        "dest": spec.name,
+        "default": argparse.SUPPRESS,
+        "help": f"{spec.help} ({_defaults(owners)})",
+    }
+    if spec.kind == "bool":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs["type"] = parse or _parser(owners)
+        kwargs["metavar"] = _metavar(spec)
+        choices = _choices(owners)
+        if choices is not None:
+            kwargs["choices"] = choices
+            kwargs.pop("metavar")
+        if spec.bare is not None:
+            kwargs.update(nargs="?", const=spec.bare)
+    group.add_argument(spec.cli_flag, *aliases, **kwargs)
 
 
 def _parser(owners: list[tuple[str, OptionSpec]]) -> Callable[[str], Any]:
