@@ -105,6 +105,12 @@ class EngineInfo(BaseModel):
     summary: str
     styles: str = Field(description="painting: any image is a style; trained: a style id")
     interactive: bool = Field(description="fast enough for POST /api/stylize")
+    capabilities: dict[str, bool] = Field(
+        description="what the engine can do: `feed_forward` (a network prepared once per "
+        "style: videos, the live mode), `batches` (several photos in one pass), `steps` "
+        "(optimises over steps, with previews), `init_image` (starts from a given image), "
+        "`refine_source` (a personal style can be refined from its result)"
+    )
     options: dict[str, Any] = Field(
         description="JSON schema of the options a request may set, with this server's limits"
     )
