@@ -203,7 +203,9 @@ def check(engines: Engines, painting: torch.Tensor, *, quick: bool, result: dict
         spec = ENGINES[name]
         _, engine_options, _ = spec.split(options)
         costs._probe.cache_clear()
-        expected = spec.estimate(engine_options, content_hw, engines.device).seconds
+        estimate = spec.estimate(engine_options, content_hw, engines.device)
+        assert estimate is not None, f"{name}: measured above"
+        expected = estimate.seconds
         start = time.perf_counter()
         stylize_tensor(photo, [style], method=name, engines=engines, **options)
         seconds = time.perf_counter() - start

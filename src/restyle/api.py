@@ -8,7 +8,6 @@ device kept for the process, so a loop of one-line calls loads each model once.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from restyle.color import match_color_mean_cov, match_histogram
 from restyle.devices import resolve_device
 from restyle.engines.choice import choose_engine
 from restyle.engines.holder import Engines
-from restyle.engines.registry import ENGINES, EngineSpec, engine_spec
+from restyle.engines.registry import ENGINES, EngineSpec, engine_spec, trained_engine
 from restyle.errors import InvalidParameterError
 from restyle.imaging import (
     DEFAULT_LIMITS,
@@ -116,12 +115,14 @@ def stylize_tensor(
     spec = engine_spec(method)
     setup_values, engine_options, post = spec.split(options)
     weights = normalise_weights(style_weights, len(styles))
-    engine = holder.get(spec.name, _setup(spec, holder, setup_values))
+    engine = holder.configured(spec.name, setup_values)
     style_inputs = _style_inputs(spec, styles, content_t, post, limits)
     extra: dict[str, Any] = {}
     if init_image is not None:
-        if spec.name != "gatys":
-            raise InvalidParameterError("init_image: only the gatys engine starts from an image")
+        if not spec.takes_init_image:
+            raise InvalidParameterError(
+                f"init_image: the {spec.name} engine does not start from an image"
+            )
         extra["init_image"] = as_tensor(init_image, limits=limits)
     stylized = engine.run(
         content_t, style_inputs, engine_options, style_blend=weights, callback=progress, **extra
@@ -142,10 +143,10 @@ def stylize_batch(
 
     Each result equals `stylize_tensor(photo, style, method="fast", **options)`.
     """
-    spec = ENGINES["fast"]
+    spec = trained_engine()
     setup_values, engine_options, post = spec.split(options)
     holder = engines if engines is not None else default_engines(device)
-    engine: Any = holder.get("fast", _setup(spec, holder, setup_values))
+    engine = holder.batcher(spec.name, setup_values)
     originals = [as_tensor(c, limits=limits) for c in contents]
     outputs = engine.run_batch(originals, style, engine_options)
     return [finish(out, original, post) for out, original in zip(outputs, originals, strict=True)]
@@ -168,12 +169,6 @@ def default_engines(device: str | torch.device | None = None) -> Engines:
     return _default_engines(str(resolve_device(device)))
 
 
-def _setup(spec: EngineSpec, holder: Engines, values: dict[str, Any] | None) -> Any:
-    if values is None:
-        return None
-    return dataclasses.replace(holder.setup_of(spec.name), **values)
-
-
 def _style_inputs(
     spec: EngineSpec,
     styles: list[ImageInput],
@@ -184,7 +179,7 @@ def _style_inputs(
     if spec.styles == "trained":  # ids and checkpoint paths: the engine checks them
         return [os.fspath(s) if isinstance(s, os.PathLike) else s for s in styles]
     paintings = [as_tensor(_painting(s), limits=limits) for s in styles]
-    if spec.name == "gatys":
+    if spec.recolours_paintings:
         return recolor_styles(paintings, content, post.preserve_color)
     return paintings
 

@@ -191,7 +191,7 @@ def _announce_time(
     setup = dataclasses.replace(spec.setup(), **(setup_values or {}))
     hw = content_hw or (512, 512)
     expected = spec.estimate(engine_options, hw, device, setup)
-    if expected.seconds >= LONG_RUN_SECONDS:
+    if expected is not None and expected.seconds >= LONG_RUN_SECONDS:
         print(f"expected time: {expected}", file=sys.stderr)
     work = spec.work(engine_options, hw)
     return work.megapixels if work.passes > 1 else None

@@ -30,6 +30,7 @@ from torch import nn
 from restyle import zoo
 from restyle.devices import resolve_device
 from restyle.engines.arbitrary_config import ArbitraryOptions, ArbitrarySetup
+from restyle.engines.base import FrameRunner
 from restyle.engines.fast import FastStylizer
 from restyle.errors import InvalidParameterError, WeightsError
 from restyle.imaging import (
@@ -266,6 +267,26 @@ class ArbitraryEngine:
         with self._lock:
             _remember(self._runners, key, runner)
         return runner
+
+    def prepare(
+        self,
+        styles: Sequence[ImageInput],
+        weights: Sequence[float] | None,
+        options: ArbitraryOptions,
+    ) -> FrameRunner | None:
+        """A clip's runner (`FeedForwardEngine.prepare`): the paintings' network folded once;
+        None with `style_mix` under 1, whose network takes each photo's own signals."""
+        if options.style_mix != 1.0:
+            return None
+        runner = self.stylizer(
+            list(styles), normalise_weights(weights, len(styles)), style_size=options.style_size
+        )
+        whole = dataclasses.replace(options, size=0)  # frames arrive at their size
+
+        def run(frames: torch.Tensor) -> torch.Tensor:
+            return runner.stylize(frames, whole)
+
+        return run
 
     def run(
         self,

@@ -1,13 +1,21 @@
-"""What every engine is: built once with a setup on a device, then run many times."""
+"""What every engine is: built once with a setup on a device, then run many times.
+
+What an engine can do beyond `run` is declared in the registry (`EngineSpec.feed_forward`,
+`.batches`, ...) and typed here, so a caller asks the capability, never the engine's name, and
+gets the typed engine from the holder (`Engines.feed_forward`, `Engines.batcher`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import torch
 
 from restyle.progress import ProgressCallback
+
+FrameRunner = Callable[[torch.Tensor], torch.Tensor]
+"""(B, 3, H, W) frames in [0, 1], already at their size → (B, 3, H', W') stylized frames."""
 
 
 class Engine(Protocol):
@@ -33,3 +41,23 @@ class Engine(Protocol):
         style_blend: Sequence[float] | None = None,
         callback: ProgressCallback | None = None,
     ) -> torch.Tensor: ...
+
+
+class FeedForwardEngine(Engine, Protocol):
+    """An engine whose styles become a network prepared once (`EngineSpec.feed_forward`)."""
+
+    def prepare(
+        self, styles: Sequence[Any], weights: Sequence[float] | None, options: Any
+    ) -> FrameRunner | None:
+        """A runner for a clip's frames: the style's network made (and checked) once, each
+        batch one pass at the frames' own size; None where these options need a network per
+        frame (the engine's `run` then takes each frame)."""
+        ...
+
+
+class BatchEngine(Engine, Protocol):
+    """An engine that runs several photos in one style as one pass (`EngineSpec.batches`)."""
+
+    def run_batch(
+        self, contents: Sequence[torch.Tensor], style: Any, options: Any = None
+    ) -> list[torch.Tensor]: ...

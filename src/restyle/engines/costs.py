@@ -101,16 +101,17 @@ def optimisation_dtype(setup: Any, device: torch.device) -> torch.dtype | None:
     """Gatys computes VGG19 under autocast: bfloat16 on CUDA and on CPUs with native bf16."""
     from restyle.devices import autocast_dtype
 
-    return autocast_dtype(setup.precision, device)
+    return autocast_dtype(getattr(setup, "precision", "auto"), device)
 
 
 def feed_forward_dtype(setup: Any, device: torch.device) -> torch.dtype | None:
     """The feed-forward networks run float16 on CUDA (precision auto), float32 on the CPU."""
     import torch
 
-    if device.type == "cuda" and setup.precision in ("auto", "float16"):
+    precision = getattr(setup, "precision", "auto")  # an engine may not declare one
+    if device.type == "cuda" and precision in ("auto", "float16"):
         return torch.float16
-    return torch.bfloat16 if setup.precision == "bfloat16" else None
+    return torch.bfloat16 if precision == "bfloat16" else None
 
 
 Precision = Callable[[Any, "torch.device"], "torch.dtype | None"]
@@ -138,9 +139,12 @@ def _measured() -> dict[str, Any]:
     return data
 
 
-def engine_cost(engine: str, precision: str) -> EngineCost:
-    """The measured constants of `engine` computing in `precision` ("float32", "bfloat16")."""
-    costs = _measured()["engines"][engine]
+def engine_cost(engine: str, precision: str) -> EngineCost | None:
+    """The measured constants of `engine` computing in `precision` ("float32", "bfloat16");
+    None for an engine not measured yet (a new one: run benchmarks/cost_model.py)."""
+    costs = _measured()["engines"].get(engine)
+    if costs is None:
+        return None
     record = costs.get(precision) or costs["float32"]
     return EngineCost(
         fixed=float(record["fixed"]),
@@ -201,10 +205,14 @@ def estimate(
     work: Work,
     device: torch.device,
     dtype: torch.dtype | None = None,
-) -> Estimate:
-    """Expected seconds for `work` units of `engine` on `device` computing in `dtype`."""
+) -> Estimate | None:
+    """Expected seconds for `work` of `engine` on `device` computing in `dtype` (None: the
+    engine's cost was never measured)."""
     precision = str(dtype).removeprefix("torch.") if dtype else "float32"
-    probes = engine_cost(engine, precision).probes(work)
+    cost = engine_cost(engine, precision)
+    if cost is None:
+        return None
+    probes = cost.probes(work)
     seconds = probe_seconds(device, dtype) * probes
     if not math.isfinite(seconds):  # a probe that could not be timed: say nothing useful
         seconds = 0.0

@@ -19,6 +19,7 @@ from torch import nn
 
 from restyle import zoo
 from restyle.devices import resolve_device
+from restyle.engines.base import FrameRunner
 from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.tiling import run_tiled
 from restyle.errors import InvalidParameterError, RestyleError, WeightsError
@@ -332,6 +333,26 @@ class FastEngine:
             stylized = part if stylized is None else stylized + part
         assert stylized is not None
         return stylized
+
+    def prepare(
+        self,
+        styles: Sequence[str | os.PathLike[str]],
+        weights: Sequence[float] | None,
+        options: FastOptions,
+    ) -> FrameRunner:
+        """A clip's runner (`FeedForwardEngine.prepare`): every network loaded once, and its
+        errors raised, before the first frame; several styles blended by averaging outputs."""
+        names = [os.fspath(s) if isinstance(s, os.PathLike) else s for s in styles]
+        fractions = normalise_weights(weights, len(names))
+        for name, fraction in zip(names, fractions, strict=True):
+            if fraction > 0:
+                self.stylizer(name)
+        whole = dataclasses.replace(options, size=0)  # frames arrive at their size
+
+        def run(frames: torch.Tensor) -> torch.Tensor:
+            return self.run(frames, names, whole, style_blend=fractions)
+
+        return run
 
     def run_batch(
         self,

@@ -8,16 +8,18 @@ device and weights file.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from restyle.devices import resolve_device
-from restyle.engines.base import Engine
+from restyle.engines.base import BatchEngine, Engine, FeedForwardEngine
 from restyle.engines.registry import ENGINES, engine_spec
+from restyle.errors import InvalidParameterError
 from restyle.vgg import VGG19Features
 from restyle.vgg_layers import LAYER_NAMES
 
@@ -69,6 +71,25 @@ class Engines:
                 self.loads[name] += 1
                 self._engines[key] = engine
             return engine
+
+    def configured(self, name: str, values: Mapping[str, Any] | None) -> Engine:
+        """The engine `name` with this holder's setup changed by `values` (setup fields given
+        with a call; None: the holder's own setup)."""
+        if values is None:
+            return self.get(name)
+        return self.get(name, dataclasses.replace(self.setup_of(name), **values))
+
+    def feed_forward(self, name: str, values: Mapping[str, Any] | None = None) -> FeedForwardEngine:
+        """`configured`, typed as an engine that prepares a network per style."""
+        if not engine_spec(name).feed_forward:
+            raise InvalidParameterError(f"method: the {name} engine has no feed-forward pass")
+        return cast(FeedForwardEngine, self.configured(name, values))
+
+    def batcher(self, name: str, values: Mapping[str, Any] | None = None) -> BatchEngine:
+        """`configured`, typed as an engine that runs several photos in one pass."""
+        if not engine_spec(name).batches:
+            raise InvalidParameterError(f"method: the {name} engine does not run batches")
+        return cast(BatchEngine, self.configured(name, values))
 
     def vgg(self, weights_path: str | None = None) -> VGG19Features:
         """The full VGG19 (to relu5_4) on this device, built once per weights file."""

@@ -74,8 +74,9 @@ class EngineSpec:
         content_hw: tuple[int, int],
         device: torch.device,
         setup: Any = None,
-    ) -> costs.Estimate:
-        """Expected time of one run on `device` for a photo of `content_hw` (H, W) px."""
+    ) -> costs.Estimate | None:
+        """Expected time of one run on `device` for a photo of `content_hw` (H, W) px (None:
+        the engine's cost was never measured)."""
         dtype = self.compute_dtype(setup or self.setup(), device)
         return costs.estimate(self.name, self.work(options, content_hw), device, dtype)
 

@@ -9,18 +9,15 @@ every batch is one forward pass; what cannot run that way (gatys, MicroAST's per
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from restyle.api import _setup, finish, stylize_tensor
+from restyle.api import finish, stylize_tensor
 from restyle.engines.holder import Engines
 from restyle.engines.registry import EngineSpec
 from restyle.imaging import DEFAULT_LIMITS, ImageInput, ImageLimits, as_tensor
-from restyle.options import normalise_weights
 
 FrameStylizer = Callable[[torch.Tensor], torch.Tensor]
 """(B, 3, H, W) frames in [0, 1] → (B, 3, H', W') finished frames in [0, 1], on the CPU."""
@@ -41,34 +38,22 @@ def frame_stylizer(
     they are stylized at, so the engine's `size` is not applied again.
     """
     setup_values, engine_options, post = spec.split(options)
-    engine: Any = engines.get(spec.name, _setup(spec, engines, setup_values))
-    fractions = normalise_weights(weights, len(styles))
-    whole = dataclasses.replace(engine_options, size=0)
-    stylize: FrameStylizer
-    if spec.name == "fast":
-        names = [os.fspath(s) if isinstance(s, os.PathLike) else s for s in styles]
-        for name, fraction in zip(names, fractions, strict=True):
-            if fraction > 0:
-                engine.stylizer(name)  # every network loaded once, and errors before frame 1
+    if spec.feed_forward:
+        engine = engines.feed_forward(spec.name, setup_values)
+        inputs = (
+            list(styles)
+            if spec.styles == "trained"
+            else [as_tensor(s, limits=limits) for s in styles]
+        )
+        prepared = engine.prepare(inputs, weights, engine_options)
+        if prepared is not None:
+            stylize = prepared
 
-        def stylize(frames: torch.Tensor) -> torch.Tensor:
-            # The engine's own blend of several trained styles (averaged outputs).
-            return engine.run(frames, names, whole, style_blend=fractions)  # type: ignore[no-any-return]
+            def run(frames: torch.Tensor) -> torch.Tensor:
+                return finish(stylize(frames), frames, post)
 
-    elif spec.name == "arbitrary" and engine_options.style_mix == 1.0:
-        paintings = [as_tensor(s, limits=limits) for s in styles]
-        runner = engine.stylizer(paintings, fractions, style_size=engine_options.style_size)
-
-        def stylize(frames: torch.Tensor) -> torch.Tensor:
-            return runner.stylize(frames, whole)  # type: ignore[no-any-return]
-
-    else:
-        return _one_by_one(spec, styles, weights, options, engines=engines, limits=limits)
-
-    def run(frames: torch.Tensor) -> torch.Tensor:
-        return finish(stylize(frames), frames, post)
-
-    return run
+            return run
+    return _one_by_one(spec, styles, weights, options, engines=engines, limits=limits)
 
 
 def _one_by_one(
@@ -80,9 +65,12 @@ def _one_by_one(
     engines: Engines,
     limits: ImageLimits,
 ) -> FrameStylizer:
+    # Frames arrive at the size asked for: the engine keeps each frame's own size (its `size`
+    # option's "own size" value: none where the option takes it, else 0).
     per_frame = {k: v for k, v in options.items() if k != "size"}
-    if spec.name == "gatys":
-        per_frame["size"] = None  # frames arrive at the size asked for
+    size = next(o for o in spec.engine_option_specs() if o.name == "size")
+    if size.nullable:
+        per_frame["size"] = None
 
     def run(frames: torch.Tensor) -> torch.Tensor:
         return torch.cat(
