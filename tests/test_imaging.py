@@ -595,7 +595,7 @@ def test_failed_save_leaves_old_file_and_no_temp(
     def fail_replace(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(imaging.os, "replace", fail_replace)
+    monkeypatch.setattr("restyle.imaging.encode.os.replace", fail_replace)
     with pytest.raises(RestyleError, match="disk full"):
         save_image(torch.zeros(3, 2, 2), out)
     assert out.read_bytes() == b"previous"
