@@ -77,7 +77,7 @@ class Work:
 
 def optimisation_work(options: Any, content_hw: tuple[int, int]) -> Work:
     """Gatys: each scale's steps (+1 first evaluation), and those times its megapixels."""
-    from restyle.engines.gatys import plan_scales
+    from restyle.engines.gatys_plan import plan_scales
 
     plans = plan_scales(content_hw, options)
     return Work(

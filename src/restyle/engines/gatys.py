@@ -6,97 +6,37 @@ optimise a small image first, upsample the result and refine it at the next scal
 speeds convergence (most of the structure forms where steps are cheap) and bounds memory at
 print sizes, where L-BFGS's history is shortened to fit `history_bytes`.
 
-Split into prepare (targets per scale, computed once), run one scale, and finish.
+Split into prepare (targets per scale, computed once), run one scale, and finish; the ladder is
+planned in `gatys_plan`, and each scale's L-BFGS loop (a CUDA graph on CUDA) and the progress
+reports are in `gatys_loop`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from restyle.devices import autocast_dtype, resolve_device
-from restyle.engines.gatys_config import MAX_ITERATIONS, MAX_SIZE, GatysOptions, GatysSetup
-from restyle.errors import InvalidImageError, InvalidParameterError, NumericalError
+from restyle.engines.gatys_config import MAX_SIZE, GatysOptions, GatysSetup
+from restyle.engines.gatys_loop import (
+    LbfgsLoop,
+    Reporter,
+    check_finite,
+    run_with_cuda_graph,
+    tf32_matmuls,
+)
+from restyle.engines.gatys_plan import MIN_SIDE, ScalePlan, plan_scales, within_reach
+from restyle.errors import InvalidParameterError
 from restyle.imaging import check_painting_shape, resize_tensor
-from restyle.lbfgs import CompactLBFGS
 from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
 from restyle.options import normalise_weights
-from restyle.progress import Progress, ProgressCallback
+from restyle.progress import ProgressCallback
 from restyle.vgg import VGG19Features
 from restyle.vgg_layers import LAYER_NAMES
-
-_BYTES_PER_FLOAT = 4
-_MAX_AUTO_SCALES = 6
-_MIN_SIDE = 16  # VGG19 halves a side four times before relu5_1: a shorter one pools to nothing
-
-
-@dataclass(frozen=True)
-class ScalePlan:
-    """One rung of the coarse-to-fine ladder."""
-
-    size: tuple[int, int]  # (H, W)
-    iterations: int
-    lbfgs_history: int
-
-
-def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[ScalePlan]:
-    """Sizes, iterations and L-BFGS history per scale, smallest first.
-
-    The final scale's long side is `config.size`; each earlier one is `scale_factor` smaller,
-    down to `min_scale_size`. Coarse scales get `coarse_iterations` steps (half of `iterations`
-    unless set), the final one `iterations`.
-    """
-    h, w = content_hw
-    long_side = max(h, w)
-    final = config.size if config.size is not None else long_side
-    if final > MAX_SIZE:
-        raise InvalidParameterError(
-            f"size: the output's long side would be {final} px, over the limit of {MAX_SIZE}"
-        )
-    if config.scales is not None:
-        n = config.scales
-    else:
-        ratio = final / config.min_scale_size
-        n = 1 + max(0, math.floor(math.log(ratio) / math.log(config.scale_factor) + 1e-9))
-        n = min(n, _MAX_AUTO_SCALES)
-    plans = []
-    for index in range(n):
-        side = final / config.scale_factor ** (n - 1 - index)
-        hw = (max(1, round(h * side / long_side)), max(1, round(w * side / long_side)))
-        iterations = config.iterations if index == n - 1 else config.coarse_steps
-        if iterations == 0 and index != n - 1:
-            continue
-        numel = 3 * hw[0] * hw[1]
-        fits = config.history_bytes // (2 * numel * _BYTES_PER_FLOAT)
-        history = max(1, min(config.lbfgs_history, int(fits)))
-        plans.append(ScalePlan(size=hw, iterations=iterations, lbfgs_history=history))
-    total = sum(p.iterations for p in plans)
-    if total > MAX_ITERATIONS:
-        raise InvalidParameterError(
-            f"iterations: {len(plans)} scales would run {total} steps, over the limit of "
-            f"{MAX_ITERATIONS} steps per request"
-        )
-    return plans
-
-
-def _within_reach(plans: list[ScalePlan]) -> list[ScalePlan]:
-    """`plans` without the coarse scales whose short side VGG19 cannot take (a thin photo's);
-    a final scale that short is an `InvalidImageError`."""
-    height, width = plans[-1].size
-    if min(height, width) < _MIN_SIDE:
-        raise InvalidImageError(
-            f"photo: too thin for the gatys engine at this size: it comes out {width}x{height} "
-            f"px, a side under the {_MIN_SIDE} px its VGG19 takes; ask for a larger size, or use "
-            "the fast or arbitrary engine"
-        )
-    return [p for p in plans[:-1] if min(p.size) >= _MIN_SIDE] + plans[-1:]
 
 
 @dataclass
@@ -212,9 +152,9 @@ class GatysRun:
                 continue
             sh, sw = style.shape[-2:]
             # Same area as the output (times style_scale²), but never a side over MAX_SIZE nor
-            # a short side under _MIN_SIDE (a thin painting, a coarse scale, a small style_scale).
+            # a short side under MIN_SIDE (a thin painting, a coarse scale, a small style_scale).
             factor = min(math.sqrt(style_area / (sh * sw)), MAX_SIZE / max(sh, sw))
-            factor = max(factor, min(_MIN_SIDE / min(sh, sw), MAX_SIZE / max(sh, sw)))
+            factor = max(factor, min(MIN_SIDE / min(sh, sw), MAX_SIZE / max(sh, sw)))
             style_at = resize_tensor(
                 style, (max(1, round(sh * factor)), max(1, round(sw * factor)))
             )
@@ -254,18 +194,24 @@ class GatysRun:
         image: torch.Tensor,
         targets: _Targets,
         plan: ScalePlan,
-        report: _Reporter,
+        report: Reporter,
     ) -> torch.Tensor:
         if self.config.optimizer == "adam":
             return self._run_adam(image, targets, plan, report)
-        loop = _LbfgsLoop(self, image, targets, plan)
+        loop = LbfgsLoop(
+            lambda x: self._loss_and_grad(x, targets),
+            image,
+            history=plan.lbfgs_history,
+            lr=self.config.learning_rate or 1.0,
+            max_step=self.config.max_step,
+        )
         if self.device.type == "cuda" and self.engine.setup.cuda_graphs:
-            _run_with_cuda_graph(loop, plan.iterations, report)
+            run_with_cuda_graph(loop, plan.iterations, report)
         else:
             for _ in range(plan.iterations):
                 loop.step()
                 report(loop.values, loop.names, loop.image)
-        _check_finite(loop.values, report)
+        check_finite(loop.values, report)
         return loop.image
 
     def _loss_and_grad(
@@ -277,7 +223,7 @@ class GatysRun:
         return total.detach(), {k: v.detach() for k, v in terms.items()}, grad
 
     def _run_adam(
-        self, image: torch.Tensor, targets: _Targets, plan: ScalePlan, report: _Reporter
+        self, image: torch.Tensor, targets: _Targets, plan: ScalePlan, report: Reporter
     ) -> torch.Tensor:
         x = image.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([x], lr=self.config.learning_rate or 0.02)
@@ -289,7 +235,7 @@ class GatysRun:
             optimizer.step()
             values = torch.stack([total.detach(), *(v.detach() for v in terms.values())])
             report(values, list(terms), x.detach())
-        _check_finite(values, report)
+        check_finite(values, report)
         return x.detach()
 
     # -- the whole ladder -----------------------------------------------------------------
@@ -310,12 +256,12 @@ class GatysRun:
             check_painting_shape(style)
         content = content.to(self.device, torch.float32)
         styles = [s.to(self.device, torch.float32) for s in styles]
-        plans = _within_reach(plan_scales((content.shape[-2], content.shape[-1]), cfg))
+        plans = within_reach(plan_scales((content.shape[-2], content.shape[-1]), cfg))
         generator = torch.Generator(device="cpu")
         if cfg.seed is not None:
             generator.manual_seed(cfg.seed)
         image = self._initial_image(content, init_image, plans[0].size, generator)
-        report = _Reporter(
+        report = Reporter(
             total=sum(p.iterations for p in plans),
             scales=len(plans),
             callback=callback,
@@ -323,7 +269,7 @@ class GatysRun:
             preview_every=cfg.preview_every,
         )
         cuda_autocast = self.engine._autocast_dtype is not None and self.device.type == "cuda"
-        with _tf32_matmuls(cuda_autocast):
+        with tf32_matmuls(cuda_autocast):
             for index, plan in enumerate(plans):
                 image = self._run_one(image, content, styles, blend, plan, index, report)
         return image.detach().clamp(0.0, 1.0)
@@ -336,7 +282,7 @@ class GatysRun:
         blend: Sequence[float],
         plan: ScalePlan,
         index: int,
-        report: _Reporter,
+        report: Reporter,
     ) -> torch.Tensor:
         """One rung of the ladder: upsample, targets at this size, optimise."""
         if tuple(image.shape[-2:]) != plan.size:
@@ -363,168 +309,6 @@ class GatysRun:
         if init_image is None:
             raise InvalidParameterError("init: 'image' needs an init_image, none was given")
         return resize_tensor(init_image.to(self.device, torch.float32), size)
-
-
-class _Reporter:
-    """Turns per-step losses into Progress reports, syncing with the device only when reporting."""
-
-    def __init__(
-        self,
-        *,
-        total: int,
-        scales: int,
-        callback: ProgressCallback | None,
-        every: int,
-        preview_every: int,
-    ) -> None:
-        self.total, self.scales, self.callback = total, scales, callback
-        self.every, self.preview_every = every, preview_every
-        self.step, self.scale, self.size = 0, 1, (0, 0)
-        self.start = time.perf_counter()
-
-    def start_scale(self, scale: int, size: tuple[int, int]) -> None:
-        self.scale, self.size = scale, size
-
-    def __call__(self, values: torch.Tensor, names: list[str], image: torch.Tensor) -> None:
-        """`values` holds the total loss then one entry per name in `names`."""
-        self.step += 1
-        if self.callback is None:
-            return
-        if self.step % self.every and self.step != self.total:
-            return
-        preview = None
-        if self.preview_every and (self.step % self.preview_every == 0 or self.step == self.total):
-            preview = image.detach().clamp(0, 1).float().cpu()
-        loss, *terms = values.float().cpu().tolist()
-        if not math.isfinite(loss):
-            raise _diverged(loss, self)
-        self.callback(
-            Progress(
-                step=self.step,
-                total=self.total,
-                loss=loss,
-                elapsed=time.perf_counter() - self.start,
-                losses=dict(zip(names, terms, strict=True)),
-                scale=self.scale,
-                scales=self.scales,
-                size=self.size,
-                preview=preview,
-            )
-        )
-
-
-class _LbfgsLoop:
-    """One scale's L-BFGS optimisation as a fixed sequence of device operations.
-
-    All state lives in tensors allocated up front and updated in place, so `step` can be
-    recorded as a CUDA graph and replayed.
-    """
-
-    def __init__(
-        self, engine: GatysRun, image: torch.Tensor, targets: _Targets, plan: ScalePlan
-    ) -> None:
-        self.engine, self.targets, self.shape = engine, targets, image.shape
-        self.x = image.detach().reshape(-1).clone()  # (3*H*W,)
-        self.lbfgs = CompactLBFGS(
-            self.x.numel(),
-            history=plan.lbfgs_history,
-            lr=engine.config.learning_rate or 1.0,
-            max_step=engine.config.max_step,
-            device=self.x.device,
-        )
-        total, terms, grad = engine._loss_and_grad(self.image, targets)
-        self.names = list(terms)
-        self.values = torch.stack([total, *terms.values()])  # (1 + terms,)
-        self.grad = grad.reshape(-1).clone()
-
-    @property
-    def image(self) -> torch.Tensor:
-        return self.x.view(self.shape)
-
-    def step(self) -> None:
-        s = self.lbfgs.step(self.grad)
-        x_new = self.x + s
-        total, terms, new_grad = self.engine._loss_and_grad(x_new.view(self.shape), self.targets)
-        new_grad = new_grad.reshape(-1)
-        self.lbfgs.update(s, new_grad - self.grad)
-        self.x.copy_(x_new)
-        self.grad.copy_(new_grad)
-        self.values.copy_(torch.stack([total, *terms.values()]))
-
-
-_GRAPH_WARMUP_STEPS = 3
-
-
-@contextlib.contextmanager
-def _tf32_matmuls(enabled: bool) -> Iterator[None]:
-    """Let float32 matmuls (the Gram matrices) use TF32 tensor cores while running.
-
-    In bfloat16 mode the Grams are still float32 (see `_features`), and in plain float32 they
-    cost more GPU time than VGG19's convolutions at 512 px (measured on an H100). TF32 keeps
-    float32 range with a 10-bit mantissa, ample next to bf16 features. PyTorch only offers this
-    as a process-wide flag, so it is set for the run and restored after; precision="float32"
-    leaves it alone.
-    """
-    if not enabled:
-        yield
-        return
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
-
-
-def _run_with_cuda_graph(loop: _LbfgsLoop, iterations: int, report: _Reporter) -> None:
-    """Run `iterations` steps, replaying one recorded CUDA graph after a few eager ones.
-
-    Eager PyTorch spends ~8 ms of host time per step launching ~250 small kernels (measured on
-    an H100 at 512 px), several times the GPU's own work; a graph replay launches them all at
-    once. The warm-up steps are real steps (CUDA graphs need them on a side stream first).
-    """
-    warmup = min(_GRAPH_WARMUP_STEPS, iterations)
-    side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(warmup):
-            loop.step()
-            report(loop.values, loop.names, loop.image)
-    torch.cuda.current_stream().wait_stream(side)
-    if iterations == warmup:
-        return
-    graph = torch.cuda.CUDAGraph()
-    try:
-        with torch.cuda.graph(graph):
-            loop.step()
-    except RuntimeError as exc:
-        # Nothing ran during the failed capture, so the loop's state is intact: carry on
-        # eagerly (slower, same result) rather than fail the request.
-        warnings.warn(
-            f"CUDA graph capture failed, running eagerly: {exc}", RuntimeWarning, stacklevel=2
-        )
-        for _ in range(iterations - warmup):
-            loop.step()
-            report(loop.values, loop.names, loop.image)
-        return
-    for _ in range(iterations - warmup):
-        graph.replay()
-        report(loop.values, loop.names, loop.image)
-
-
-def _check_finite(values: torch.Tensor, report: _Reporter) -> None:
-    # One host sync per scale, so a diverged run fails loudly instead of returning a clamped
-    # image of garbage.
-    loss = values[0].item()
-    if not math.isfinite(loss):
-        raise _diverged(loss, report)
-
-
-def _diverged(loss: float, report: _Reporter) -> NumericalError:
-    return NumericalError(
-        f"optimisation diverged: loss became {loss} by step {report.step} (scale "
-        f"{report.scale} of {report.scales}); try a smaller learning_rate or max_step"
-    )
 
 
 __all__ = ["GatysEngine", "GatysOptions", "GatysRun", "GatysSetup", "ScalePlan", "plan_scales"]
