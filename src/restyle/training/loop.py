@@ -2,7 +2,8 @@
 
 A *task* (e.g. `FastStyleTask`) says what is learnt: it builds the model, sets up its loss
 network and returns the loss of a batch. The loop does the rest: seeding, data, mixed precision,
-DDP under `torchrun`, the learning-rate schedule, logs, samples, checkpoints and resume.
+DDP under `torchrun`, the learning-rate schedule, logs, samples, checkpoints and resume (the
+files and their checks in `checkpoints.py`; what a task provides in `task.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -23,38 +24,23 @@ from torch import nn
 
 from restyle.devices import autocast_dtype as resolved_autocast
 from restyle.devices import resolve_device
-from restyle.errors import InvalidParameterError, NumericalError
+from restyle.errors import NumericalError
 from restyle.imaging import save_image
 from restyle.progress import Progress, ProgressCallback
+from restyle.training.checkpoints import (
+    MODEL_FILE,
+    STATE_FILE,
+    resume_step,
+    save_training_state,
+)
 from restyle.training.config import TrainConfig, as_dict
 from restyle.training.data import centre_crops, data_digest, list_images, photo_loader
-from restyle.training.state import load_state, save_state
+from restyle.training.task import TrainingTask
 
-MODEL_FILE = "model.safetensors"
-STATE_FILE = "train_state.safetensors"
+__all__ = ["LOG_FILE", "MODEL_FILE", "STATE_FILE", "TrainResult", "TrainingTask", "train"]
+
 LOG_FILE = "train_log.jsonl"
 SAMPLE_PHOTOS = 4
-
-
-class TrainingTask(Protocol):
-    engine: str
-    loss_config: Any  # a dataclass whose defaults stand for options older states lack
-
-    def describe(self) -> dict[str, Any]: ...
-
-    def build_model(self) -> nn.Module: ...
-
-    def setup(self, device: torch.device, *, image_size: int, channels_last: bool) -> None: ...
-
-    def loss(
-        self, model: nn.Module, photos: torch.Tensor, *, step: int, rank: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
-
-    def sample(self, model: nn.Module, photos: torch.Tensor) -> torch.Tensor: ...
-
-    def save_model(
-        self, path: str | os.PathLike[str], model: nn.Module, info: dict[str, Any]
-    ) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -171,7 +157,9 @@ class _Run:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        start = self._resume(model, optimizer) if resume else 0
+        start = 0
+        if resume:
+            start = resume_step(self.out_dir, self.task, model, optimizer, steps=self.steps)
         trained: nn.Module = model
         if self.dist.world_size > 1:
             trained = nn.parallel.DistributedDataParallel(
@@ -324,26 +312,6 @@ class _Run:
             log.flush()
         return values
 
-    def _resume(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        path = self.out_dir / STATE_FILE
-        if not path.is_file():
-            raise InvalidParameterError(f"resume: no training state at {path}")
-        step, meta = load_state(path, model=model, optimizer=optimizer)
-        if not same_task(meta.get("task"), self.task.describe(), self.task.loss_config):
-            raise InvalidParameterError(
-                f"resume: {path} was trained for a different style, network or loss; "
-                "use a new --out directory"
-            )
-        restore = getattr(self.task, "restore_training_state", None)
-        if restore is not None and isinstance(meta.get("task_state"), dict):
-            restore(meta["task_state"])
-        if step >= self.steps:
-            raise InvalidParameterError(
-                f"resume: {path} has already reached step {step} of {self.steps}; "
-                "raise --steps to train further"
-            )
-        return step
-
     def _checkpoint(
         self,
         model: nn.Module,
@@ -357,17 +325,8 @@ class _Run:
         path = self.out_dir / MODEL_FILE
         if not self.dist.is_main:
             return path
-        save_state(
-            self.out_dir / STATE_FILE,
-            model=model,
-            optimizer=optimizer,
-            step=step,
-            meta={
-                "task": self.task.describe(),
-                "train": as_dict(self.config),
-                # What the task adapted while training (a content weight's factor), if anything.
-                "task_state": getattr(self.task, "training_state", dict)(),
-            },
+        save_training_state(
+            self.out_dir, self.task, model, optimizer, step=step, config=self.config
         )
         info = {
             "training": {
@@ -411,12 +370,3 @@ class _Run:
 def _batches(loader: Any, device: torch.device) -> Iterator[torch.Tensor]:
     for batch in loader:
         yield batch.to(device, non_blocking=True)
-
-
-def same_task(saved: Any, current: dict[str, Any], loss_config: Any) -> bool:
-    """Whether a saved state's task description is `current`'s. A loss option the state lacks
-    was added to Restyle after it was written, so that run used the option's default."""
-    if not isinstance(saved, dict) or not isinstance(saved.get("loss"), dict):
-        return bool(saved == current)
-    defaults = as_dict(type(loss_config)())
-    return bool({**saved, "loss": {**defaults, **saved["loss"]}} == current)
