@@ -189,7 +189,7 @@ def test_the_api_process_loads_no_video_code_until_a_video_arrives() -> None:
     /api/engines read) load neither PyAV nor OpenCV: a photo-only server never pays for them."""
     script = (
         "import json, sys\n"
-        "import restyle.video, restyle.video.config, restyle.engines.tables\n"
+        "import restyle.video, restyle.video.config, restyle.cli.options_doc\n"
         "from restyle.service.app import create_app\n"
         "from restyle.service import requests, runner\n"
         f"video = {VIDEO_CODE!r}\n"

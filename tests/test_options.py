@@ -388,7 +388,9 @@ def test_normalise_weights_rejects_bad_weights(weights: Any, count: int, message
 
 
 def _declared_classes() -> list[type]:
-    classes: list[type] = [PostprocessConfig]
+    from restyle.training.config import FastLossConfig, RefineRecipe, TrainConfig
+
+    classes: list[type] = [PostprocessConfig, TrainConfig, FastLossConfig, RefineRecipe]
     for spec in ENGINES.values():
         classes += [spec.setup, spec.options]
     return classes
@@ -415,7 +417,9 @@ def test_every_option_has_help_and_a_default_that_passes_its_own_check(cls: type
 
 
 def _every_declared_option() -> list[tuple[str, OptionSpec]]:
-    """What every surface shows: each engine's setup and per-call options, and the video's."""
+    """What every surface shows: each engine's setup and per-call options, the video's, and
+    training's (`restyle train`'s flags)."""
+    from restyle.training.config import FastLossConfig, RefineRecipe, TrainConfig
     from restyle.video.config import VideoOptions
 
     found = [
@@ -423,7 +427,9 @@ def _every_declared_option() -> list[tuple[str, OptionSpec]]:
         for engine in ENGINES.values()
         for spec in (*engine.setup_specs(), *engine.option_specs())
     ]
-    return found + [(f"video.{spec.name}", spec) for spec in option_specs(VideoOptions)]
+    for cls in (VideoOptions, TrainConfig, FastLossConfig, RefineRecipe):
+        found += [(f"{cls.__name__}.{spec.name}", spec) for spec in option_specs(cls)]
+    return found
 
 
 def test_every_declared_option_has_a_short_label_that_is_not_its_help() -> None:

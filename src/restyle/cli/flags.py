@@ -54,20 +54,21 @@ def add_declared_flags(
     group: argparse._ActionsContainer,
     specs: Iterable[OptionSpec],
     *,
-    types: Mapping[str, Callable[[str], Any]] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """One flag per option of one declaring class; returns the options' names.
 
-    `types` reads an option's text in a richer way than its kind does (`--time 5m`); `aliases`
-    are further spellings of a flag (`--lr`). Both are the command line's, not the option's.
+    `overrides` are argparse settings of an option's flag where the command line reads more than
+    the option's kind does (`--time 5m`: a `type` and a `metavar`); `aliases` are further
+    spellings of a flag (`--lr`). Both belong to the command line, not to the option.
     """
     names = []
     for spec in specs:
         _add_flag(
             group,
             [("", spec)],
-            parse=(types or {}).get(spec.name),
+            overrides=(overrides or {}).get(spec.name, {}),
             aliases=(aliases or {}).get(spec.name, ()),
         )
         names.append(spec.name)
@@ -78,19 +79,20 @@ def _add_flag(
     group: argparse._ActionsContainer,
     owners: list[tuple[str, OptionSpec]],
     *,
-    parse: Callable[[str], Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     aliases: Sequence[str] = (),
 ) -> None:
     spec = owners[0][1]
     kwargs: dict[str, Any] = {
         "dest": spec.name,
         "default": argparse.SUPPRESS,
-        "help": f"{spec.help} ({_defaults(owners)})",
+        # argparse expands %-formats in help; a declaration's help is plain text.
+        "help": f"{spec.help} ({_defaults(owners)})".replace("%", "%%"),
     }
     if spec.kind == "bool":
         kwargs["action"] = argparse.BooleanOptionalAction
     else:
-        kwargs["type"] = parse or _parser(owners)
+        kwargs["type"] = _parser(owners)
         kwargs["metavar"] = _metavar(spec)
         choices = _choices(owners)
         if choices is not None:
@@ -98,6 +100,7 @@ def _add_flag(
             kwargs.pop("metavar")
         if spec.bare is not None:
             kwargs.update(nargs="?", const=spec.bare)
+    kwargs.update(overrides or {})
     group.add_argument(spec.cli_flag, *aliases, **kwargs)
 
 

@@ -11,13 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from restyle.cli.common import (
-    EXIT_OK,
-    ProgressBar,
-    config_defaults,
-    parse_layers,
-    resolve_image,
-)
+from restyle.cli.common import EXIT_OK, ProgressBar, config_defaults, resolve_image
+from restyle.cli.flags import add_declared_flags
 from restyle.engines.arbitrary_config import ArbitrarySetup
 from restyle.errors import InvalidParameterError
 from restyle.options import option_specs
@@ -89,11 +84,8 @@ def add_train_parser(commands: Any) -> None:
         default=0,
         help="--init arbitrary: painting short side px for its style signals (0: 512)",
     )
-    fast.add_argument(
-        "--freeze",
-        default="",
-        help="--init arbitrary: comma-separated parts left untrained (encoder, head)",
-    )
+    frozen = next(s for s in option_specs(RefineRecipe) if s.name == "frozen")
+    fast.add_argument(frozen.cli_flag, default="", help=f"--init arbitrary: {frozen.help}")
     fast.add_argument(
         "--recipe",
         choices=[*sorted(REFINE_RECIPES), "none"],
@@ -123,9 +115,8 @@ def add_train_parser(commands: Any) -> None:
 
 
 def _add_common_options(p: argparse.ArgumentParser) -> None:
-    """The training loop's and the loss's options, shared by every engine."""
-    t, loss = config_defaults(TrainConfig), config_defaults(FastLossConfig)
-    s = argparse.SUPPRESS
+    """The training loop's and the loss's options (from their declarations), shared by every
+    engine, and where a run reads and writes."""
     p.add_argument(
         "--data",
         type=Path,
@@ -133,61 +124,14 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
         help="folder of training photos (fast --init arbitrary: 13 bundled photos if not given)",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--steps", type=int, default=s, help=f"optimiser steps ({t['steps']})")
-    p.add_argument("--epochs", type=float, default=s, help="passes over DATA (overrides --steps)")
-    p.add_argument(
-        "--time",
-        dest="time_limit_s",
-        type=parse_duration,
-        default=s,
-        help="train this long (90s, 5m, 1.5h); with --steps, whichever ends first",
+    # `--time` reads a duration ("5m"), and `--lr` is the learning rate's short spelling.
+    add_declared_flags(
+        p,
+        option_specs(TrainConfig),
+        overrides={"time_limit_s": {"type": parse_duration, "metavar": "DURATION"}},
+        aliases={"learning_rate": ("--lr",)},
     )
-    p.add_argument("--batch-size", type=int, default=s, help=f"({t['batch_size']})")
-    p.add_argument("--image-size", type=int, default=s, help=f"crop side px ({t['image_size']})")
-    p.add_argument(
-        "--zoom", type=float, default=s, help=f"crops' largest zoom into a photo ({t['zoom']})"
-    )
-    p.add_argument("--learning-rate", "--lr", type=float, default=s, help=f"({t['learning_rate']})")
-    p.add_argument("--lr-decay-to", type=float, default=s, help="final fraction of the lr (1)")
-    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=s)
-    p.add_argument("--workers", type=int, default=s, help="data-loader processes (-1: auto)")
-    p.add_argument("--log-every", type=int, default=s, help=f"({t['log_every']})")
-    p.add_argument("--sample-every", type=int, default=s, help=f"({t['sample_every']})")
-    p.add_argument("--checkpoint-every", type=int, default=s, help=f"({t['checkpoint_every']})")
-    p.add_argument("--seed", type=int, default=s, help=f"({t['seed']})")
-    p.add_argument("--content-weight", type=float, default=s, help=f"({loss['content_weight']})")
-    p.add_argument("--style-weight", type=float, default=s, help=f"({loss['style_weight']})")
-    p.add_argument("--tv-weight", type=float, default=s, help=f"({loss['tv_weight']})")
-    p.add_argument(
-        "--style-size", type=int, default=s, help="painting long side px (0: the crop size)"
-    )
-    p.add_argument(
-        "--style-balance",
-        type=float,
-        default=s,
-        help="0..1: weigh style layers toward equal relative distances (0: plain Gram MSE)",
-    )
-    p.add_argument(
-        "--content-target",
-        type=float,
-        default=s,
-        help="adapt the content weight to hold this content distance (relu4_2; 0: fixed)",
-    )
-    p.add_argument(
-        "--content-hold",
-        type=int,
-        default=s,
-        help="hold the content distance of the first N steps (the starting network's; 0: off)",
-    )
-    p.add_argument(
-        "--grid-weight",
-        type=float,
-        default=s,
-        help="penalise detail locked to the 4-px grid (hairlines), as a fraction of the "
-        "content and style terms (0: off)",
-    )
-    p.add_argument("--content-layers", type=parse_layers, default=s, help="(relu2_2)")
-    p.add_argument("--style-layers", type=parse_layers, default=s, help="(relu1_1,...,relu4_1)")
+    add_declared_flags(p, option_specs(FastLossConfig))
     p.add_argument("--resume", action="store_true", help="continue from OUT's training state")
     p.add_argument("--device", default=None, help="cpu, cuda ... (auto)")
     p.add_argument("--weights", dest="vgg_weights", default=None, help="VGG19 weights file")

@@ -1,81 +1,140 @@
-"""Settings of a training run: the loop's (`TrainConfig`) and the fast engine's losses."""
+"""Settings of a training run: the loop's (`TrainConfig`), the fast engine's losses
+(`FastLossConfig`) and the recipes that refine a painting's network (`RefineRecipe`).
+
+Every setting is declared with `restyle.options.option` (label, help, range): `restyle train`'s
+flags are built from these declarations (`restyle.cli.flags`) and `check_options` validates
+them. This module imports no PyTorch, so the service's settings read the personal-style recipe
+from here without loading training code.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from restyle.errors import InvalidParameterError
-from restyle.training.data import MAX_SCALE_JITTER
+from restyle.options import check_options, option, option_specs
 from restyle.vgg_layers import check_layers
 
 MAX_STEPS = 10_000_000
 MAX_TIME_LIMIT_S = 30 * 86400.0
+MAX_SCALE_JITTER = 1.25  # crops cover 80-100 % of the short side: some zoom, no tiny details
+
+TrainPrecision = Literal["auto", "float32", "bfloat16"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training loop's settings, shared by every engine.
+    """The training loop's settings, shared by every engine (each field's help says what it
+    does).
 
-    - `steps`: optimiser steps; `epochs` > 0 sets them from the data set size instead.
-    - `batch_size`: images per step and per process (under DDP each process takes its own).
-    - `image_size`: side of the square random crops, px.
     - `zoom`: photos are scaled so their short side is `image_size` times a random factor in
       [1, zoom] before cropping (1.25: crops of 80-100 % of the photo; 4: down to a quarter,
       the scale of a print-size output).
-    - `learning_rate`: Adam's; `lr_decay_to` is the fraction of it reached at the last step
-      by cosine decay (1 keeps it constant).
     - `precision`: "auto" trains in bfloat16 autocast on CUDA (with channels-last memory) and
       on CPUs that compute bf16 natively (AVX512-BF16 or AMX: `restyle.devices`), float32
       elsewhere; the Gram matrices and losses stay float32 either way.
-    - `workers`: data-loader processes decoding and cropping photos (-1: up to 8 when training
-      on a GPU, none on the CPU, where training needs the cores itself).
-    - `log_every`, `sample_every`, `checkpoint_every`: steps between log lines, sample images
-      and resumable checkpoints (0 disables samples / intermediate checkpoints).
-    - `seed`: fixes initial weights, the order of photos and every crop, so a run repeats.
-    - `time_limit_s`: stop after this many seconds of training (0: no limit), `steps` being
-      then the most it may take. The learning rate's decay follows whichever of the two is
+    - `workers` -1: no data-loader processes on a CPU, where training needs the cores itself.
+    - `time_limit_s`: the learning rate's decay follows whichever of the time and `steps` is
       further along, so a run cut by time ends decayed as one cut by steps does. (The steps
       reached depend on the machine, so such a run repeats only up to where it stopped.)
     """
 
-    steps: int = 2000
-    epochs: float = 0.0
-    batch_size: int = 8
-    image_size: int = 256
-    zoom: float = MAX_SCALE_JITTER
-    learning_rate: float = 1e-3
-    lr_decay_to: float = 1.0
-    precision: str = "auto"
-    workers: int = -1
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    seed: int = 0
-    time_limit_s: float = 0.0
+    steps: int = option(2000, label="Steps", help="optimiser steps", minimum=1, maximum=MAX_STEPS)
+    epochs: float = option(
+        0.0,
+        label="Epochs",
+        help="passes over the training photos (overrides steps; 0: off)",
+        minimum=0,
+        maximum=10_000,
+    )
+    time_limit_s: float = option(
+        0.0,
+        label="Time limit (s)",
+        help="train this long (90s, 5m, 1.5h); with steps, whichever ends first (0: no limit)",
+        minimum=0.0,
+        maximum=MAX_TIME_LIMIT_S,
+        flag="--time",
+    )
+    batch_size: int = option(
+        8,
+        label="Batch size",
+        help="photos per step and per process (under DDP each process takes its own)",
+        minimum=1,
+        maximum=1024,
+    )
+    image_size: int = option(
+        256,
+        label="Crop size (px)",
+        help="side of the square random crops, px (a multiple of 4)",
+        minimum=16,
+        maximum=4096,
+    )
+    zoom: float = option(
+        MAX_SCALE_JITTER,
+        label="Largest zoom into a photo",
+        help="crops' largest zoom into a photo (1.25: crops of 80-100 % of it)",
+        minimum=1.0,
+        maximum=8.0,
+    )
+    learning_rate: float = option(
+        1e-3, label="Learning rate", help="Adam's learning rate", minimum=1e-8, maximum=1.0
+    )
+    lr_decay_to: float = option(
+        1.0,
+        label="Final learning rate fraction",
+        help="final fraction of the learning rate, reached by cosine decay (1: constant)",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    precision: TrainPrecision = option(
+        "auto",
+        label="Precision",
+        help="auto: bfloat16 autocast where the device computes it natively, else float32",
+    )
+    workers: int = option(
+        -1,
+        label="Data-loader processes",
+        help="processes decoding and cropping photos (-1: up to 8 on a GPU, none on a CPU)",
+        minimum=-1,
+        maximum=64,
+    )
+    log_every: int = option(
+        10,
+        label="Log every (steps)",
+        help="steps between log lines",
+        minimum=0,
+        maximum=MAX_STEPS,
+    )
+    sample_every: int = option(
+        500,
+        label="Samples every (steps)",
+        help="steps between sample images (0: none)",
+        minimum=0,
+        maximum=MAX_STEPS,
+    )
+    checkpoint_every: int = option(
+        1000,
+        label="Checkpoint every (steps)",
+        help="steps between resumable checkpoints (0: only the last)",
+        minimum=0,
+        maximum=MAX_STEPS,
+    )
+    seed: int = option(
+        0,
+        label="Seed",
+        help="fixes the initial weights, the order of photos and every crop, so a run repeats",
+        minimum=0,
+        maximum=2**63 - 1,
+    )
 
     def __post_init__(self) -> None:
-        _check_range("steps", self.steps, 1, MAX_STEPS)
-        _check_range("time_limit_s", self.time_limit_s, 0.0, MAX_TIME_LIMIT_S)
-        _check_range("epochs", self.epochs, 0, 10_000)
-        _check_range("batch_size", self.batch_size, 1, 1024)
-        _check_range("image_size", self.image_size, 16, 4096)
+        check_options(self)
         if self.image_size % 4:
             raise InvalidParameterError(
                 f"image_size: must be a multiple of 4, got {self.image_size}"
             )
-        _check_range("zoom", self.zoom, 1.0, 8.0)
-        _check_range("learning_rate", self.learning_rate, 1e-8, 1.0)
-        _check_range("lr_decay_to", self.lr_decay_to, 0.0, 1.0)
-        if self.precision not in ("auto", "float32", "bfloat16"):
-            raise InvalidParameterError(
-                f"precision: auto, float32 or bfloat16, got {self.precision!r}"
-            )
-        _check_range("workers", self.workers, -1, 64)
-        for name in ("log_every", "sample_every", "checkpoint_every"):
-            _check_range(name, getattr(self, name), 0, MAX_STEPS)
-        _check_range("seed", self.seed, 0, 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -87,8 +146,7 @@ class FastLossConfig:
     neighbouring pixels (image in [0, 1]) times `tv_weight`. With these normalisations a style
     weight of 1-3 against content 1 is the useful range (3 is strong but keeps the photo
     readable); the default TV weight equals 0.1 on a 0-255 image.
-    `style_size`: the painting is resized to this long side before its Grams are taken
-    (0: the training crop size); larger gives smaller brush strokes relative to the photo.
+    `style_size`: a larger painting gives smaller brush strokes relative to the photo.
     `style_balance` p in [0, 1]: each style layer's term is multiplied by (E_max / E_layer)^p,
     E being the mean square of the painting's Gram at that layer. The plain Gram MSE (p = 0)
     weighs relu4_1 thousands of times more than relu1_1 relative to what each layer holds, so
@@ -108,24 +166,71 @@ class FastLossConfig:
     their sum (detached), so one weight means the same for every painting and loss scale.
     """
 
-    content_weight: float = 1.0
-    style_weight: float = 3.0
-    tv_weight: float = 25.5
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    style_size: int = 0
-    style_balance: float = 0.0
-    content_target: float = 0.0
-    content_hold: int = 0
-    grid_weight: float = 0.0
+    content_weight: float = option(
+        1.0, label="Content weight", help="weight of the content term", minimum=0.0, maximum=1e9
+    )
+    style_weight: float = option(
+        3.0,
+        label="Style weight",
+        help="weight of the style term (1-3 against content 1; 3 is strong)",
+        minimum=0.0,
+        maximum=1e9,
+    )
+    tv_weight: float = option(
+        25.5,
+        label="Smoothness (TV) weight",
+        help="weight of the total variation term (25.5: 0.1 on a 0-255 image)",
+        minimum=0.0,
+        maximum=1e9,
+    )
+    style_size: int = option(
+        0,
+        label="Painting size (px)",
+        help="painting long side px (0: the crop size)",
+        minimum=0,
+        maximum=4096,
+    )
+    style_balance: float = option(
+        0.0,
+        label="Style layer balance",
+        help="0..1: weigh style layers toward equal relative distances (0: plain Gram MSE)",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    content_target: float = option(
+        0.0,
+        label="Content distance target",
+        help="adapt the content weight to hold this content distance (relu4_2; 0: fixed)",
+        minimum=0.0,
+        maximum=10.0,
+    )
+    content_hold: int = option(
+        0,
+        label="Hold the first steps' content",
+        help="hold the content distance of the first N steps (the starting network's; 0: off)",
+        minimum=0,
+        maximum=10_000,
+    )
+    grid_weight: float = option(
+        0.0,
+        label="Grid penalty weight",
+        help="penalise detail locked to the 4-px grid (hairlines), as a fraction of the "
+        "content and style terms (0: off)",
+        minimum=0.0,
+        maximum=1e6,
+    )
+
+    content_layers: tuple[str, ...] = option(
+        ("relu2_2",), label="Content layers", help="VGG19 layers the content term compares"
+    )
+    style_layers: tuple[str, ...] = option(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
+        label="Style layers",
+        help="VGG19 layers whose Gram matrices the style term compares",
+    )
 
     def __post_init__(self) -> None:
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            _check_range(name, getattr(self, name), 0.0, 1e9)
-        _check_range("style_balance", self.style_balance, 0.0, 1.0)
-        _check_range("content_target", self.content_target, 0.0, 10.0)
-        _check_range("grid_weight", self.grid_weight, 0.0, 1e6)
-        _check_range("content_hold", self.content_hold, 0, 10_000)
+        check_options(self)
         if self.content_target and self.content_hold:
             raise InvalidParameterError(
                 "content_hold: a target is measured or given, not both (content_target "
@@ -139,57 +244,76 @@ class FastLossConfig:
         object.__setattr__(
             self, "style_layers", check_layers(self.style_layers, argument="style_layers")
         )
-        _check_range("style_size", self.style_size, 0, 4096)
+
+
+def _as_in(config: type, name: str, default: Any = dataclasses.MISSING) -> Any:
+    """A recipe's field: the option `name` of `config` (label, help, range, flag), with the
+    recipe's value (the config's default when none is given)."""
+    (declared,) = (f for f in dataclasses.fields(config) if f.name == name)
+    value = declared.default if default is dataclasses.MISSING else default
+    return dataclasses.field(default=value, metadata=declared.metadata)
 
 
 @dataclass(frozen=True)
 class RefineRecipe:
     """How a painting's network is refined from the arbitrary pass on a CPU (docs/fast.md has
-    how each recipe was tuned)."""
+    how each recipe was tuned).
 
-    frozen: tuple[str, ...] = ("encoder", "head")
-    image_size: int = 256
-    batch_size: int = 4
-    style_size: int = 512
-    content_weight: float = 1.5
-    style_weight: float = 1.0
-    learning_rate: float = 1e-4
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    style_balance: float = 0.0
-    content_target: float = 0.0
-    content_hold: int = 0
-    grid_weight: float = 0.0
+    Each field is the loop's or the loss's option of that name (its declaration, copied with
+    the recipe's value), or `frozen`: the network's parts left untrained. A recipe is therefore
+    a set of `restyle train fast --init arbitrary` options (`train_arguments`).
+    """
+
+    frozen: tuple[str, ...] = option(
+        ("encoder", "head"),
+        label="Parts left untrained",
+        help="comma-separated parts left untrained (encoder, head)",
+        flag="--freeze",
+    )
+    image_size: int = _as_in(TrainConfig, "image_size")
+    batch_size: int = _as_in(TrainConfig, "batch_size", 4)
+    style_size: int = _as_in(FastLossConfig, "style_size", 512)
+    content_weight: float = _as_in(FastLossConfig, "content_weight", 1.5)
+    style_weight: float = _as_in(FastLossConfig, "style_weight", 1.0)
+    learning_rate: float = _as_in(TrainConfig, "learning_rate", 1e-4)
+    content_layers: tuple[str, ...] = _as_in(FastLossConfig, "content_layers")
+    style_layers: tuple[str, ...] = _as_in(FastLossConfig, "style_layers")
+    style_balance: float = _as_in(FastLossConfig, "style_balance")
+    content_target: float = _as_in(FastLossConfig, "content_target")
+    content_hold: int = _as_in(FastLossConfig, "content_hold")
+    grid_weight: float = _as_in(FastLossConfig, "grid_weight")
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
     def loss(self, *, style_size: int | None = None) -> FastLossConfig:
         """The recipe's loss (the painting's long side `style_size` if given)."""
-        return FastLossConfig(
-            content_weight=self.content_weight,
-            style_weight=self.style_weight,
-            style_size=self.style_size if style_size is None else style_size,
-            content_layers=self.content_layers,
-            style_layers=self.style_layers,
-            style_balance=self.style_balance,
-            content_target=self.content_target,
-            content_hold=self.content_hold,
-            grid_weight=self.grid_weight,
-        )
+        names = {f.name for f in dataclasses.fields(FastLossConfig)}
+        values = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
+        if style_size is not None:
+            values["style_size"] = style_size
+        return FastLossConfig(**values)
 
     def train_arguments(self) -> list[str]:
-        """The recipe as `restyle train fast --init arbitrary` options."""
-        return [
-            "--freeze", ",".join(self.frozen), "--image-size", str(self.image_size),
-            "--batch-size", str(self.batch_size), "--style-size", str(self.style_size),
-            "--content-weight", f"{self.content_weight:g}",
-            "--style-weight", f"{self.style_weight:g}",
-            "--learning-rate", f"{self.learning_rate:g}",
-            "--content-layers", ",".join(self.content_layers),
-            "--style-layers", ",".join(self.style_layers),
-            "--style-balance", f"{self.style_balance:g}",
-            *(["--content-target", f"{self.content_target:g}"] if self.content_target else []),
-            *(["--content-hold", str(self.content_hold)] if self.content_hold else []),
-            *(["--grid-weight", f"{self.grid_weight:g}"] if self.grid_weight else []),
-        ]  # fmt: skip
+        """The recipe as `restyle train fast --init arbitrary` options, in field order.
+
+        The options added after the first recipes were recorded (`_OMITTED_AT_0`) are left out
+        at 0 (off), so the commands recorded before them are still their recipe's.
+        """
+        arguments = []
+        for spec in option_specs(RefineRecipe):
+            value = getattr(self, spec.name)
+            if spec.name in _OMITTED_AT_0 and not value:
+                continue
+            if isinstance(value, tuple):
+                text = ",".join(map(str, value))
+            else:
+                text = f"{value:g}" if spec.kind == "float" else str(value)
+            arguments += [spec.cli_flag, text]
+        return arguments
+
+
+_OMITTED_AT_0 = frozenset({"content_target", "content_hold", "grid_weight"})
 
 
 # The zoo's `refine-cpu` profile (model-zoo/recipes.toml): how the shipped styles were made.
@@ -219,11 +343,6 @@ PERSONAL_CPU = RefineRecipe(
     content_target=0.96,
     grid_weight=2.0,
 )
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidParameterError(f"{name}: must be in [{low}, {high}], got {value!r}")
 
 
 def as_dict(config: Any) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from restyle.errors import InvalidParameterError
+from restyle.training.config import MAX_SCALE_JITTER
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-MAX_SCALE_JITTER = 1.25  # crops cover 80-100 % of the short side: some zoom, no tiny details
 
 
 def list_images(root: str | os.PathLike[str]) -> list[Path]:

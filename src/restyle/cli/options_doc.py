@@ -1,22 +1,24 @@
-"""The options tables of the docs, written from the engine registry (`docs/options.md`).
+"""The options tables of the docs, written from the declarations (`docs/options.md`).
 
-    python -m restyle.engines.tables > docs/options.md
+    python -m restyle.cli.options_doc > docs/options.md
 
 A test checks that the file in the repository is what this prints, so the docs cannot drift
-from the declarations.
+from the declarations. It reads the engines' and the video's options, so it sits above both,
+beside the other surfaces built from them (the command line's flags).
 """
 
 from __future__ import annotations
 
 from restyle.engines.registry import ENGINES
 from restyle.options import OptionSpec, option_specs
+from restyle.video.config import VideoOptions  # declarations only: no PyAV, no OpenCV
 
 
 def options_markdown() -> str:
     lines = [
         "# Engine options",
         "",
-        "Written by `python -m restyle.engines.tables` from the option declarations; do not",
+        "Written by `python -m restyle.cli.options_doc` from the option declarations; do not",
         "edit by hand. *Setup* is fixed when an engine is built (per process or worker); *options*",
         "may change with every call. The CLI flag of `name_with_underscores` is "
         "`--name-with-dashes`",
@@ -37,8 +39,6 @@ def options_markdown() -> str:
         lines += [_HEADER, _RULE]
         for part, specs in (("setup", engine.setup_specs()), ("", engine.option_specs())):
             lines += [_row(spec, part) for spec in specs]
-    from restyle.video.config import VideoOptions  # declarations only: no PyAV, no OpenCV
-
     lines += [
         "",
         "## Video inputs",
