@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from restyle.engines.arbitrary_config import ArbitrarySetup, Network
 from restyle.engines.holder import Engines
+from restyle.training.config import PERSONAL_CPU
 
 
 class ServiceSettings(BaseSettings):
@@ -69,8 +70,9 @@ class ServiceSettings(BaseSettings):
         "with `timeout`",
     )
     # Refinements (POST /api/refines): a painting's own network, trained within a time budget,
-    # becomes a personal style of the token that asked for it. The defaults are the zoo's CPU
-    # recipe (model-zoo/recipes.toml, profile refine-cpu).
+    # becomes a personal style of the token that asked for it. The crop, batch and painting
+    # sizes default to the personal-style recipe's (PERSONAL_CPU, restyle.training.config: a
+    # module of declarations only, which loads no training code).
     refine_max_minutes: float = Field(
         15, gt=0, le=1440, description="the longest time budget a refinement may ask for"
     )
@@ -85,11 +87,20 @@ class ServiceSettings(BaseSettings):
         None, description="folder of training photos (empty: the 13 bundled photos)"
     )
     refine_crop_size: int = Field(
-        256, ge=16, le=1024, multiple_of=4, description="a refinement's training crops, px"
+        PERSONAL_CPU.image_size,
+        ge=16,
+        le=1024,
+        multiple_of=4,
+        description="a refinement's training crops, px",
     )
-    refine_batch_size: int = Field(2, ge=1, le=64, description="a refinement's crops per step")
+    refine_batch_size: int = Field(
+        PERSONAL_CPU.batch_size, ge=1, le=64, description="a refinement's crops per step"
+    )
     refine_style_size: int = Field(
-        640, ge=64, le=2048, description="the painting's long side for its Gram matrices"
+        PERSONAL_CPU.style_size,
+        ge=64,
+        le=2048,
+        description="the painting's long side for its Gram matrices",
     )
     refine_preview_size: int = Field(
         256, ge=16, le=1024, description="long side of a refinement's preview photo"
