@@ -251,8 +251,8 @@ def test_only_a_refinement_may_leave_out_the_photos(tmp_path: Path) -> None:
 
 def test_the_zoo_refines_with_the_personal_recipe_and_the_service_runs_it() -> None:
     """The zoo's profile names PERSONAL_CPU (holding the arbitrary pass's content distance
-    instead of a number) and its command spells the recipe out; the service's settings (which
-    must not import training code) repeat the recipe's sizes."""
+    instead of a number) and its command spells the recipe out; the service's settings take the
+    recipe's sizes from it (`training.config`, which loads no training code: below)."""
     import sys
     import tomllib
 
@@ -274,6 +274,24 @@ def test_the_zoo_refines_with_the_personal_recipe_and_the_service_runs_it() -> N
     assert settings["refine_crop_size"].default == PERSONAL_CPU.image_size
     assert settings["refine_batch_size"].default == PERSONAL_CPU.batch_size
     assert settings["refine_style_size"].default == PERSONAL_CPU.style_size
+
+
+def test_the_training_configs_load_no_training_code_and_no_pytorch() -> None:
+    """The service's settings read the personal recipe from `restyle.training.config`: that
+    must cost the API process no PyTorch and none of the training loop."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "import restyle.training.config\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'numpy', 'PIL') or m.startswith('restyle.training'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(done.stdout) == ["restyle.training", "restyle.training.config"]
 
 
 def test_style_balance_evens_out_what_each_layer_holds(small_style: torch.Tensor) -> None:
