@@ -22,10 +22,10 @@ from restyle.service.backend import Backend
 from restyle.service.docs_page import mount_docs
 from restyle.service.errors import ErrorMiddleware, install_error_handlers
 from restyle.service.metrics import ServiceMetrics
-from restyle.service.requests import BodyLimitMiddleware, body_limit
 from restyle.service.routes import ROUTERS
 from restyle.service.settings import ServiceSettings
 from restyle.service.sweeper import Sweeper, sweep
+from restyle.service.uploads import BodyLimitMiddleware, body_limit
 from restyle.service.web import mount_web_app
 
 log = logging.getLogger("restyle.service")

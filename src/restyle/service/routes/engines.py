@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from restyle.engines.registry import installed_engines
 from restyle.service.deps import SettingsDep
-from restyle.service.requests import engine_description
+from restyle.service.form import engine_description
 from restyle.service.schemas import EngineInfo, EnginesResponse
 
 router = APIRouter(tags=["styles"])
