@@ -1,8 +1,9 @@
 """Every option of every engine reaches every surface, with the same choices and limits.
 
-The declarations (`restyle.options` fields of the engines' setup and options classes) are the
-one source; the CLI's flags, the service's form fields and JSON schema are derived from them.
-(The web page's controls are checked against /api/engines in tests/test_web.py.)
+The declarations (`restyle.options` fields of the engines' setup and options classes, and of
+the training configs) are the one source; the CLI's flags, the service's form fields and JSON
+schema are derived from them. (The web page's controls are checked against /api/engines in
+tests/test_web.py.)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from restyle.options import OptionSpec, option_specs
 from restyle.service.budgets import server_bounds
 from restyle.service.form import FORM_FIELDS, engine_description
 from restyle.service.settings import ServiceSettings
+from restyle.training.config import FastLossConfig, RefineRecipe, TrainConfig
 
 ALL_OPTIONS = [
     (engine.name, spec)
@@ -140,9 +142,92 @@ def test_the_service_rejects_an_option_its_engine_lacks() -> None:
 
 
 def test_the_options_doc_is_written_from_the_declarations() -> None:
-    from restyle.engines.tables import options_markdown
+    from restyle.cli.options_doc import options_markdown
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "options.md"
     assert doc.read_text(encoding="utf-8") == options_markdown(), (
-        "docs/options.md is stale: run `python -m restyle.engines.tables > docs/options.md`"
+        "docs/options.md is stale: run `python -m restyle.cli.options_doc > docs/options.md`"
     )
+
+
+# -- restyle train ------------------------------------------------------------------------------
+
+
+def _train_flags(engine: str) -> dict[str, argparse.Action]:
+    parser = build_parser("train")
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    train = commands.choices["train"]
+    engines = next(a for a in train._actions if isinstance(a, argparse._SubParsersAction))
+    return {action.dest: action for action in engines.choices[engine]._actions}
+
+
+TRAIN_OPTIONS = [*option_specs(TrainConfig), *option_specs(FastLossConfig)]
+
+
+@pytest.mark.parametrize("engine", ["fast", "arbitrary"])
+@pytest.mark.parametrize("spec", TRAIN_OPTIONS, ids=[s.name for s in TRAIN_OPTIONS])
+def test_every_training_option_is_a_train_flag(engine: str, spec: OptionSpec) -> None:
+    action = _train_flags(engine)[spec.name]
+    assert action.option_strings[0] == spec.cli_flag
+    assert action.default is argparse.SUPPRESS  # the config's default applies, written once
+    assert (action.help or "").replace("%%", "%").startswith(spec.help)  # as --help prints it
+    assert action.choices == (list(spec.choices) if spec.choices is not None else None)
+    assert action.type is not None
+    if spec.name == "time_limit_s":  # a duration: a number of seconds or with its unit
+        assert [action.type(t) for t in ("90", "5m", "1.5h")] == [90.0, 300.0, 5400.0]
+    else:
+        assert action.type(_text(spec.default)) == spec.default
+
+
+def test_train_flags_keep_their_other_spellings() -> None:
+    flags = _train_flags("fast")
+    assert flags["learning_rate"].option_strings == ["--learning-rate", "--lr"]
+    assert flags["time_limit_s"].option_strings == ["--time"]
+
+
+@pytest.mark.parametrize("name", ["personal", "refine-cpu"])
+def test_a_recipe_spelt_out_as_flags_parses_back_to_the_recipe(name: str) -> None:
+    """A recipe's `train_arguments` (recorded in every refined network's command) name the
+    declared flags, and the configs they parse into hold the recipe's values."""
+    from restyle.cli.train import REFINE_RECIPES
+
+    recipe = REFINE_RECIPES[name]
+    argv = ["train", "fast", "--init", "arbitrary", "--style", "x", "--out", "o"]
+    given = vars(build_parser("train").parse_args([*argv, *recipe.train_arguments()]))
+    configs = [
+        cls(**{k: v for k, v in given.items() if k in {s.name for s in option_specs(cls)}})
+        for cls in (TrainConfig, FastLossConfig)
+    ]
+    assert configs[1] == recipe.loss()
+    for spec in option_specs(RefineRecipe):
+        if spec.name == "frozen":
+            assert tuple(given["freeze"].split(",")) == recipe.frozen
+            continue
+        config = next(c for c in configs if hasattr(c, spec.name))
+        assert getattr(config, spec.name) == getattr(recipe, spec.name), spec.name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--batch-size", "0"], "batch_size"),
+        (["--zoom", "9"], "zoom"),
+        (["--style-balance", "2"], "style_balance"),
+        (["--content-layers", "relu9_9"], "content_layers"),
+        (["--image-size", "30"], "multiple of 4"),
+        (["--precision", "float16"], "invalid choice"),
+        (["--time", "0"], "a duration must be positive"),
+        (["--steps", "1.5"], "steps: expected an integer"),
+    ],
+)
+def test_train_rejects_what_the_declaration_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    args = ["train", "fast", "--style", "starry_night", "--out", str(tmp_path), "--quiet"]
+    try:
+        code = main([*args, *argv])
+    except SystemExit as exc:  # argparse's own refusals
+        code = int(exc.code or 0)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any training
