@@ -25,11 +25,11 @@ from tests.test_service import jpeg
 from restyle.errors import InvalidImageError, WeightsError
 from restyle.service import runner
 from restyle.service.app import create_app
-from restyle.service.backend import Backend
 from restyle.service.errors import ID_FORMS, JOB_ERROR_STATUS, api_error_for_job
 from restyle.service.jobs import JobError, JobOptions, JobRecord, JobStatus
 from restyle.service.schemas import JobStatusResponse
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend
 
 ERROR_REF = "#/components/schemas/ErrorResponse"
 
@@ -206,9 +206,11 @@ def fail_jobs_with(monkeypatch: pytest.MonkeyPatch, backend: Backend, code: str 
 
     async def finished(job_id: str, timeout: float) -> JobRecord | None:
         error = None if code is None else JobError(code=code, message=f"the job hit {code}")
-        return backend.update(job_id, status=JobStatus.FAILED, error=error, finished_at=time.time())
+        return backend.jobs.update(
+            job_id, status=JobStatus.FAILED, error=error, finished_at=time.time()
+        )
 
-    monkeypatch.setattr(backend, "wait_finished", finished)
+    monkeypatch.setattr(backend.jobs, "wait_finished", finished)
 
 
 @pytest.mark.parametrize(
@@ -234,7 +236,7 @@ def test_stylize_answers_a_failed_job_with_the_tables_status(
     response = client.post("/api/stylize", files=photo(), data={"style": "starry-night"})
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == (code or "failed")
-    assert backend.queue_depth() == 0 and backend.running() == []  # the job is forgotten
+    assert backend.stats.queue_depth() == 0 and backend.jobs.running() == []  # the job is forgotten
 
 
 def test_stylize_with_no_worker_times_out_as_503_and_forgets_its_job(
@@ -249,7 +251,7 @@ def test_stylize_with_no_worker_times_out_as_503_and_forgets_its_job(
             "request_id": response.headers["x-request-id"],
         }
     }
-    assert app.state.backend.queue_depth() == 0
+    assert app.state.backend.stats.queue_depth() == 0
 
 
 # Bodies and the token dependency ------------------------------------------------------------
@@ -259,7 +261,7 @@ def test_a_created_job_is_its_public_record_plus_token_and_urls(
     response = client.post("/api/jobs", files=photo(), data={"style": "starry-night"})
     assert response.status_code == 202, response.text
     job = response.json()
-    record = app.state.backend.get(job["id"])
+    record = app.state.backend.jobs.get(job["id"])
     assert {k: v for k, v in job.items() if k not in ("token", "urls")} == record.public()
     base = f"http://testserver/api/jobs/{job['id']}"
     assert job["urls"] == {

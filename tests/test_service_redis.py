@@ -219,10 +219,11 @@ def test_concurrent_requests_cannot_pass_the_per_client_limit(
 def test_uploads_of_a_refused_or_half_done_submission_do_not_outlive_it(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    from restyle.service.backend import JobRefused
     from restyle.service.jobs import JobOptions, JobRecord, new_job_id
-    from restyle.service.redis_backend import PENDING_BLOB_TTL_S, RedisBackend
     from restyle.service.settings import ServiceSettings
+    from restyle.service.stores.base import JobRefused
+    from restyle.service.stores.redis_backend import RedisBackend
+    from restyle.service.stores.redis_jobs import PENDING_BLOB_TTL_S
 
     backend = RedisBackend(ServiceSettings(data_dir=tmp_path, redis_url=redis_server.url))
     client = f"ttl-{new_job_id()}"
@@ -232,9 +233,9 @@ def test_uploads_of_a_refused_or_half_done_submission_do_not_outlive_it(
 
     admitted, refused = record(), record()
     try:
-        backend.submit(admitted, {"content": b"photo"}, max_per_client=1)
+        backend.jobs.submit(admitted, {"content": b"photo"}, max_per_client=1)
         with pytest.raises(JobRefused):
-            backend.submit(refused, {"content": b"photo", "style": b"x"}, max_per_client=1)
+            backend.jobs.submit(refused, {"content": b"photo", "style": b"x"}, max_per_client=1)
         keys = backend.redis.keys(f"restyle:blob:{refused.id}:*")
         assert keys == []
         assert backend.redis.ttl(f"restyle:blob:{admitted.id}:content") > PENDING_BLOB_TTL_S
@@ -245,13 +246,13 @@ def test_uploads_of_a_refused_or_half_done_submission_do_not_outlive_it(
         def redis_gone(**_: object) -> None:
             raise redis.ConnectionError("gone")
 
-        backend._admit = redis_gone  # type: ignore[assignment]
+        backend.jobs._admit = redis_gone  # type: ignore[assignment]
         with pytest.raises(redis.ConnectionError):
-            backend.submit(half_done, {"content": b"photo"})
+            backend.jobs.submit(half_done, {"content": b"photo"})
         assert 0 < backend.redis.ttl(f"restyle:blob:{half_done.id}:content") <= PENDING_BLOB_TTL_S
         backend.redis.delete(f"restyle:blob:{half_done.id}:content")
     finally:
-        backend.delete(admitted.id)
+        backend.jobs.delete(admitted.id)
         backend.stop()
 
 
@@ -262,10 +263,10 @@ def test_commands_whose_reply_was_lost_leave_consistent_jobs(
     dropped): the client retries it, and the second run must answer as the first would have.
     A claim retried this way used to answer no, leaving a job that said running, that no
     worker ran and that no sweep saw: it never finished."""
-    from restyle.service.backend import JobRefused
     from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id
-    from restyle.service.redis_backend import RedisBackend
     from restyle.service.settings import ServiceSettings
+    from restyle.service.stores.base import JobRefused
+    from restyle.service.stores.redis_backend import RedisBackend
     from restyle.service.sweeper import sweep
 
     proxy = LossyProxy(redis_server.port)
@@ -277,39 +278,39 @@ def test_commands_whose_reply_was_lost_leave_consistent_jobs(
 
     def submitted(**limits: int) -> JobRecord:
         record = JobRecord(id=new_job_id(), token_sha256="", client="c", options=JobOptions())
-        backend.submit(record, {"content": b"photo"}, **limits)
+        backend.jobs.submit(record, {"content": b"photo"}, **limits)
         return record
 
     try:
         first, second = submitted(), submitted()
-        assert backend.claim(first.id, time.time()) is not None  # Redis now holds the scripts
+        assert backend.jobs.claim(first.id, time.time()) is not None  # Redis now holds the scripts
         proxy.lose_reply_to(b'"lost-claim"')
-        claimed = backend.claim(second.id, time.time(), claimant="lost-claim")
+        claimed = backend.jobs.claim(second.id, time.time(), claimant="lost-claim")
         assert proxy.lost == 1
         assert claimed is not None and claimed.status == JobStatus.RUNNING
         assert claimed.attempts == 1  # claimed once, answered yes twice
-        assert backend.claim(second.id, time.time()) is None  # nobody else runs it
-        assert {r.id for r in backend.running()} == {first.id, second.id}
+        assert backend.jobs.claim(second.id, time.time()) is None  # nobody else runs it
+        assert {r.id for r in backend.jobs.running()} == {first.id, second.id}
         # Workers that died after such claims: the sweeper sees both and queues them again.
         assert sweep(backend, settings, now=time.time() + 10)["retried"] == 2
-        assert {(r.id, r.status) for r in backend.queued(10)} == {
+        assert {(r.id, r.status) for r in backend.jobs.queued(10)} == {
             (first.id, JobStatus.QUEUED), (second.id, JobStatus.QUEUED)
         }  # fmt: skip
 
         # A finish whose reply was lost: finished, out of the running and client sets.
-        backend.claim(second.id, time.time())
+        backend.jobs.claim(second.id, time.time())
         proxy.lose_reply_to(b'"succeeded"')
-        done = backend.update(second.id, status=JobStatus.SUCCEEDED, finished_at=time.time())
+        done = backend.jobs.update(second.id, status=JobStatus.SUCCEEDED, finished_at=time.time())
         assert proxy.lost == 2 and done is not None and done.status == JobStatus.SUCCEEDED
-        assert second.id not in {r.id for r in backend.running()}
-        assert backend.finished_before(time.time() + 1) == [second.id]
-        assert backend.active_count("c") == 1  # `first`, still queued
+        assert second.id not in {r.id for r in backend.jobs.running()}
+        assert backend.jobs.finished_before(time.time() + 1) == [second.id]
+        assert backend.stats.active_count("c") == 1  # `first`, still queued
 
         # An admission whose reply was lost, at the client's last free slot: admitted once.
         proxy.lose_reply_to(b"restyle:active:c")
         third = submitted(max_per_client=2)
-        assert proxy.lost == 3 and backend.active_count("c") == 2
-        assert backend.get(third.id) is not None
+        assert proxy.lost == 3 and backend.stats.active_count("c") == 2
+        assert backend.jobs.get(third.id) is not None
         with pytest.raises(JobRefused):
             submitted(max_per_client=2)
     finally:
@@ -375,13 +376,13 @@ def test_the_cache_of_personal_networks_keeps_the_most_recently_used(
     import hashlib
     import os
 
-    from restyle.service import redis_backend
     from restyle.service.personal import PersonalStyle, new_style_id
-    from restyle.service.redis_backend import RedisBackend
     from restyle.service.settings import ServiceSettings
+    from restyle.service.stores import redis_personal
+    from restyle.service.stores.redis_backend import RedisBackend
 
-    monkeypatch.setattr(redis_backend.tempfile, "tempdir", str(tmp_path / "tmp"))
-    monkeypatch.setattr(redis_backend, "MODEL_CACHE_ENTRIES", 2)
+    monkeypatch.setattr(redis_personal.tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(redis_personal, "MODEL_CACHE_ENTRIES", 2)
     backend = RedisBackend(ServiceSettings(data_dir=tmp_path, redis_url=redis_server.url))
     styles = []
     try:
@@ -393,18 +394,18 @@ def test_the_cache_of_personal_networks_keeps_the_most_recently_used(
                 name=f"style {n}",
                 model_sha256=hashlib.sha256(data).hexdigest(),
             )
-            backend.put_personal(style, {"model.safetensors": data})
+            backend.personal.put(style, {"model.safetensors": data})
             styles.append(style)
-        first, second = (backend.personal_model(s) for s in styles[:2])
+        first, second = (backend.personal.model_path(s) for s in styles[:2])
         os.utime(first, (1, 1))  # long ago, the first the oldest
         os.utime(second, (2, 2))
-        assert backend.personal_model(styles[0]) == first  # a hit: now the most recent
-        third = backend.personal_model(styles[2])
+        assert backend.personal.model_path(styles[0]) == first  # a hit: now the most recent
+        third = backend.personal.model_path(styles[2])
         assert first.is_file() and third.is_file() and not second.exists()
-        again = backend.personal_model(styles[1])  # fetched again; now the first is the oldest
+        again = backend.personal.model_path(styles[1])  # fetched again; now the first is the oldest
         assert again == second and again.read_bytes() == b"network 1"
         assert sorted(first.parent.iterdir()) == sorted([again, third])
     finally:
         for style in styles:
-            backend.delete_personal(style.id)
+            backend.personal.delete(style.id)
         backend.stop()

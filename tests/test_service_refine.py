@@ -32,11 +32,11 @@ from restyle.examples import refine_photos
 from restyle.imaging import as_tensor, resize_tensor_to_long_side
 from restyle.models.checkpoint import load_fast_network
 from restyle.service.app import create_app
-from restyle.service.backend import Backend
 from restyle.service.jobs import new_token
 from restyle.service.personal import PREFIX, PersonalStyle, new_style_id
 from restyle.service.refine import ARTEFACT_PHOTOS, artefact_check, artefact_report
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend
 from restyle.service.sweeper import sweep
 from restyle.training.data import list_images
 
@@ -117,14 +117,14 @@ def test_a_bad_refinement_is_refused_before_it_is_queued(
     assert response.status_code == status, response.text
     if code is not None:
         assert response.json()["error"]["code"] == code, response.text
-    assert app.state.backend.queue_depth() == 0
+    assert app.state.backend.stats.queue_depth() == 0
 
 
 def test_the_quota_of_personal_styles_is_a_409(client: Client, app: FastAPI) -> None:
     token, owner = new_token()
     backend = app.state.backend
     for _ in range(2):
-        backend.put_personal(personal(owner), {"model.safetensors": b"x"})
+        backend.personal.put(personal(owner), {"model.safetensors": b"x"})
     full = client.post(
         "/api/refines", files={"painting_style": (None, STYLE)}, headers=bearer(token)
     )
@@ -146,7 +146,7 @@ def test_personal_styles_expire_unless_kept(client: Client, app: FastAPI, tmp_pa
     old = personal(owner, expires_at=time.time() - 1)
     kept = personal(owner, expires_at=time.time() - 1)
     for style in (old, kept):
-        backend.put_personal(style, {"model.safetensors": b"x", "thumbnail.jpg": jpeg()})
+        backend.personal.put(style, {"model.safetensors": b"x", "thumbnail.jpg": jpeg()})
     listed = client.get("/api/styles", headers=bearer(token)).json()["personal"]
     assert [s["id"] for s in listed] == [old.id, kept.id]
     assert client.get("/api/styles").json()["personal"] == []
@@ -156,7 +156,7 @@ def test_personal_styles_expire_unless_kept(client: Client, app: FastAPI, tmp_pa
     assert stranger.status_code == 404
     counts = sweep(backend, app.state.settings)
     assert counts["styles_expired"] == 1
-    assert backend.get_personal(old.id) is None and backend.get_personal(kept.id) is not None
+    assert backend.personal.get(old.id) is None and backend.personal.get(kept.id) is not None
     assert not (tmp_path / "styles" / old.id).exists()
     assert (tmp_path / "styles" / kept.id / "thumbnail.jpg").is_file()
 
@@ -164,7 +164,7 @@ def test_personal_styles_expire_unless_kept(client: Client, app: FastAPI, tmp_pa
 def test_a_personal_style_is_renamed_only_by_its_token(client: Client, app: FastAPI) -> None:
     token, owner = new_token()
     style = personal(owner)
-    app.state.backend.put_personal(style, {"model.safetensors": b"x"})
+    app.state.backend.personal.put(style, {"model.safetensors": b"x"})
     url = f"/api/styles/{style.id}"
     renamed = client.patch(url, json={"name": "  Tahiti \t at  dusk "}, headers=bearer(token))
     assert renamed.status_code == 200, renamed.text
@@ -185,7 +185,7 @@ def test_a_personal_style_is_renamed_only_by_its_token(client: Client, app: Fast
     assert stranger.status_code == 404
     anonymous = client.patch(url, json={"name": "theirs"})
     assert anonymous.status_code == 404
-    assert app.state.backend.get_personal(style.id).name == "Tahiti at dusk"
+    assert app.state.backend.personal.get(style.id).name == "Tahiti at dusk"
 
 
 def test_the_artefact_report_names_stripes_and_passes_a_clean_photo() -> None:
@@ -486,8 +486,8 @@ def test_styles_stored_at_once_never_pass_the_quota(
 ) -> None:
     """Workers finishing together: each store counts the owner's styles and stores in one step,
     so of eight stores at once with room for three, three land and the others leave nothing."""
-    from restyle.service.embedded import EmbeddedBackend
-    from restyle.service.redis_backend import RedisBackend
+    from restyle.service.stores.embedded import EmbeddedBackend
+    from restyle.service.stores.redis_backend import RedisBackend
 
     if store == "redis":
         backend: Backend = RedisBackend(
@@ -499,20 +499,20 @@ def test_styles_stored_at_once_never_pass_the_quota(
     styles = [personal(owner) for _ in range(8)]
 
     def put(style: PersonalStyle) -> bool:
-        return backend.put_personal(style, {"model.safetensors": b"x"}, most=3)
+        return backend.personal.put(style, {"model.safetensors": b"x"}, most=3)
 
     try:
         with ThreadPoolExecutor(len(styles)) as pool:
             stored = list(pool.map(put, styles))
         assert sorted(stored) == [False] * 5 + [True] * 3
         landed = {s.id for s, ok in zip(styles, stored, strict=True) if ok}
-        assert {s.id for s in backend.personal_of(owner)} == landed
+        assert {s.id for s in backend.personal.of_owner(owner)} == landed
         for style in styles:
-            has_file = backend.personal_file(style.id, "model.safetensors") is not None
+            has_file = backend.personal.file(style.id, "model.safetensors") is not None
             assert has_file == (style.id in landed)
     finally:
         for style in styles:
-            backend.delete_personal(style.id)
+            backend.personal.delete(style.id)
         backend.stop()
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from restyle.service import runner
-from restyle.service.backend import JobRefused, StoreUnavailable
-from restyle.service.embedded import EmbeddedBackend
 from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id, new_token
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import JobRefused, StoreUnavailable
+from restyle.service.stores.embedded import EmbeddedBackend
 from restyle.service.sweeper import sweep
 
 
@@ -39,7 +39,7 @@ def new_job(backend: EmbeddedBackend, *, priority: int = 0) -> JobRecord:
         options=JobOptions(style="x"),
         priority=priority,
     )
-    backend.submit(record, {"content": b"photo bytes"})
+    backend.jobs.submit(record, {"content": b"photo bytes"})
     return record
 
 
@@ -54,31 +54,31 @@ def test_a_lost_job_is_retried_then_failed_as_worker_lost(
         "retried": 1, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0, "dropped": 0,
         "orphans": 0, "styles_expired": 0,
     }  # fmt: skip
-    assert backend.get(job.id).status == JobStatus.QUEUED
+    assert backend.jobs.get(job.id).status == JobStatus.QUEUED
     assert runner.claim(backend, job.id).attempts == 2  # the second worker dies too
     assert sweep(backend, settings, now=time.time() + 10)["lost"] == 1
-    failed = backend.get(job.id)
+    failed = backend.jobs.get(job.id)
     assert failed.status == JobStatus.FAILED and failed.error.code == "worker_lost"
-    assert backend.statistics()["errors:worker_lost"] == 1
+    assert backend.stats.counters()["errors:worker_lost"] == 1
 
 
 def test_finished_jobs_expire_with_their_files(
     backend: EmbeddedBackend, settings: ServiceSettings
 ) -> None:
     job = new_job(backend)
-    backend.update(job.id, status=JobStatus.SUCCEEDED, finished_at=time.time())
-    backend.put_blob(job.id, "result", b"png")
+    backend.jobs.update(job.id, status=JobStatus.SUCCEEDED, finished_at=time.time())
+    backend.blobs.put(job.id, "result", b"png")
     assert sweep(backend, settings, now=time.time() + 30)["expired"] == 0
     assert sweep(backend, settings, now=time.time() + 61)["expired"] == 1
-    assert backend.get(job.id) is None
+    assert backend.jobs.get(job.id) is None
     assert not (settings.data_dir / "jobs" / job.id).exists()
 
 
 def test_a_job_cancelled_while_queued_never_runs(backend: EmbeddedBackend) -> None:
     job = new_job(backend)
-    backend.update(job.id, status=JobStatus.CANCELLED, cancel_requested=True)
+    backend.jobs.update(job.id, status=JobStatus.CANCELLED, cancel_requested=True)
     assert runner.claim(backend, job.id) is None
-    assert backend.get(job.id).attempts == 0
+    assert backend.jobs.get(job.id).attempts == 0
 
 
 def test_the_store_survives_reopening(settings: ServiceSettings) -> None:
@@ -87,9 +87,9 @@ def test_the_store_survives_reopening(settings: ServiceSettings) -> None:
     first.stop()
     second = EmbeddedBackend(settings)
     try:
-        assert second.get(job.id) == job
-        assert second.get_blob(job.id, "content") == b"photo bytes"
-        assert second.queue_depth() == 1 and second.active_count("c") == 1
+        assert second.jobs.get(job.id) == job
+        assert second.blobs.get(job.id, "content") == b"photo bytes"
+        assert second.stats.queue_depth() == 1 and second.stats.active_count("c") == 1
     finally:
         second.stop()
 
@@ -97,13 +97,13 @@ def test_the_store_survives_reopening(settings: ServiceSettings) -> None:
 @pytest.mark.parametrize("job_id", ["../../etc", "a/b", "..", "x" * 200, ""])
 def test_file_paths_are_only_built_from_job_ids(backend: EmbeddedBackend, job_id: str) -> None:
     with pytest.raises(ValueError, match="not a job id"):
-        backend.get_blob(job_id, "content")
+        backend.blobs.get(job_id, "content")
 
 
 def test_blob_names_are_a_closed_set(backend: EmbeddedBackend) -> None:
     job = new_job(backend)
     with pytest.raises(ValueError, match="not a job file"):
-        backend.put_blob(job.id, "../../escape", b"x")
+        backend.blobs.put(job.id, "../../escape", b"x")
 
 
 def test_settings_come_from_restyle_environment_variables(
@@ -140,16 +140,16 @@ def test_queued_fast_jobs_alike_run_as_one_batch_with_the_results_of_single_runs
 
     def submit(photo: bytes, job_options: JobOptions) -> JobRecord:
         record = JobRecord(id=new_job_id(), token_sha256="", client="c", options=job_options)
-        backend.submit(record, {"content": photo})
+        backend.jobs.submit(record, {"content": photo})
         return record
 
     jobs = [submit(photo, options) for photo in photos.values()]
     other = submit(photos["cat"], options.model_copy(update={"options": {"size": 48}}))
     runner.run(backend, jobs[0].id, settings, Engines(device="cpu"))
-    assert [backend.get(j.id).status for j in jobs] == [JobStatus.SUCCEEDED] * 3
-    assert backend.get(other.id).status == JobStatus.QUEUED  # other options: not in the batch
+    assert [backend.jobs.get(j.id).status for j in jobs] == [JobStatus.SUCCEEDED] * 3
+    assert backend.jobs.get(other.id).status == JobStatus.QUEUED  # other options: not in the batch
     for job, photo in zip(jobs, photos.values(), strict=True):
-        batched = np.asarray(Image.open(io.BytesIO(backend.get_blob(job.id, "result"))))
+        batched = np.asarray(Image.open(io.BytesIO(backend.blobs.get(job.id, "result"))))
         single = np.asarray(stylize(photo, "starry-night", method="fast", size=64, strength=0.8))
         assert batched.shape == single.shape == (48, 64, 3)
         assert np.abs(batched.astype(int) - single.astype(int)).max() <= 1
@@ -159,7 +159,7 @@ def test_queued_fast_jobs_alike_run_as_one_batch_with_the_results_of_single_runs
 
 
 def job_folders(backend: EmbeddedBackend) -> list[str]:
-    return sorted(p.name for p in backend.files.iterdir())
+    return sorted(p.name for p in backend.blobs.files.iterdir())
 
 
 def test_a_refused_or_failed_submission_leaves_no_files(
@@ -168,16 +168,16 @@ def test_a_refused_or_failed_submission_leaves_no_files(
     kept = new_job(backend)
     refused = JobRecord(id=new_job_id(), token_sha256="", client="c", options=JobOptions(style="x"))
     with pytest.raises(JobRefused):
-        backend.submit(refused, {"content": b"photo", "style": b"painting"}, max_per_client=1)
+        backend.jobs.submit(refused, {"content": b"photo", "style": b"painting"}, max_per_client=1)
     assert job_folders(backend) == [kept.id]
 
     def disk_full(*args: object) -> None:
         raise StoreUnavailable("OSError: [Errno 28] No space left on device")
 
-    monkeypatch.setattr(backend, "_admit", disk_full)  # the insert fails after the files
+    monkeypatch.setattr(backend.jobs, "_admit", disk_full)  # the insert fails after the files
     failing = JobRecord(id=new_job_id(), token_sha256="", client="d", options=JobOptions(style="x"))
     with pytest.raises(StoreUnavailable):
-        backend.submit(failing, {"content": b"photo"})
+        backend.jobs.submit(failing, {"content": b"photo"})
     assert job_folders(backend) == [kept.id]
 
 
@@ -187,14 +187,14 @@ def test_the_sweeper_removes_old_folders_that_belong_to_no_job(
     job = new_job(backend)
     old, fresh = new_job_id(), new_job_id()
     for orphan in (old, fresh):  # a submission killed between its files and its record
-        backend.put_blob(orphan, "content", b"photo")
-    (backend.files / "not-a-job").mkdir()
+        backend.blobs.put(orphan, "content", b"photo")
+    (backend.blobs.files / "not-a-job").mkdir()
     hour_ago = time.time() - 3600
     for name in (job.id, old):
-        os.utime(backend.files / name, (hour_ago, hour_ago))
+        os.utime(backend.blobs.files / name, (hour_ago, hour_ago))
     assert sweep(backend, settings)["orphans"] == 1
     assert job_folders(backend) == sorted([job.id, fresh, "not-a-job"])
-    assert backend.get_blob(job.id, "content") == b"photo bytes"
+    assert backend.blobs.get(job.id, "content") == b"photo bytes"
 
 
 def test_synchronous_jobs_are_dropped_not_retried_when_their_worker_is_lost(
@@ -204,17 +204,19 @@ def test_synchronous_jobs_are_dropped_not_retried_when_their_worker_is_lost(
     running_sync = new_job(backend, priority=10)
     running = new_job(backend)
     for record in (running_sync, running):
-        backend.update(record.id, status=JobStatus.RUNNING, attempts=1, heartbeat_at=time.time())
+        backend.jobs.update(
+            record.id, status=JobStatus.RUNNING, attempts=1, heartbeat_at=time.time()
+        )
     counts = sweep(backend, settings, all_lost=True)  # start-up after a crash
     assert (counts["dropped"], counts["retried"]) == (2, 1)
-    assert backend.get(queued_sync.id) is None and backend.get(running_sync.id) is None
+    assert backend.jobs.get(queued_sync.id) is None and backend.jobs.get(running_sync.id) is None
     assert job_folders(backend) == [running.id]
-    assert backend.get(running.id).status == JobStatus.QUEUED
+    assert backend.jobs.get(running.id).status == JobStatus.QUEUED
     # A running synchronous job whose heartbeat stopped, with the API alive: dropped too.
     lost = new_job(backend, priority=10)
     assert runner.claim(backend, lost.id) is not None
     assert sweep(backend, settings, now=time.time() + 10)["dropped"] == 1
-    assert backend.get(lost.id) is None
+    assert backend.jobs.get(lost.id) is None
 
 
 def test_the_onnx_cache_keeps_the_most_recently_used_exports_within_its_bound(
@@ -250,11 +252,13 @@ def test_a_progress_report_after_a_cancel_does_not_show_a_step(backend: Embedded
     job = new_job(backend)
     running = runner.claim(backend, job.id)
     assert running is not None
-    backend.update(job.id, status=JobStatus.CANCELLED, cancel_requested=True, message="cancelled")
+    backend.jobs.update(
+        job.id, status=JobStatus.CANCELLED, cancel_requested=True, message="cancelled"
+    )
     report = runner._Reporter(backend, running, ServiceSettings(data_dir=backend.settings.data_dir))
     with pytest.raises(runner.JobStopped):
         report(Progress(step=600, total=600, loss=1.0, elapsed=1.0))
-    stored = backend.get(job.id)
+    stored = backend.jobs.get(job.id)
     assert stored is not None and stored.message.startswith("step")  # the late write landed
     assert stored.public()["status"] == "cancelled"
     assert stored.public()["message"] == "cancelled"

@@ -179,9 +179,9 @@ def test_a_finished_video_job_expires_with_its_files(
         job = client.post("/api/jobs", **video_form(clips["short"])).json()
         folder = tmp_path / "jobs" / job["id"]
         (folder / "result").write_bytes(b"a finished video")
-        backend.update(job["id"], status=JobStatus.SUCCEEDED, finished_at=time.time())
+        backend.jobs.update(job["id"], status=JobStatus.SUCCEEDED, finished_at=time.time())
         sweep(backend, settings, now=time.time() + settings.result_ttl_s + 1)
-        assert backend.get(job["id"]) is None and not folder.exists()
+        assert backend.jobs.get(job["id"]) is None and not folder.exists()
     finally:
         client.close()
         backend.stop()

@@ -18,9 +18,9 @@ from PIL import Image
 from restyle.engines.holder import Engines
 from restyle.examples import example_path
 from restyle.service import runner
-from restyle.service.embedded import EmbeddedBackend
 from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.embedded import EmbeddedBackend
 
 
 def _png(name: str, side: int) -> bytes:
@@ -85,11 +85,11 @@ def test_one_worker_loads_each_model_once_across_sizes_and_options(
         blobs = {"content": _png("cat", 96)}
         if painting is not None:
             blobs["style"] = painting
-        backend.submit(record, blobs)
+        backend.jobs.submit(record, blobs)
         runner.run(backend, record.id, settings, engines)
-        final = backend.get(record.id)
+        final = backend.jobs.get(record.id)
         assert final is not None and final.status == JobStatus.SUCCEEDED, final
-        result = Image.open(io.BytesIO(backend.get_blob(record.id, "result") or b""))
+        result = Image.open(io.BytesIO(backend.blobs.get(record.id, "result") or b""))
         if "size" in options:
             assert max(result.size) == options["size"]
 

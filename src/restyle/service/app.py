@@ -18,12 +18,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from restyle.engines.holder import Engines
-from restyle.service.backend import Backend
 from restyle.service.docs_page import mount_docs
 from restyle.service.errors import ErrorMiddleware, install_error_handlers
 from restyle.service.metrics import ServiceMetrics
 from restyle.service.routes import ROUTERS
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend
 from restyle.service.sweeper import Sweeper, sweep
 from restyle.service.uploads import BodyLimitMiddleware, body_limit
 from restyle.service.web import mount_web_app
@@ -35,10 +35,10 @@ def make_backend(settings: ServiceSettings, engines: Engines | None = None) -> B
     """Redis when `settings.redis_url` is set, else the embedded store whose worker threads run
     jobs with `engines`."""
     if settings.redis_url:
-        from restyle.service.redis_backend import RedisBackend
+        from restyle.service.stores.redis_backend import RedisBackend
 
         return RedisBackend(settings)
-    from restyle.service.embedded import EmbeddedBackend
+    from restyle.service.stores.embedded import EmbeddedBackend
 
     return EmbeddedBackend(settings, engines)
 

@@ -16,12 +16,12 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from restyle.engines.holder import Engines
-from restyle.service.backend import Backend
 from restyle.service.errors import ApiError
 from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, token_matches
 from restyle.service.metrics import ServiceMetrics
 from restyle.service.personal import PersonalStyle, is_personal
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend
 
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN)]
 
@@ -96,7 +96,7 @@ def authorised_job(
 ) -> JobRecord:
     """The job `job_id`, if the request's token opens it: 404 no such job, 401 no token,
     403 another job's token."""
-    record = backend.get(job_id)
+    record = backend.jobs.get(job_id)
     if record is None:
         raise ApiError(404, "not_found", f"no job {job_id!r} (finished jobs expire)")
     if token is None:
@@ -115,7 +115,7 @@ style id."""
 def owned_style(backend: Backend, style_id: str, token: str | None) -> PersonalStyle:
     """The personal style `style_id`, if `token` owns it; 404 otherwise, whether it does not
     exist or is someone else's (its id tells nothing)."""
-    style = backend.get_personal(style_id) if is_personal(style_id) else None
+    style = backend.personal.get(style_id) if is_personal(style_id) else None
     if style is None or not style.owned_by(token):
         raise ApiError(404, "unknown_style", f"no style {style_id!r}")
     return style

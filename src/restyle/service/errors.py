@@ -25,7 +25,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from restyle.service.backend import StoreUnavailable
 from restyle.service.jobs import (
     JOB_ID_PATTERN,
     STYLE_ID_PATTERN,
@@ -33,6 +32,7 @@ from restyle.service.jobs import (
     library_error_code,
     new_reference,
 )
+from restyle.service.stores.base import StoreUnavailable
 
 log = logging.getLogger("restyle.service")
 

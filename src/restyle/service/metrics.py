@@ -17,7 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from restyle.service.backend import DURATION_BUCKETS, Backend
+from restyle.service.stores.base import DURATION_BUCKETS, Backend
 
 # `*_created` timestamps double every counter's lines and say nothing a scraper needs here.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -28,12 +28,12 @@ class _JobCollector(Collector):
         self.backend = backend
 
     def collect(self) -> Iterator[Metric]:
-        stats = self.backend.statistics()
+        stats = self.backend.stats.counters()
         queued = GaugeMetricFamily("restyle_queue_depth", "Jobs waiting for a worker")
-        queued.add_metric([], self.backend.queue_depth())
+        queued.add_metric([], self.backend.stats.queue_depth())
         yield queued
         running = GaugeMetricFamily("restyle_jobs_running", "Jobs running now")
-        running.add_metric([], len(self.backend.running()))
+        running.add_metric([], len(self.backend.jobs.running()))
         yield running
         finished = CounterMetricFamily(
             "restyle_jobs_finished", "Jobs that ended, by status", labels=["status"]

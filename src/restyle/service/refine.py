@@ -46,7 +46,6 @@ from restyle.imaging import (
 )
 from restyle.metrics import Artefacts, artefacts
 from restyle.progress import Progress
-from restyle.service.backend import Backend
 from restyle.service.jobs import (
     JobError,
     JobRecord,
@@ -57,6 +56,7 @@ from restyle.service.jobs import (
 from restyle.service.personal import PersonalStyle, quota_full
 from restyle.service.schemas import ArtefactReport
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend
 from restyle.training.config import MAX_STEPS, PERSONAL_CPU, TrainConfig
 from restyle.training.data import centre_crops, list_images
 from restyle.training.fast_task import RefineStyleTask
@@ -119,10 +119,10 @@ def refine(
         seed=0,
     )
     reporter = _Reporter(backend, record, settings, task, sample)
-    with backend.work_dir(record.id) as work:
+    with backend.blobs.work_dir(record.id) as work:
         result = train(task, config, data=photos, out_dir=work, device=device, callback=reporter)
         model = result.model_path.read_bytes()
-    stop_unless_still_running(backend.get(record.id), record)
+    stop_unless_still_running(backend.jobs.get(record.id), record)
     preview = reporter.draw() if task.model is not None else None
     report = artefact_check(task.model, photos, device) if task.model is not None else None
     thumbnail = tensor_to_image(painting)
@@ -146,18 +146,18 @@ def refine(
         "thumbnail.jpg": encode_image(thumbnail, format="JPEG", quality=90),
         "preview.jpg": preview or b"",
     }
-    if not backend.put_personal(style, files, most=settings.max_personal_styles):
+    if not backend.personal.put(style, files, most=settings.max_personal_styles):
         raise _quota_stop(backend, record, settings)
     try:
         # Cancelled while the style was being stored?
         current = (
-            backend.update(record.id, artefacts=report.model_dump())
+            backend.jobs.update(record.id, artefacts=report.model_dump())
             if report is not None
-            else backend.get(record.id)
+            else backend.jobs.get(record.id)
         )
         stop_unless_still_running(current, record)
     except JobStopped:
-        backend.delete_personal(style.id)
+        backend.personal.delete(style.id)
         raise
     return style
 
@@ -171,7 +171,7 @@ def _ensure_room(backend: Backend, record: JobRecord, settings: ServiceSettings)
 
 
 def _others_owned(backend: Backend, record: JobRecord) -> int:
-    return sum(s.id != record.style_id for s in backend.personal_of(record.token_sha256))
+    return sum(s.id != record.style_id for s in backend.personal.of_owner(record.token_sha256))
 
 
 def _quota_stop(backend: Backend, record: JobRecord, settings: ServiceSettings) -> JobStopped:
@@ -182,7 +182,7 @@ def _quota_stop(backend: Backend, record: JobRecord, settings: ServiceSettings) 
 
 def _painting(backend: Backend, record: JobRecord) -> torch.Tensor:
     if record.style_upload:
-        data = backend.get_blob(record.id, "style")
+        data = backend.blobs.get(record.id, "style")
         if data is None:
             raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
         return as_tensor(data)
@@ -275,7 +275,7 @@ class _Reporter:
         if now - self.last_preview >= self.settings.refine_preview_every_s:
             self.last_preview = now
             self.previews += 1
-            self.backend.put_blob(self.record.id, "preview", self.draw())
+            self.backend.blobs.put(self.record.id, "preview", self.draw())
             fields["preview_version"] = self.previews
         elif not final and now - self.last < _PROGRESS_EVERY_S:
             return
@@ -291,4 +291,4 @@ class _Reporter:
             "train_loss": loss,
             "seconds_left": round(left, 1),
         }
-        stop_unless_still_running(self.backend.update(self.record.id, **fields), self.record)
+        stop_unless_still_running(self.backend.jobs.update(self.record.id, **fields), self.record)

@@ -33,7 +33,6 @@ from restyle.engines.registry import ENGINES
 from restyle.errors import InvalidParameterError, RestyleError
 from restyle.imaging import ImageLimits, as_tensor, encode_image, tensor_to_image
 from restyle.progress import Progress
-from restyle.service.backend import Backend
 from restyle.service.jobs import (
     JobError,
     JobRecord,
@@ -45,6 +44,7 @@ from restyle.service.jobs import (
 )
 from restyle.service.personal import is_personal
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend
 
 log = logging.getLogger("restyle.service")
 
@@ -62,7 +62,7 @@ MIME_TYPES = {
 
 def claim(backend: Backend, job_id: str) -> JobRecord | None:
     """Mark a queued job running (one more attempt); None when it should not run."""
-    record = backend.claim(job_id, time.time())
+    record = backend.jobs.claim(job_id, time.time())
     if record is not None and record.cancel_requested:
         _finish(backend, record, JobStatus.CANCELLED, None)
         return None
@@ -110,7 +110,7 @@ def execute(
 def _stop_if_abandoned(backend: Backend, record: JobRecord) -> None:
     """Raise JobStopped if the job was cancelled or deleted while it ran (a fast job has no
     progress callback to stop it earlier)."""
-    current = backend.get(record.id)
+    current = backend.jobs.get(record.id)
     if current is None or current.cancel_requested:
         raise JobStopped(JobStatus.CANCELLED, None)
 
@@ -142,7 +142,7 @@ def _batch_mates(
     if engines.device.type == "cpu" and not settings.batch_on_cpu:
         return []  # measured: 8 × 512² at once is no faster on a CPU and peaks at 2.2 GB RSS
     mates: list[JobRecord] = []
-    for other in backend.queued(4 * settings.max_batch):
+    for other in backend.jobs.queued(4 * settings.max_batch):
         if len(mates) + 1 >= settings.max_batch:
             break
         if other.options == record.options and not other.style_upload and other.kind == "image":
@@ -176,7 +176,7 @@ def execute_batch(
             execute(backend, record, settings, engines)
         return
     for record, output in zip(records, outputs, strict=True):
-        current = backend.get(record.id)
+        current = backend.jobs.get(record.id)
         if current is None or current.cancel_requested:
             _finish(backend, record, JobStatus.CANCELLED, None)
             continue
@@ -225,12 +225,12 @@ def _style(backend: Backend, record: JobRecord, settings: ServiceSettings) -> An
 def personal_style(backend: Backend, style_id: str, trained: bool) -> Any:
     """A personal style as an engine takes it: its network's local file (fast), or its
     painting (the engines that read paintings)."""
-    style = backend.get_personal(style_id)
+    style = backend.personal.get(style_id)
     if style is None:
         raise InvalidParameterError(f"style: the personal style {style_id!r} was deleted")
     if trained:
-        return str(backend.personal_model(style))
-    painting = backend.personal_file(style_id, "thumbnail.jpg")
+        return str(backend.personal.model_path(style))
+    painting = backend.personal.file(style_id, "thumbnail.jpg")
     if painting is None:
         raise InvalidParameterError(f"style: the personal style {style_id!r} was deleted")
     return as_tensor(painting)
@@ -245,7 +245,10 @@ def _stylize_video(
     options = record.options
     style = _style(backend, record, settings)
     reporter = _Reporter(backend, record, settings)
-    with backend.blob_as_file(record.id, "content") as source, backend.work_dir(record.id) as work:
+    with (
+        backend.blobs.as_file(record.id, "content") as source,
+        backend.blobs.work_dir(record.id) as work,
+    ):
         if source is None:
             raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
         output = work / f"result.{options.format}"
@@ -265,7 +268,7 @@ def _stylize_video(
             names = {str(source): "content", str(output): "result", str(work): "work"}
             raise _renamed(exc, names) from exc
         _stop_if_abandoned(backend, record)
-        backend.put_blob_file(record.id, "result", output)
+        backend.blobs.put_file(record.id, "result", output)
 
 
 def _drop_video_files(backend: Backend, job_id: str) -> None:
@@ -273,7 +276,7 @@ def _drop_video_files(backend: Backend, job_id: str) -> None:
     a refinement's painting) and its last preview go at once, not when the job expires. (The
     cancel route drops them too; a preview written after it is dropped here.)"""
     for name in ("content", "style", "preview"):
-        backend.delete_blob(job_id, name)
+        backend.blobs.delete(job_id, name)
 
 
 def _renamed(exc: RestyleError, names: dict[str, str]) -> RestyleError:
@@ -294,7 +297,7 @@ def _input(
 ) -> Any:
     """A job's uploaded image, decoded with the server's limits; with `reduce_to` (the output's
     long side), decoded no larger than a clean resize to it needs (`imaging.load_image`)."""
-    data = backend.get_blob(record.id, name)
+    data = backend.blobs.get(record.id, name)
     if data is None:
         raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
     return as_tensor(data, limits=_limits(settings), reduce_to=reduce_to)
@@ -309,7 +312,7 @@ def _output_side(engine_options: Any) -> int | None:
 
 def _store_result(backend: Backend, record: JobRecord, result: torch.Tensor) -> None:
     encoded = encode_image(result, format=record.options.format)
-    backend.put_blob(record.id, "result", encoded)
+    backend.blobs.put(record.id, "result", encoded)
 
 
 def _limits(settings: ServiceSettings) -> ImageLimits:
@@ -340,7 +343,7 @@ class _Reporter:
             assert progress.preview is not None
             self.previews += 1
             self.last_preview = now
-            self.backend.put_blob(self.record.id, "preview", _preview(progress.preview))
+            self.backend.blobs.put(self.record.id, "preview", _preview(progress.preview))
         elif not final and now - self.last < _PROGRESS_EVERY_S:
             return
         self.last = now
@@ -360,7 +363,7 @@ class _Reporter:
             }
         if preview:
             fields["preview_version"] = self.previews
-        stop_unless_still_running(self.backend.update(self.record.id, **fields), self.record)
+        stop_unless_still_running(self.backend.jobs.update(self.record.id, **fields), self.record)
         started = self.record.started_at or time.time()
         limit = self.settings.job_time_limit(self.record.frames_total)
         if time.time() - started > limit:
@@ -379,7 +382,7 @@ def _heartbeat(
         while not stop.wait(settings.heartbeat_s):
             for record in records:
                 try:
-                    backend.update(record.id, heartbeat_at=time.time())
+                    backend.jobs.update(record.id, heartbeat_at=time.time())
                 except Exception:  # a store hiccup must not kill the job; the next beat retries
                     log.warning("heartbeat of job %s failed", record.id, exc_info=True)
 
@@ -399,11 +402,11 @@ def _finish(
     error: JobError | None,
     **fields: Any,
 ) -> JobRecord | None:
-    current = backend.get(record.id)
+    current = backend.jobs.get(record.id)
     if current is None or current.status.finished or current.attempts != record.attempts:
         return current  # deleted, already ended by the sweeper, or retried elsewhere
     now = time.time()
-    final = backend.update(
+    final = backend.jobs.update(
         record.id,
         status=status,
         error=error,
@@ -413,10 +416,10 @@ def _finish(
         **fields,
     )
     seconds = now - record.started_at if record.started_at else None
-    backend.count_finished(status, seconds, error.code if error else "")
+    backend.stats.count_finished(status, seconds, error.code if error else "")
     if record.priority > 0 and status == JobStatus.CANCELLED:
         # A synchronous request nobody waits for any more: nothing to keep.
-        backend.delete(record.id)
+        backend.jobs.delete(record.id)
         return None
     return final
 

@@ -20,9 +20,9 @@ import logging
 import threading
 import time
 
-from restyle.service.backend import Backend
 from restyle.service.jobs import JobError, JobStatus
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend
 
 log = logging.getLogger("restyle.service")
 
@@ -36,20 +36,20 @@ def sweep(
     counts["orphans"] = 0
     if all_lost:
         # Start-up: whoever waited for a queued synchronous request went down with the process.
-        for record in backend.queued(settings.max_queued_jobs):
+        for record in backend.jobs.queued(settings.max_queued_jobs):
             if record.priority > 0:
-                backend.delete(record.id)
+                backend.jobs.delete(record.id)
                 counts["dropped"] += 1
-    for record in backend.running():
+    for record in backend.jobs.running():
         beat = record.heartbeat_at or record.started_at or record.created_at
         if all_lost or now - beat > settings.heartbeat_timeout_s:
             if record.priority > 0:
                 log.warning("job %s: synchronous request's worker lost, dropped", record.id)
-                backend.delete(record.id)
+                backend.jobs.delete(record.id)
                 counts["dropped"] += 1
             elif record.attempts < settings.max_attempts:
                 log.warning("job %s: worker lost, queued again", record.id)
-                backend.requeue(record.id)
+                backend.jobs.requeue(record.id)
                 counts["retried"] += 1
             else:
                 message = f"the worker stopped responding ({record.attempts} attempts)"
@@ -63,24 +63,24 @@ def sweep(
             message = f"the job ran longer than {limit:g} s"
             _fail(backend, record.id, "timeout", message, now)
             counts["timed_out"] += 1
-    for job_id in backend.stranded(now - settings.requeue_grace_s):
+    for job_id in backend.jobs.stranded(now - settings.requeue_grace_s):
         log.warning("job %s: queued but in no queue, queued again", job_id)
-        backend.requeue(job_id)
+        backend.jobs.requeue(job_id)
         counts["stranded"] += 1
-    for job_id in backend.finished_before(now - settings.result_ttl_s):
-        backend.delete(job_id)
+    for job_id in backend.jobs.finished_before(now - settings.result_ttl_s):
+        backend.jobs.delete(job_id)
         counts["expired"] += 1
-    counts["orphans"] += backend.remove_orphans(now - settings.orphan_grace_s)
+    counts["orphans"] += backend.blobs.remove_orphans(now - settings.orphan_grace_s)
     counts["styles_expired"] = 0
-    for style_id in backend.personal_expired(now):
+    for style_id in backend.personal.expired(now):
         log.info("personal style %s expired", style_id)
-        backend.delete_personal(style_id)
+        backend.personal.delete(style_id)
         counts["styles_expired"] += 1
     return counts
 
 
 def _fail(backend: Backend, job_id: str, code: str, message: str, now: float) -> None:
-    record = backend.update(
+    record = backend.jobs.update(
         job_id,
         status=JobStatus.FAILED,
         error=JobError(code=code, message=message),
@@ -89,7 +89,7 @@ def _fail(backend: Backend, job_id: str, code: str, message: str, now: float) ->
         message="failed",
     )
     if record is not None:
-        backend.count_finished(JobStatus.FAILED, None, code)
+        backend.stats.count_finished(JobStatus.FAILED, None, code)
 
 
 class Sweeper:

@@ -5,8 +5,9 @@ It connects out to `RESTYLE_REDIS_URL` (no public address needed), builds its en
 job in this process with those engines: no job loads a model another job loaded.
 
 A Redis outage does not end the worker: its commands are retried through `store_retry_s`
-(redis_backend.store_retry), and should RQ's loop still give up on a lost connection, the worker
-enters it again after a pause that doubles up to `_MAX_PAUSE_S`. Only a stop request ends it.
+(stores.redis_backend.store_retry), and should RQ's loop still give up on a lost connection,
+the worker enters it again after a pause that doubles up to `_MAX_PAUSE_S`. Only a stop request
+ends it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ _state: dict[str, object] = {}
 
 
 def run_job(job_id: str) -> None:
-    """What RQ calls with a job id (see redis_backend.RUN_JOB)."""
-    from restyle.service.redis_backend import RedisBackend
+    """What RQ calls with a job id (see stores.redis_jobs.RUN_JOB)."""
+    from restyle.service.stores.redis_backend import RedisBackend
 
     settings = _state.get("settings")
     if not isinstance(settings, ServiceSettings):
@@ -66,7 +67,7 @@ def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = N
     """Serve jobs until stopped (or, with `burst`, until the queues are empty)."""
     from rq.serializers import JSONSerializer
 
-    from restyle.service.redis_backend import RedisBackend
+    from restyle.service.stores.redis_backend import RedisBackend
 
     if not settings.redis_url:
         raise ValueError("a worker needs RESTYLE_REDIS_URL (or --redis)")
@@ -84,7 +85,7 @@ def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = N
         # A new name each round: a worker that could not record its death in Redis is still
         # registered under the old one until that registration expires.
         worker = _Worker(
-            backend.queues,
+            backend.jobs.queues,
             connection=backend.redis,
             serializer=JSONSerializer,
             name=base_name if round_ == 0 else f"{base_name}-{round_}",

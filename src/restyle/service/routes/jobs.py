@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
-from restyle.service.backend import Backend, JobRefused
 from restyle.service.deps import (
     AuthorisedJob,
     BackendDep,
@@ -37,6 +36,7 @@ from restyle.service.schemas import (
     image_content,
 )
 from restyle.service.settings import ServiceSettings
+from restyle.service.stores.base import Backend, JobRefused
 
 router = APIRouter(tags=["jobs"])
 
@@ -80,7 +80,7 @@ async def admit(
     (checked by the backend in the same step as the insert): 429 or 503 otherwise."""
     try:
         await asyncio.to_thread(
-            backend.submit,
+            backend.jobs.submit,
             record,
             blobs,
             max_per_client=settings.max_jobs_per_client,
@@ -121,7 +121,7 @@ async def create_job(
     """Queue a stylization (multipart form: `content`, a photo or a video, and `style` or
     `style_image`, options). A personal style needs its owner's token (`Authorization:
     Bearer`); the job gets a token of its own."""
-    parsed = await read_stylize_request(request, settings, scratch=backend.scratch_dir())
+    parsed = await read_stylize_request(request, settings, scratch=backend.blobs.scratch_dir())
     token, token_sha256 = new_token()
     try:
         check_style_access(backend, parsed, owner_token)
@@ -154,7 +154,7 @@ def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Job
     are removed at once (a running one stops after its current batch of frames)."""
     if record.status.finished:
         return JobStatusResponse.model_validate(record.public())
-    updated = backend.update(
+    updated = backend.jobs.update(
         job_id,
         status=JobStatus.CANCELLED,
         cancel_requested=True,
@@ -165,8 +165,8 @@ def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Job
         raise ApiError(404, "not_found", f"no job {job_id!r}")
     if record.kind != "image":  # nothing is kept: the upload goes now, not when the job expires
         for name in ("content", "style", "preview"):
-            backend.delete_blob(job_id, name)
-    backend.count_finished(JobStatus.CANCELLED, None, "")
+            backend.blobs.delete(job_id, name)
+    backend.stats.count_finished(JobStatus.CANCELLED, None, "")
     return JobStatusResponse.model_validate(updated.public())
 
 
@@ -193,14 +193,14 @@ def job_result(
             raise ApiError(409, "no_result", f"the job ended {record.status.value}")
         raise ApiError(409, "not_ready", f"the job is {record.status.value}")
     if record.kind == "refine":  # its result is a personal style
-        style = backend.get_personal(record.style_id)
+        style = backend.personal.get(record.style_id)
         if style is None:
             raise ApiError(404, "not_found", "the style was deleted or has expired")
         return JSONResponse(personal_info(style, request))
     extension = record.options.format.replace("jpeg", "jpg")
     filename = f"restyle-{job_id}.{extension}"
     if record.kind == "video":
-        path = backend.blob_path(job_id, "result")
+        path = backend.blobs.path(job_id, "result")
         if path is not None:  # the store's own file: Starlette answers ranges from it
             byte_range(request.headers.get("range"), path.stat().st_size)  # a 416 as JSON
             return FileResponse(
@@ -209,7 +209,7 @@ def job_result(
                 filename=filename,
                 content_disposition_type="inline",
             )
-    data = backend.get_blob(job_id, "result")
+    data = backend.blobs.get(job_id, "result")
     if data is None:
         raise ApiError(404, "not_found", "the result has expired")
     headers = {"content-disposition": f'inline; filename="{filename}"'}
@@ -269,7 +269,7 @@ def ranged_response(
     },
 )
 def job_preview(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Response:
-    data = backend.get_blob(job_id, "preview")
+    data = backend.blobs.get(job_id, "preview")
     if data is None:
         raise ApiError(404, "no_preview", "no preview yet (gatys and video jobs have previews)")
     return Response(data, media_type="image/jpeg", headers={"cache-control": "no-store"})
@@ -296,7 +296,7 @@ async def _events(backend: Backend, job_id: str, request: Request) -> AsyncItera
     last: tuple[Any, ...] | None = None
     preview_version = 0
     while not await request.is_disconnected():
-        record = await asyncio.to_thread(backend.get, job_id)
+        record = await asyncio.to_thread(backend.jobs.get, job_id)
         if record is None:
             yield {"event": "end", "data": json.dumps({"status": "expired"})}
             return
@@ -305,7 +305,7 @@ async def _events(backend: Backend, job_id: str, request: Request) -> AsyncItera
             last = state
             yield {"event": "status", "data": json.dumps(record.public())}
         if record.preview_version > preview_version:
-            preview = await asyncio.to_thread(backend.get_blob, job_id, "preview")
+            preview = await asyncio.to_thread(backend.blobs.get, job_id, "preview")
             if preview is not None:
                 preview_version = record.preview_version
                 image = "data:image/jpeg;base64," + base64.b64encode(preview).decode("ascii")

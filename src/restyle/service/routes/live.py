@@ -43,7 +43,7 @@ async def style_onnx(
 
     if is_personal(style_id):
         style = owned_style(backend, style_id, token)
-        model = await asyncio.to_thread(backend.personal_model, style)
+        model = await asyncio.to_thread(backend.personal.model_path, style)
         path = await asyncio.to_thread(
             network_onnx, engines, model, cache_bytes=settings.onnx_cache_max_bytes
         )

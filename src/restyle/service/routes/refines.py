@@ -57,7 +57,7 @@ async def create_refine(
             "the token must be one this server gave (43 URL-safe characters), or as long and "
             "as random",
         )
-    owned = await asyncio.to_thread(backend.personal_of, owner)
+    owned = await asyncio.to_thread(backend.personal.of_owner, owner)
     full = quota_full(len(owned), settings.max_personal_styles)
     if full:
         raise ApiError(409, "quota_full", full)

@@ -73,7 +73,7 @@ async def styles(
     methods = installed_engines()
     personal: list[PersonalStyleInfo] = []
     if token is not None:
-        mine = await asyncio.to_thread(backend.personal_of, token_hash(token))
+        mine = await asyncio.to_thread(backend.personal.of_owner, token_hash(token))
         personal = [PersonalStyleInfo.model_validate(personal_info(s, request)) for s in mine]
     return StylesResponse(
         styles=[
@@ -98,7 +98,7 @@ async def styles(
 
 def _personal_picture(backend: BackendDep, style_id: str, token: str | None, name: str) -> Response:
     owned_style(backend, style_id, token)
-    data = backend.personal_file(style_id, name)
+    data = backend.personal.file(style_id, name)
     if not data:
         raise ApiError(404, "not_found", f"style {style_id!r} has no {name.split('.')[0]}")
     return Response(data, media_type="image/jpeg", headers={"cache-control": "private"})
@@ -135,7 +135,7 @@ def style_preview(style_id: StyleId, backend: BackendDep, token: TokenDep) -> Re
 def delete_style(style_id: StyleId, backend: BackendDep, token: TokenDep) -> Response:
     """Delete a personal style and its files (with its owner's token)."""
     owned_style(backend, style_id, token)
-    backend.delete_personal(style_id)
+    backend.personal.delete(style_id)
     return Response(status_code=204)
 
 
@@ -163,7 +163,7 @@ def _changed(
 ) -> PersonalStyleInfo:
     """Change an owned personal style's record; the style as it now is."""
     owned_style(backend, style_id, token)
-    style = backend.update_personal(style_id, **fields)
+    style = backend.personal.update(style_id, **fields)
     if style is None:
         raise ApiError(404, "unknown_style", f"no style {style_id!r}")
     return PersonalStyleInfo.model_validate(personal_info(style, request))

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from restyle.engines.registry import ENGINES
-from restyle.service.backend import Backend
 from restyle.service.deps import BackendDep, ClientDep, SettingsDep, TokenDep
 from restyle.service.errors import ApiError, api_error_for_job
 from restyle.service.jobs import JobStatus
 from restyle.service.requests import read_stylize_request
 from restyle.service.routes.jobs import check_style_access, submit
 from restyle.service.schemas import StylizeJsonResponse, error_responses, image_content
+from restyle.service.stores.base import Backend
 
 router = APIRouter(tags=["stylize"])
 
@@ -53,12 +53,12 @@ async def stylize_now(
     check_style_access(backend, parsed, owner_token)
     record = await submit(backend, settings, parsed, client, priority=10)
     try:
-        final = await backend.wait_finished(record.id, settings.sync_timeout_s)
+        final = await backend.jobs.wait_finished(record.id, settings.sync_timeout_s)
         if final is None or not final.status.finished:
             raise ApiError(503, "timeout", "the server is busy; try again or use /api/jobs")
         if final.status != JobStatus.SUCCEEDED:
             raise api_error_for_job(final.error)
-        data = await asyncio.to_thread(backend.get_blob, record.id, "result")
+        data = await asyncio.to_thread(backend.blobs.get, record.id, "result")
         if data is None:
             raise ApiError(500, "internal_error", "the result was lost")
     finally:
@@ -73,10 +73,10 @@ async def stylize_now(
 
 def _forget(backend: Backend, job_id: str) -> None:
     """Drop a synchronous request's job once answered (or abandoned on timeout)."""
-    record = backend.get(job_id)
+    record = backend.jobs.get(job_id)
     if record is not None and record.status == JobStatus.RUNNING:
         # Its worker drops the job when it next looks: at a progress report, or at the end.
-        updated = backend.update(job_id, cancel_requested=True)
+        updated = backend.jobs.update(job_id, cancel_requested=True)
         if updated is None or not updated.status.finished:
             return
-    backend.delete(job_id)  # a queued job that is deleted is skipped by the worker
+    backend.jobs.delete(job_id)  # a queued job that is deleted is skipped by the worker

@@ -1,11 +1,13 @@
-"""One interface over the two ways jobs are stored and run.
+"""The stores' interfaces, and the `Backend` that holds one of each.
 
 - `EmbeddedBackend` (`restyle serve` alone): records in SQLite, files on local disk, a pool of
   worker threads in the API process. Nothing else to start; survives a restart.
 - `RedisBackend` (`RESTYLE_REDIS_URL`): records and files in Redis, jobs dispatched with RQ to
   `restyle worker` processes that connect out to Redis from anywhere.
 
-The API, the runner and the sweeper only ever speak to `Backend`.
+The API, the runner and the sweeper only ever speak to these interfaces: `backend.jobs` (records,
+admission, the queue, claims), `backend.blobs` (a job's files), `backend.personal` (personal
+styles and their files), `backend.stats` (what /metrics and the limits count).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from restyle.service.personal import PersonalStyle
 
 # Job statistics kept by every backend and exported at /metrics.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+JOB_FILES = ("content", "style", "preview", "result")
+"""The names a job's files may have: its photo (or video), its painting, its latest preview, its
+result."""
 
 
 class JobRefused(Exception):
@@ -39,15 +44,9 @@ class StoreUnavailable(Exception):
     """The job store cannot be written now (disk full or read-only, database locked)."""
 
 
-class Backend(abc.ABC):
-    """Records, blobs (inputs, preview, result), the queue and job statistics."""
+class JobStore(abc.ABC):
+    """Job records: admission, the queue, atomic claims, updates, and the sweeper's lists."""
 
-    mode: str
-    # What a store method raises while the store itself is unreachable or unwritable, as opposed
-    # to a problem of one job: a worker waits such an outage out instead of failing its job.
-    unavailable: tuple[type[Exception], ...] = (StoreUnavailable,)
-
-    # Records ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def submit(
         self,
@@ -58,8 +57,8 @@ class Backend(abc.ABC):
         max_queued: int | None = None,
     ) -> None:
         """Store a new job with its input files and queue it. A file given as a `Path` (a
-        video, spooled to `scratch_dir()`) is taken into the store: moved there, or read and
-        removed.
+        video, spooled to `BlobStore.scratch_dir()`) is taken into the store: moved there, or
+        read and removed.
 
         With limits, admission is atomic: the client's queued or running jobs and the queued
         jobs in all are counted and the job inserted as one step, so concurrent requests cannot
@@ -101,16 +100,28 @@ class Backend(abc.ABC):
     def finished_before(self, timestamp: float) -> list[str]:
         """Ids of jobs that finished before `timestamp` (for the result TTL)."""
 
-    @abc.abstractmethod
-    def active_count(self, client: str) -> int:
-        """Queued or running jobs of one client."""
+    async def wait_finished(self, job_id: str, timeout: float) -> JobRecord | None:
+        """Wait until the job has finished (or `timeout` passed); its latest record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = await asyncio.to_thread(self.get, job_id)
+            if record is None or record.status.finished or time.monotonic() >= deadline:
+                return record
+            await asyncio.sleep(0.05)
+
+
+class BlobStore(abc.ABC):
+    """A job's files (`JOB_FILES`): as bytes, or as files for videos."""
 
     @abc.abstractmethod
-    def queue_depth(self) -> int: ...
+    def put(self, job_id: str, name: str, data: bytes) -> None: ...
 
-    # Blobs -----------------------------------------------------------------------------------
     @abc.abstractmethod
-    def put_blob(self, job_id: str, name: str, data: bytes) -> None: ...
+    def get(self, job_id: str, name: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def delete(self, job_id: str, name: str) -> None:
+        """Remove one of a job's files, if it is there (the record stays)."""
 
     def remove_orphans(self, written_before: float) -> int:
         """Remove files written before `written_before` that belong to no job (a submission
@@ -118,21 +129,14 @@ class Backend(abc.ABC):
         a deleted job); how many jobs' files went. Redis needs none: its files expire."""
         return 0
 
-    @abc.abstractmethod
-    def get_blob(self, job_id: str, name: str) -> bytes | None: ...
-
-    @abc.abstractmethod
-    def delete_blob(self, job_id: str, name: str) -> None:
-        """Remove one of a job's files, if it is there (the record stays)."""
-
     def scratch_dir(self) -> Path:
-        """Where uploads and results are written before they are stored (`put_blob_file`)."""
+        """Where uploads and results are written before they are stored (`put_file`)."""
         return Path(tempfile.gettempdir())
 
-    def put_blob_file(self, job_id: str, name: str, path: Path) -> None:
+    def put_file(self, job_id: str, name: str, path: Path) -> None:
         """Store the file at `path` as a job's file; `path` is gone afterwards. (Here: read
         into memory and stored as bytes; the embedded store moves the file.)"""
-        self.put_blob(job_id, name, path.read_bytes())
+        self.put(job_id, name, path.read_bytes())
         path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
@@ -141,20 +145,20 @@ class Backend(abc.ABC):
         with tempfile.TemporaryDirectory(prefix=".restyle-job-") as folder:
             yield Path(folder)
 
-    def blob_path(self, job_id: str, name: str) -> Path | None:
+    def path(self, job_id: str, name: str) -> Path | None:
         """The local file that holds a job's file, where the store keeps files on this
         machine's disk (to be read in place, with byte ranges); None otherwise or if absent."""
         return None
 
     @contextlib.contextmanager
-    def blob_as_file(self, job_id: str, name: str) -> Iterator[Path | None]:
+    def as_file(self, job_id: str, name: str) -> Iterator[Path | None]:
         """A job's file as a local file for the block (PyAV reads files): the store's own file
         where it has one, else a temporary copy removed afterwards; None if absent."""
-        path = self.blob_path(job_id, name)
+        path = self.path(job_id, name)
         if path is not None:
             yield path
             return
-        data = self.get_blob(job_id, name)
+        data = self.get(job_id, name)
         if data is None:
             yield None
             return
@@ -167,9 +171,12 @@ class Backend(abc.ABC):
         finally:
             Path(temporary).unlink(missing_ok=True)
 
-    # Personal styles -------------------------------------------------------------------------
+
+class PersonalStyleStore(abc.ABC):
+    """Personal styles (`restyle.service.personal`): records and files (`personal.FILES`)."""
+
     @abc.abstractmethod
-    def put_personal(
+    def put(
         self, style: PersonalStyle, files: Mapping[str, bytes], *, most: int | None = None
     ) -> bool:
         """Store a new personal style with its files (`personal.FILES`: model, thumbnail,
@@ -178,41 +185,63 @@ class Backend(abc.ABC):
         pass the quota between them."""
 
     @abc.abstractmethod
-    def get_personal(self, style_id: str) -> PersonalStyle | None: ...
+    def get(self, style_id: str) -> PersonalStyle | None: ...
 
     @abc.abstractmethod
-    def personal_of(self, owner_sha256: str) -> list[PersonalStyle]:
+    def of_owner(self, owner_sha256: str) -> list[PersonalStyle]:
         """An owner's styles, oldest first."""
 
     @abc.abstractmethod
-    def update_personal(self, style_id: str, **fields: Any) -> PersonalStyle | None: ...
+    def update(self, style_id: str, **fields: Any) -> PersonalStyle | None: ...
 
     @abc.abstractmethod
-    def delete_personal(self, style_id: str) -> None:
+    def delete(self, style_id: str) -> None:
         """Forget a personal style: record and files."""
 
     @abc.abstractmethod
-    def personal_file(self, style_id: str, name: str) -> bytes | None: ...
+    def file(self, style_id: str, name: str) -> bytes | None: ...
 
     @abc.abstractmethod
-    def personal_expired(self, now: float) -> list[str]:
+    def expired(self, now: float) -> list[str]:
         """Ids of the personal styles not kept whose time ran out before `now`."""
 
     @abc.abstractmethod
-    def personal_model(self, style: PersonalStyle) -> Path:
+    def model_path(self, style: PersonalStyle) -> Path:
         """The style's network as a local file (what the fast engine loads): the store's own
         file, or a copy in this machine's cache, keyed by the network's digest."""
 
-    # Statistics ------------------------------------------------------------------------------
+
+class StatsStore(abc.ABC):
+    """What /metrics and the admission limits count."""
+
     @abc.abstractmethod
     def count_finished(self, status: JobStatus, seconds: float | None, error_code: str) -> None:
         """Add a finished job to the statistics (its run time, when it ran)."""
 
     @abc.abstractmethod
-    def statistics(self) -> dict[str, float]:
+    def counters(self) -> dict[str, float]:
         """Counters: `finished:<status>`, `errors:<code>`, `duration_bucket:<le>`, sum, count."""
 
-    # Lifecycle -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def active_count(self, client: str) -> int:
+        """Queued or running jobs of one client."""
+
+    @abc.abstractmethod
+    def queue_depth(self) -> int: ...
+
+
+class Backend(abc.ABC):
+    """One store of each kind, sharing their connection, and what runs beside them."""
+
+    mode: str
+    # What a store method raises while the store itself is unreachable or unwritable, as opposed
+    # to a problem of one job: a worker waits such an outage out instead of failing its job.
+    unavailable: tuple[type[Exception], ...] = (StoreUnavailable,)
+    jobs: JobStore
+    blobs: BlobStore
+    personal: PersonalStyleStore
+    stats: StatsStore
+
     def start(self) -> None:  # noqa: B027 - only the embedded backend has workers to start
         """Start in-process workers, if this backend has any."""
 
@@ -226,15 +255,6 @@ class Backend(abc.ABC):
 
     def ready(self) -> bool:
         return self.unready_reason() is None
-
-    async def wait_finished(self, job_id: str, timeout: float) -> JobRecord | None:
-        """Wait until the job has finished (or `timeout` passed); its latest record."""
-        deadline = time.monotonic() + timeout
-        while True:
-            record = await asyncio.to_thread(self.get, job_id)
-            if record is None or record.status.finished or time.monotonic() >= deadline:
-                return record
-            await asyncio.sleep(0.05)
 
 
 def bucket_keys(seconds: float) -> list[str]:
