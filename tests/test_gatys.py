@@ -39,7 +39,24 @@ def test_loss_decreases_over_steps(engine: GatysEngine, small_content, small_sty
     rises = sum(b > a for a, b in itertools.pairwise(losses))
     assert rises <= 5
     assert out.shape == (1, 3, 48, 48)
-    assert out.min() >= 0.0 and out.max() <= 1.0
+    # The image returned is the optimised one: its Gram matrices (what the style loss compares)
+    # are several times closer to the painting's than the photo's are.
+    with torch.no_grad():
+        painting, result, photo = (
+            {
+                layer: f.flatten(2) @ f.flatten(2).transpose(1, 2) / f[0].numel()  # (1, C, C)
+                for layer, f in engine.vgg(image, layers=options.style_layers).items()
+            }
+            for image in (small_style, out, small_content)
+        )
+    distance = {
+        name: sum(
+            ((g - painting[k]).square().sum() / painting[k].square().sum()).item()
+            for k, g in grams.items()
+        )
+        for name, grams in (("result", result), ("photo", photo))
+    }
+    assert distance["result"] < 0.35 * distance["photo"]
 
 
 def test_progress_reports_carry_steps_terms_and_previews(
@@ -63,7 +80,9 @@ def test_progress_reports_carry_steps_terms_and_previews(
     previews = [r.preview for r in reports if r.preview is not None]
     assert len(previews) == 4  # steps 2, 4, 6 and the last
     assert previews[-1].shape == (1, 3, 48, 48)
-    assert all(r.elapsed >= 0 for r in reports)
+    # One clock for the whole run (not restarted per scale), counting from the run's start.
+    elapsed = [r.elapsed for r in reports]
+    assert elapsed == sorted(elapsed) and 0 < elapsed[0] < elapsed[-1] < 60
 
 
 def test_same_seed_same_result_noise_init(engine: GatysEngine, small_content, small_style) -> None:
