@@ -114,8 +114,9 @@ export class LiveMode {
 
   // The shipped styles, then this browser's own (`personal`), the choice kept. A style that
   // is no longer listed (a personal style deleted, here or in another tab) has no network on
-  // the server any more: its loaded one is dropped too (see `dropStyle`).
-  setStyles(styles, methods, personal = []) {
+  // the server any more: its loaded one is dropped too (see `dropStyle`). `paintings`: whether
+  // the server writes a network for any painting (else the painting picker says what it needs).
+  setStyles(styles, paintings, personal = []) {
     const chosen = this.el.style.value;
     this.el.style.replaceChildren(
       ...styles.map((style) => new Option(`${style.title} (${style.artist})`, style.id)),
@@ -123,9 +124,7 @@ export class LiveMode {
     );
     const listed = new Set([...this.el.style.options].map((o) => o.value));
     if (chosen && listed.has(chosen)) this.el.style.value = chosen;
-    this.el.paintingNote.textContent = methods.includes("arbitrary")
-      ? ""
-      : "(needs the arbitrary engine on the server)";
+    this.el.paintingNote.textContent = paintings ? "" : "(needs the arbitrary engine on the server)";
     for (const key of [...this.sessions.keys()]) {
       const styleId = key.startsWith("style:") ? key.slice("style:".length) : null;
       if (styleId !== null && !listed.has(styleId)) this.dropStyle(key, this.titles.get(styleId));
