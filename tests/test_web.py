@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from PIL import Image
 from tests.service_processes import Service
 from tests.video_clips import make_clip
 
+import restyle
 from restyle.examples import example_path
 from restyle.service.refine import ARTEFACT_PHOTOS
 
@@ -782,21 +785,57 @@ def test_live_mode_without_onnxruntime_web_says_so(page: Any) -> None:
     assert page.evaluate("() => document.querySelector('#live-video').srcObject") is None
 
 
+@pytest.fixture(scope="module")
+def service_without_arbitrary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`restyle serve` from an installation that ships neither of the arbitrary engine's
+    networks (MicroAST, the MetaNet): a copy of the package, first on PYTHONPATH, whose zoo
+    registry lists neither and which lacks their files, as a slimmed install would."""
+    root = tmp_path_factory.mktemp("no-arbitrary")
+    package = root / "restyle"
+    shutil.copytree(
+        Path(restyle.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    registry_file = package / "zoo" / "registry.json"
+    registry = json.loads(registry_file.read_text(encoding="utf-8"))
+    for network in ("microast", "arbitrary"):
+        (package / "zoo" / registry.pop(network)["file"]).unlink()
+    registry_file.write_text(json.dumps(registry), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(
+            "PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+        )
+        server = Service(root / "data").start()
+    yield server
+    server.stop()
+
+
 def test_live_painting_without_an_arbitrary_engine_shows_the_api_message(
-    page: Any, service: Service
+    browser: Any, service_without_arbitrary: Service
 ) -> None:
-    methods = httpx.get(f"{service.url}/api/styles").json()["methods"]
-    if "arbitrary" in methods:
-        pytest.skip("an arbitrary engine is installed: live mode takes any painting")
+    service = service_without_arbitrary
+    engines = [e["name"] for e in httpx.get(f"{service.url}/api/engines").json()["engines"]]
+    assert engines == ["fast", "gatys"]  # the copy runs: the arbitrary engine is not installed
     painting = example_path("starry_night")
     api = httpx.post(
         f"{service.url}/api/live/model.onnx",
         files={"style_image": ("starry.jpg", painting.read_bytes(), "image/jpeg")},
     )
     assert api.status_code == 400
+    assert api.json()["error"]["code"] == "method_unavailable"
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page = load_page(context, service.url, errors)
+    # The Engine step offers no engine for any painting but gatys, and says so by the upload.
+    expect(page.locator('input[name="method"]')).to_have_count(2)
+    expect(page.locator("#painting-engines")).to_have_text("(engines: Best quality)")
     page.get_by_role("tab", name="Live camera").click()
+    expect(page.locator("#live-painting-note")).to_have_text(
+        "(needs the arbitrary engine on the server)"
+    )
     page.set_input_files("#live-painting", str(painting))
     expect(page.locator("#live-error")).to_contain_text(api.json()["error"]["message"])
+    context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 def test_live_mode_with_any_painting_through_the_arbitrary_engine(
