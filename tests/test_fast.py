@@ -180,7 +180,11 @@ def test_stylizer_tiles_large_images_and_matches_whole(lite_checkpoint: Path) ->
     assert [r.step for r in reports] == list(range(1, 97))
     assert all(r.total == 96 and r.size == (200, 300) for r in reports)
     assert (tiled - whole).abs().mean() < 0.002
-    assert whole.min() >= 0 and whole.max() <= 1
+    # The whole-image pass is the checkpoint's network called directly (this untrained network
+    # draws far outside [0, 1]: the stylizer clamps what it returns).
+    with torch.no_grad():
+        reference = _net(SIZES["lite"])(image).clamp(0, 1)
+    torch.testing.assert_close(whole, reference, atol=1e-5, rtol=0)
 
 
 def test_onnx_export_matches_pytorch_at_odd_sizes(tmp_path: Path) -> None:
