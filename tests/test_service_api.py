@@ -192,10 +192,11 @@ def test_a_job_that_failed_without_a_reason_is_a_500() -> None:
 def test_every_code_the_runner_and_sweeper_write_is_in_the_table() -> None:
     import inspect
 
-    from restyle.service import jobs, runner, sweeper
+    from restyle.service import job_inputs, job_progress, jobs, runner, sweeper, video_job
 
     written = {code for _, code in jobs._LIBRARY_ERROR_CODES}
-    written |= set(re.findall(r'JobError\(code="(\w+)"', inspect.getsource(runner)))
+    for module in (runner, job_inputs, job_progress, video_job):
+        written |= set(re.findall(r'JobError\(code="(\w+)"', inspect.getsource(module)))
     written |= set(re.findall(r'_fail\(backend, record\.id, "(\w+)"', inspect.getsource(sweeper)))
     assert {"input_lost", "timeout", "internal_error", "worker_lost"} <= written  # found them
     assert written <= set(JOB_ERROR_STATUS)

@@ -248,6 +248,8 @@ def test_a_progress_report_after_a_cancel_does_not_show_a_step(backend: Embedded
     # The race of a cancel with the worker's next progress write: the write lands on the
     # cancelled record, then the worker stops; the job must still read "cancelled".
     from restyle.progress import Progress
+    from restyle.service.job_progress import ProgressReporter
+    from restyle.service.jobs import JobStopped
 
     job = new_job(backend)
     running = runner.claim(backend, job.id)
@@ -255,8 +257,9 @@ def test_a_progress_report_after_a_cancel_does_not_show_a_step(backend: Embedded
     backend.jobs.update(
         job.id, status=JobStatus.CANCELLED, cancel_requested=True, message="cancelled"
     )
-    report = runner._Reporter(backend, running, ServiceSettings(data_dir=backend.settings.data_dir))
-    with pytest.raises(runner.JobStopped):
+    settings = ServiceSettings(data_dir=backend.settings.data_dir)
+    report = ProgressReporter(backend, running, settings)
+    with pytest.raises(JobStopped):
         report(Progress(step=600, total=600, loss=1.0, elapsed=1.0))
     stored = backend.jobs.get(job.id)
     assert stored is not None and stored.message.startswith("step")  # the late write landed

@@ -89,7 +89,8 @@ JOB_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "internal_error": 500,
     }
 )
-"""HTTP status of each job error code (see runner.py and sweeper.py); any other code is a 500."""
+"""HTTP status of each job error code (written by runner.py and the modules it calls, and by
+sweeper.py); any other code is a 500."""
 
 
 def api_error_for_job(error: JobError | None) -> ApiError:

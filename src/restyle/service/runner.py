@@ -1,38 +1,31 @@
-"""Run one job: read its inputs from the backend, stylize, write the result and the status.
+"""Run one job: claim it, stylize, write the result and the status.
 
 Shared by the embedded worker threads and `restyle worker` (RQ). A worker builds its `Engines`
 once at start and passes them to every job, so models stay loaded between jobs whatever their
-size, style or options. Inputs are decoded here and reach the engines as tensors; results are
-encoded by the library's one encoder (`restyle.imaging.encode_image`), so the service and the
-CLI write the same bytes. While a job runs, a heartbeat thread marks it alive, so the sweeper can
-tell a slow job from a worker that was killed.
+size, style or options. Inputs are decoded (`job_inputs`) and reach the engines as tensors;
+results are encoded by the library's one encoder (`restyle.imaging.encode_image`), so the
+service and the CLI write the same bytes. While a job runs, a heartbeat thread marks it alive
+(`job_progress`), so the sweeper can tell a slow job from a worker that was killed.
 
-A video job streams its clip from file to file through `restyle.video.stylize_video` (imported
-by the first video job: PyAV and OpenCV stay out of a worker until then): the upload is read
-where the store keeps it (embedded) or from a temporary copy (Redis), the result is written in
-the job's work folder and moved into the store. Progress is counted in frames, and the latest
-stylized frame becomes the job's preview at most once a second.
+An image job runs here, alone or in a batch of alike queued jobs where its engine batches; a
+video job streams its clip from file to file (`video_job`); a refinement trains a network
+(`refine`, which imports training code only when such a job comes).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from restyle import zoo
 from restyle.api import stylize_batch, stylize_tensor
 from restyle.engines.holder import Engines
 from restyle.engines.registry import ENGINES
-from restyle.errors import InvalidParameterError, RestyleError
-from restyle.imaging import ImageLimits, as_tensor, encode_image, tensor_to_image
-from restyle.progress import Progress
+from restyle.imaging import encode_image
+from restyle.service.job_inputs import job_input, job_style, output_side, personal_style
+from restyle.service.job_progress import ProgressReporter, heartbeat, stop_if_abandoned
 from restyle.service.jobs import (
     JobError,
     JobRecord,
@@ -40,17 +33,14 @@ from restyle.service.jobs import (
     JobStopped,
     library_error_code,
     new_reference,
-    stop_unless_still_running,
 )
 from restyle.service.personal import is_personal
 from restyle.service.settings import ServiceSettings
 from restyle.service.stores.base import Backend
+from restyle.service.video_job import stylize_video_job
 
 log = logging.getLogger("restyle.service")
 
-_PROGRESS_EVERY_S = 0.5
-_VIDEO_PREVIEW_EVERY_S = 1.0
-_PREVIEW_SIDE = 384
 MIME_TYPES = {
     "png": "image/png",
     "jpeg": "image/jpeg",
@@ -73,10 +63,10 @@ def execute(
     backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
 ) -> JobRecord | None:
     """Run a claimed job to its end; returns its final record."""
-    with _heartbeat(backend, [record], settings):
+    with heartbeat(backend, [record], settings):
         try:
             if record.kind == "video":
-                _stylize_video(backend, record, settings, engines)
+                stylize_video_job(backend, record, settings, engines)
             elif record.kind == "refine":
                 from restyle.service.refine import refine  # training code: only when needed
 
@@ -86,7 +76,7 @@ def execute(
                 )
             else:
                 result = _stylize(backend, record, settings, engines)
-                _stop_if_abandoned(backend, record)
+                stop_if_abandoned(backend, record)
                 _store_result(backend, record, result)
             return _finish(
                 backend,
@@ -97,7 +87,7 @@ def execute(
             )
         except JobStopped as stopped:
             if record.kind != "image" and stopped.status == JobStatus.CANCELLED:
-                _drop_video_files(backend, record.id)
+                _drop_job_files(backend, record.id)
             return _finish(backend, record, stopped.status, stopped.error)
         except backend.unavailable:
             # The store is away (its backend has retried already), which is no fault of the job:
@@ -107,20 +97,12 @@ def execute(
             return _finish(backend, record, JobStatus.FAILED, _error_of(exc, record.id))
 
 
-def _stop_if_abandoned(backend: Backend, record: JobRecord) -> None:
-    """Raise JobStopped if the job was cancelled or deleted while it ran (a fast job has no
-    progress callback to stop it earlier)."""
-    current = backend.jobs.get(record.id)
-    if current is None or current.cancel_requested:
-        raise JobStopped(JobStatus.CANCELLED, None)
-
-
 def run(backend: Backend, job_id: str, settings: ServiceSettings, engines: Engines) -> None:
     """Claim and execute one job (what a worker does with a job id from the queue).
 
-    A fast-engine job takes along queued jobs with the same options (style, size, strength...)
-    and runs them as one batch: on a GPU, a batch of equal-size photos costs little more than
-    one. Jobs taken along are claimed like any other, so no other worker runs them.
+    A job of an engine that batches takes along queued jobs with the same options (style, size,
+    strength...) and runs them as one batch: on a GPU, a batch of equal-size photos costs little
+    more than one. Jobs taken along are claimed like any other, so no other worker runs them.
     """
     record = claim(backend, job_id)
     if record is None:
@@ -135,9 +117,9 @@ def run(backend: Backend, job_id: str, settings: ServiceSettings, engines: Engin
 def _batch_mates(
     backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
 ) -> list[JobRecord]:
-    if settings.max_batch < 2 or record.options.method != "fast" or record.style_upload:
+    if settings.max_batch < 2 or not ENGINES[record.options.method].batches:
         return []
-    if record.kind != "image":
+    if record.style_upload or record.kind != "image":
         return []
     if engines.device.type == "cpu" and not settings.batch_on_cpu:
         return []  # measured: 8 × 512² at once is no faster on a CPU and peaks at 2.2 GB RSS
@@ -155,13 +137,14 @@ def _batch_mates(
 def execute_batch(
     backend: Backend, records: list[JobRecord], settings: ServiceSettings, engines: Engines
 ) -> None:
-    """Run claimed fast jobs with equal options as batches; on any failure, one by one."""
+    """Run claimed jobs with equal options, of an engine that batches, as batches; on any
+    failure, one by one."""
     options = records[0].options
     assert options.style is not None
     try:
-        with _heartbeat(backend, records, settings):
-            side = _output_side(ENGINES[options.method].split(dict(options.options))[1])
-            contents = [_input(backend, r, "content", settings, reduce_to=side) for r in records]
+        with heartbeat(backend, records, settings):
+            side = output_side(ENGINES[options.method].split(dict(options.options))[1])
+            contents = [job_input(backend, r, "content", settings, reduce_to=side) for r in records]
             style = (
                 personal_style(backend, options.style, True)
                 if is_personal(options.style)
@@ -191,87 +174,21 @@ def _stylize(
     engine = ENGINES[options.method]
     values = dict(options.options)
     _, engine_options, _ = engine.split(values)
-    content = _input(backend, record, "content", settings, reduce_to=_output_side(engine_options))
-    style = _style(backend, record, settings)
+    content = job_input(backend, record, "content", settings, reduce_to=output_side(engine_options))
+    style = job_style(backend, record, settings)
     if hasattr(engine_options, "preview_every"):  # about eight previews over a run
         values["preview_every"] = max(1, engine_options.iterations // 8)
     return stylize_tensor(
         content,
         style,
         method=options.method,
-        progress=_Reporter(backend, record, settings),
+        progress=ProgressReporter(backend, record, settings),
         engines=engines,
         **values,
     )
 
 
-def _style(backend: Backend, record: JobRecord, settings: ServiceSettings) -> Any:
-    """The job's style as its engine takes it: a trained network's id, or a painting."""
-    options = record.options
-    if record.style_upload:
-        return _input(backend, record, "style", settings)
-    assert options.style is not None
-    if is_personal(options.style):
-        return personal_style(backend, options.style, ENGINES[options.method].styles == "trained")
-    entry = zoo.find(zoo.split_spec(options.style)[0])
-    if entry is None:
-        raise InvalidParameterError(f"style: unknown style id {options.style!r}")
-    # A trained-style engine runs the network; the others read the painting itself.
-    if ENGINES[options.method].styles == "trained":
-        return options.style
-    return as_tensor(entry.painting_path)
-
-
-def personal_style(backend: Backend, style_id: str, trained: bool) -> Any:
-    """A personal style as an engine takes it: its network's local file (fast), or its
-    painting (the engines that read paintings)."""
-    style = backend.personal.get(style_id)
-    if style is None:
-        raise InvalidParameterError(f"style: the personal style {style_id!r} was deleted")
-    if trained:
-        return str(backend.personal.model_path(style))
-    painting = backend.personal.file(style_id, "thumbnail.jpg")
-    if painting is None:
-        raise InvalidParameterError(f"style: the personal style {style_id!r} was deleted")
-    return as_tensor(painting)
-
-
-def _stylize_video(
-    backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
-) -> None:
-    """Stylize the job's clip, file to file, and store the result (see the module docstring)."""
-    from restyle.video import stylize_video
-
-    options = record.options
-    style = _style(backend, record, settings)
-    reporter = _Reporter(backend, record, settings)
-    with (
-        backend.blobs.as_file(record.id, "content") as source,
-        backend.blobs.work_dir(record.id) as work,
-    ):
-        if source is None:
-            raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
-        output = work / f"result.{options.format}"
-        try:
-            stylize_video(
-                source,
-                output,
-                style,
-                method=options.method,
-                progress=reporter,
-                engines=engines,
-                limits=_limits(settings),
-                **options.options,
-            )
-        except RestyleError as exc:
-            # The library names its files: here the store's paths, which clients must not see.
-            names = {str(source): "content", str(output): "result", str(work): "work"}
-            raise _renamed(exc, names) from exc
-        _stop_if_abandoned(backend, record)
-        backend.blobs.put_file(record.id, "result", output)
-
-
-def _drop_video_files(backend: Backend, job_id: str) -> None:
+def _drop_job_files(backend: Backend, job_id: str) -> None:
     """A cancelled video or refinement job keeps nothing: its upload (up to `max_video_bytes`;
     a refinement's painting) and its last preview go at once, not when the job expires. (The
     cancel route drops them too; a preview written after it is dropped here.)"""
@@ -279,120 +196,9 @@ def _drop_video_files(backend: Backend, job_id: str) -> None:
         backend.blobs.delete(job_id, name)
 
 
-def _renamed(exc: RestyleError, names: dict[str, str]) -> RestyleError:
-    """`exc` again, with each path of `names` in its message replaced by its name."""
-    message = str(exc)
-    for path, name in names.items():
-        message = message.replace(repr(path), name).replace(path, name)
-    return type(exc)(message)
-
-
-def _input(
-    backend: Backend,
-    record: JobRecord,
-    name: str,
-    settings: ServiceSettings,
-    *,
-    reduce_to: int | None = None,
-) -> Any:
-    """A job's uploaded image, decoded with the server's limits; with `reduce_to` (the output's
-    long side), decoded no larger than a clean resize to it needs (`imaging.load_image`)."""
-    data = backend.blobs.get(record.id, name)
-    if data is None:
-        raise JobStopped(JobStatus.FAILED, JobError(code="input_lost", message="input expired"))
-    return as_tensor(data, limits=_limits(settings), reduce_to=reduce_to)
-
-
-def _output_side(engine_options: Any) -> int | None:
-    """The long side the engine resizes the photo to; None (or 0) for the photo's own size, which
-    the API has already bounded by `default_size`."""
-    size = getattr(engine_options, "size", None)
-    return size if isinstance(size, int) and size > 0 else None
-
-
 def _store_result(backend: Backend, record: JobRecord, result: torch.Tensor) -> None:
     encoded = encode_image(result, format=record.options.format)
     backend.blobs.put(record.id, "result", encoded)
-
-
-def _limits(settings: ServiceSettings) -> ImageLimits:
-    return ImageLimits(
-        max_bytes=max(settings.max_upload_bytes, settings.max_style_upload_bytes),
-        max_pixels=settings.max_upload_pixels,
-    )
-
-
-class _Reporter:
-    """The engine's progress callback: throttled progress, previews, cancellation, timeout."""
-
-    def __init__(self, backend: Backend, record: JobRecord, settings: ServiceSettings) -> None:
-        self.backend, self.record, self.settings = backend, record, settings
-        self.video = record.kind == "video"
-        self.last = 0.0
-        self.last_preview = -math.inf
-        self.previews = 0
-
-    def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        final = progress.step >= progress.total
-        # A video reports every batch with its latest frame: stored at most once a second.
-        preview = progress.preview is not None and (
-            not self.video or now - self.last_preview >= _VIDEO_PREVIEW_EVERY_S
-        )
-        if preview:
-            assert progress.preview is not None
-            self.previews += 1
-            self.last_preview = now
-            self.backend.blobs.put(self.record.id, "preview", _preview(progress.preview))
-        elif not final and now - self.last < _PROGRESS_EVERY_S:
-            return
-        self.last = now
-        fields: dict[str, Any]
-        if self.video:  # the total the API counted: the container may not declare one
-            total = max(self.record.frames_total, progress.step, 1)
-            fields = {
-                "progress": min(1.0, progress.step / total),
-                "message": f"frame {progress.step} of {total}",
-                "frames_done": progress.step,
-                "frames_total": total,
-            }
-        else:
-            fields = {
-                "progress": min(1.0, progress.step / max(progress.total, 1)),
-                "message": f"step {progress.step}/{progress.total}",
-            }
-        if preview:
-            fields["preview_version"] = self.previews
-        stop_unless_still_running(self.backend.jobs.update(self.record.id, **fields), self.record)
-        started = self.record.started_at or time.time()
-        limit = self.settings.job_time_limit(self.record.frames_total)
-        if time.time() - started > limit:
-            message = f"the job ran longer than {limit:g} s"
-            raise JobStopped(JobStatus.FAILED, JobError(code="timeout", message=message))
-
-
-@contextlib.contextmanager
-def _heartbeat(
-    backend: Backend, records: list[JobRecord], settings: ServiceSettings
-) -> Iterator[None]:
-    """While the block runs, one thread marks every job of `records` alive each heartbeat_s."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(settings.heartbeat_s):
-            for record in records:
-                try:
-                    backend.jobs.update(record.id, heartbeat_at=time.time())
-                except Exception:  # a store hiccup must not kill the job; the next beat retries
-                    log.warning("heartbeat of job %s failed", record.id, exc_info=True)
-
-    thread = threading.Thread(target=beat, name="restyle-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _finish(
@@ -436,9 +242,3 @@ def _error_of(exc: Exception, job_id: str) -> JobError:
     reference = new_reference()
     log.error("job %s failed (reference %s)", job_id, reference, exc_info=exc)
     return JobError(code="internal_error", message=f"internal error (reference {reference})")
-
-
-def _preview(tensor: torch.Tensor) -> bytes:
-    image = tensor_to_image(tensor)
-    image.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
-    return encode_image(image, format="JPEG", quality=85)
