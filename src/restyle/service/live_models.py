@@ -1,8 +1,9 @@
 """ONNX models for the web app's live mode: the browser runs them on camera frames itself.
 
 A zoo style gives its `lite` network where it has one, else its shipped network (the refined
-MicroAST); a personal style its own network (a refined MicroAST too); any painting gives the
-arbitrary engine's network for it. Both come from the
+MicroAST); a personal style its own network (a refined MicroAST too): the trained-network
+engine's (`trained_engine()`). Any painting gives the network of the feed-forward painting
+engine (`painting_engine(feed_forward=True)`, the arbitrary engine) for it. Both come from the
 serving process's engines (`Engines`), which load each network once and export it once
 (cached on disk by the weights' digest). The cache holds at most `onnx_cache_max_bytes`: each
 export served is marked used, and the least recently used ones go first.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from restyle import zoo
 from restyle.engines.holder import Engines
+from restyle.engines.registry import painting_engine, trained_engine
 from restyle.errors import InvalidParameterError
 from restyle.imaging import ImageLimits, as_tensor
 from restyle.onnx_export import prune_onnx_cache
@@ -33,16 +35,16 @@ def zoo_style_onnx(engines: Engines, style_id: str, *, cache_bytes: int) -> Path
     if entry is None:
         raise InvalidParameterError(f"style: no style {style_id!r}")
     name = _LIVE_VARIANT if _LIVE_VARIANT in entry.variants else entry.default_variant.name
-    fast = engines.get("fast")
-    path: Path = fast.stylizer(f"{style_id}:{name}").onnx_path()  # type: ignore[attr-defined]
+    trained = engines.get(trained_engine().name)
+    path: Path = trained.stylizer(f"{style_id}:{name}").onnx_path()  # type: ignore[attr-defined]
     prune_onnx_cache(cache_bytes, used=path)
     return path
 
 
 def network_onnx(engines: Engines, model: Path, *, cache_bytes: int) -> Path:
     """The ONNX export of a trained network's file (a personal style's)."""
-    fast = engines.get("fast")
-    path: Path = fast.stylizer(model).onnx_path()  # type: ignore[attr-defined]
+    trained = engines.get(trained_engine().name)
+    path: Path = trained.stylizer(model).onnx_path()  # type: ignore[attr-defined]
     prune_onnx_cache(cache_bytes, used=path)
     return path
 
@@ -50,10 +52,14 @@ def network_onnx(engines: Engines, model: Path, *, cache_bytes: int) -> Path:
 def painting_onnx(
     engines: Engines, painting: bytes, *, limits: ImageLimits, cache_bytes: int
 ) -> Path:
-    """The ONNX export of the arbitrary engine's network for `painting` (image bytes)."""
-    arbitrary = engines.get("arbitrary")
+    """The ONNX export of the feed-forward painting engine's network for `painting` (image
+    bytes)."""
+    spec = painting_engine(feed_forward=True)
+    if spec is None:  # the route asks first (a 400); a caller that did not learns it here
+        raise InvalidParameterError("style_image: no feed-forward painting engine is installed")
+    engine = engines.get(spec.name)
     with _PAINTINGS_AT_ONCE:
-        stylizer = arbitrary.stylizer([as_tensor(painting, limits=limits)])  # type: ignore[attr-defined]
+        stylizer = engine.stylizer([as_tensor(painting, limits=limits)])  # type: ignore[attr-defined]
     path: Path = stylizer.onnx_path()
     prune_onnx_cache(cache_bytes, used=path)
     return path

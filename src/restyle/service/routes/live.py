@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from restyle import zoo
-from restyle.engines.registry import ENGINES
+from restyle.engines.registry import painting_engine
 from restyle.imaging import ImageLimits
 from restyle.service.deps import BackendDep, EnginesDep, SettingsDep, TokenDep, owned_style
 from restyle.service.errors import ApiError
@@ -67,7 +67,7 @@ async def painting_onnx_model(
     """The network the MetaNet writes for an uploaded painting (`style_image`), as ONNX."""
     from restyle.service.live_models import painting_onnx
 
-    if not ENGINES["arbitrary"].installed():
+    if painting_engine(feed_forward=True) is None:
         raise ApiError(
             400, "method_unavailable", "live mode with a painting needs the arbitrary engine"
         )

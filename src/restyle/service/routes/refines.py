@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 
+from restyle.engines.registry import trained_engine
 from restyle.service.deps import BackendDep, ClientDep, SettingsDep, TokenDep
 from restyle.service.errors import ApiError
 from restyle.service.jobs import (
@@ -67,7 +68,7 @@ async def create_refine(
         token_sha256=owner,
         client=client,
         options=JobOptions(
-            method="fast",
+            method=trained_engine().name,
             style=parsed.painting_style,
             options={"minutes": parsed.minutes, "name": name},
         ),
