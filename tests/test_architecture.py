@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,185 @@ def test_the_command_lines_parser_loads_no_pytorch() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+# The layers, lowest first (docs/architecture.md): a module may import its own layer and the
+# ones below it, never one above. The longest matching prefix names a module's layer.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "core",
+        (
+            "restyle.errors", "restyle.options", "restyle.progress", "restyle.devices",
+            "restyle.color", "restyle.imaging", "restyle.losses", "restyle.lbfgs", "restyle.vgg",
+            "restyle.vgg_layers", "restyle.metrics", "restyle.postprocess",
+            "restyle.postprocess_config", "restyle.onnx_export", "restyle.models", "restyle.zoo",
+            "restyle.examples",
+        ),
+    ),
+    ("engines", ("restyle.engines",)),
+    ("library", ("restyle", "restyle.api")),
+    ("video", ("restyle.video",)),
+    ("training", ("restyle.training",)),
+    ("service", ("restyle.service",)),
+    ("cli", ("restyle.cli", "restyle.__main__")),
+)  # fmt: skip
+
+
+def layer_of(module: str) -> int:
+    matches = [
+        (len(prefix), index)
+        for index, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    assert matches, f"{module} is in no layer: add it to LAYERS and docs/architecture.md"
+    return max(matches)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) > layer_of(module)
+    )
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    assert upward_imports({"restyle.engines.x": {"restyle.video.config"}}) == [
+        "restyle.engines.x (engines) imports restyle.video.config (video)"
+    ]
+    assert upward_imports({"restyle.cli.x": {"restyle.api", "restyle.imaging.decode"}}) == []
+    arrows = upward_imports(import_graph())
+    assert not arrows, "imports from a lower layer to a higher one:\n" + "\n".join(arrows)
+
+
+def private_imports(root: Path = ROOT, package: str = PACKAGE) -> list[str]:
+    """`from a.b import _name` where the importer is not in package `a` (the module's own
+    package): a private name is its package's business."""
+    found = []
+    for name, path in _module_files(root, package).items():
+        importer = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            if not node.module.startswith(package):
+                continue
+            owner = node.module.rpartition(".")[0] or node.module
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and not (importer == owner or importer.startswith(owner + ".")):
+                    found.append(f"{name} imports {node.module}.{alias.name}")
+    return sorted(found)
+
+
+def test_no_private_name_is_imported_from_another_package(tmp_path: Path) -> None:
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/a/__init__.py": "",
+        "pkg/a/x.py": "_secret = 1\n",
+        "pkg/a/y.py": "from pkg.a.x import _secret\n",  # the same package: its business
+        "pkg/b.py": "from pkg.a.x import _secret, __doc__\n",  # another package: refused
+    }
+    for file, text in files.items():
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text(text)
+    assert private_imports(tmp_path, "pkg") == ["pkg.b imports pkg.a.x._secret"]
+    found = private_imports()
+    assert not found, "private names imported across packages:\n" + "\n".join(found)
+
+
+ENGINE_NAMES = ("gatys", "fast", "arbitrary")
+_NAME_LITERAL = "|".join(ENGINE_NAMES)
+_JS_NAME_BRANCH = re.compile(
+    rf"""(===|!==|==|!=)\s*["']({_NAME_LITERAL})["']|["']({_NAME_LITERAL})["']\s*(===|!==|==|!=)"""
+    rf"""|includes\(\s*["']({_NAME_LITERAL})["']\s*\)"""
+)
+
+
+def engine_name_branches(path: Path) -> list[int]:
+    """Lines of a Python module that compare something with an engine's name, or pick an
+    engine from the registry by a written name."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        constants: list[ast.expr] = []
+        if isinstance(node, ast.Compare):
+            constants = [node.left, *node.comparators]
+            constants += [
+                e
+                for c in node.comparators
+                if isinstance(c, ast.Tuple | ast.List | ast.Set)
+                for e in c.elts
+            ]
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            constants = [node.slice] if node.value.id == "ENGINES" else []
+        if any(isinstance(c, ast.Constant) and c.value in ENGINE_NAMES for c in constants):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_behaviour_is_chosen_by_capability_not_by_an_engines_name(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        'if method == "gatys": pass\n'
+        'x = spec.name != "fast"\n'
+        'y = ENGINES["arbitrary"]\n'
+        'z = m in ("fast", "arbitrary")\n'
+        'ok = spec.steps and {"gatys": 1}\n'
+    )
+    assert engine_name_branches(sample) == [1, 2, 3, 4]
+    assert _JS_NAME_BRANCH.search('if (m === "arbitrary")') is not None
+    assert _JS_NAME_BRANCH.search('methods.includes("gatys")') is not None
+    assert _JS_NAME_BRANCH.search("caps.refine_source") is None
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / PACKAGE).rglob("*.py"))
+        if "engines" not in path.relative_to(ROOT / PACKAGE).parts
+        for line in engine_name_branches(path)
+    ]
+    for script in sorted((ROOT / PACKAGE / "service" / "static").rglob("*.js")):
+        for number, text in enumerate(script.read_text(encoding="utf-8").splitlines(), 1):
+            if _JS_NAME_BRANCH.search(text):
+                found.append(f"{script.relative_to(ROOT)}:{number}")
+    assert not found, "engine names compared outside engines/ (ask a capability):\n" + "\n".join(
+        found
+    )
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    sources = [
+        *(ROOT / PACKAGE).rglob("*.py"),
+        *(ROOT / PACKAGE / "service" / "static").rglob("*.js"),
+    ]
+    assert len(sources) > 50
+    too_long = sorted(
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for path in sources
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    )
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(too_long)
+
+
+MAX_INTERFACE_METHODS = 12
+
+
+def test_no_interface_has_more_than_a_dozen_methods() -> None:
+    """An abstract class (abc.ABC or a Protocol) of the package declares at most a dozen
+    methods: a bigger one is several interfaces in one."""
+    too_big = []
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = {ast.unparse(base) for base in node.bases}
+            if not bases & {"abc.ABC", "ABC", "Protocol", "typing.Protocol"}:
+                continue
+            methods = [
+                n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+            if len(methods) > MAX_INTERFACE_METHODS:
+                too_big.append(f"{path.relative_to(ROOT)}: {node.name} has {len(methods)}")
+    assert not too_big, "interfaces over a dozen methods:\n" + "\n".join(too_big)

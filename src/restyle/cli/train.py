@@ -14,6 +14,7 @@ from typing import Any
 from restyle.cli.common import EXIT_OK, ProgressBar, config_defaults, resolve_image
 from restyle.cli.flags import add_declared_flags
 from restyle.engines.arbitrary_config import ArbitrarySetup
+from restyle.engines.registry import ENGINES, painting_engine, trained_engine
 from restyle.errors import InvalidParameterError
 from restyle.options import option_specs
 from restyle.training.config import (
@@ -95,6 +96,7 @@ def add_train_parser(commands: Any) -> None:
         "loop's plain defaults); options given too override them",
     )
     _add_common_options(fast)
+    fast.set_defaults(build_task=_fast_task)
     arbitrary = engines.add_parser(
         "arbitrary",
         help="train a MetaNet that writes a network for any painting",
@@ -112,6 +114,7 @@ def add_train_parser(commands: Any) -> None:
         "--hidden", type=int, default=64, help="MetaNet hidden units per generated layer (64)"
     )
     _add_common_options(arbitrary)
+    arbitrary.set_defaults(build_task=_arbitrary_task)
 
 
 def _add_common_options(p: argparse.ArgumentParser) -> None:
@@ -149,11 +152,13 @@ def add_export_parser(commands: Any) -> None:
         required=True,
         help="trained style id or checkpoint file; with --method arbitrary, any painting",
     )
+    painting = painting_engine(feed_forward=True)
     onnx.add_argument(
         "--method",
-        choices=("fast", "arbitrary"),
-        default="fast",
-        help="arbitrary: export the painting STYLE's network from the arbitrary engine",
+        choices=[name for name, spec in ENGINES.items() if spec.feed_forward],
+        default=trained_engine().name,
+        help=f"{painting.name if painting else 'a painting engine'}: export the painting "
+        "STYLE's network from that engine (default: a trained style's)",
     )
     network = next(s for s in option_specs(ArbitrarySetup) if s.name == "network")
     onnx.add_argument(
@@ -171,10 +176,16 @@ def add_export_parser(commands: Any) -> None:
 DEFAULT_RECIPE = "personal"
 
 
+def refining(args: argparse.Namespace) -> bool:
+    """Whether the command refines a network from a start (`train fast --init arbitrary`)
+    rather than training one from scratch; only `train fast` takes --init."""
+    return getattr(args, "init", "scratch") != "scratch"
+
+
 def recipe_of(args: argparse.Namespace) -> str | None:
     """The recipe a `train` command stands for: the one named, or a refinement's default."""
     named: str | None = getattr(args, "recipe", None)
-    if named is None and args.engine == "fast" and args.init == "arbitrary":
+    if named is None and refining(args):
         return DEFAULT_RECIPE
     return None if named == "none" else named
 
@@ -184,11 +195,11 @@ def with_recipe(args: argparse.Namespace, recipe: str) -> argparse.Namespace:
     command the network records is this one, every option named."""
     from restyle.cli import build_parser
 
-    if args.init != "arbitrary":
+    if not refining(args):
         raise InvalidParameterError(
             "--recipe: recipes refine the arbitrary network (--init arbitrary)"
         )
-    start = args.argv.index("fast", args.argv.index("train")) + 1
+    start = args.argv.index(args.engine, args.argv.index("train")) + 1
     given: list[str] = []
     skip = False
     for arg in args.argv[start:]:
@@ -222,11 +233,7 @@ def run_train(args: argparse.Namespace) -> int:
     loss_config = FastLossConfig(
         **{k: v for k, v in given.items() if k in config_defaults(FastLossConfig)}
     )
-    task = (
-        _fast_task(args, loss_config)
-        if args.engine == "fast"
-        else _arbitrary_task(args, loss_config, train_config)
-    )
+    task = args.build_task(args, loss_config, train_config)
     with ProgressBar(disabled=args.quiet, unit="step") as bar:
         result = train(
             task,
@@ -253,7 +260,7 @@ def _data(args: argparse.Namespace) -> Path:
     if args.data is not None:
         path: Path = args.data
         return path
-    if args.engine == "fast" and args.init == "arbitrary":
+    if refining(args):
         from restyle.examples import refine_photos
 
         return refine_photos()
@@ -263,7 +270,9 @@ def _data(args: argparse.Namespace) -> Path:
     )
 
 
-def _fast_task(args: argparse.Namespace, loss_config: FastLossConfig) -> Any:
+def _fast_task(
+    args: argparse.Namespace, loss_config: FastLossConfig, train_config: TrainConfig
+) -> Any:
     from restyle.imaging import as_tensor
     from restyle.models.checkpoint import file_sha256
     from restyle.models.transform_net import size_config
@@ -275,7 +284,7 @@ def _fast_task(args: argparse.Namespace, loss_config: FastLossConfig) -> Any:
         "file": style_path.name,
         "sha256": file_sha256(style_path),
     }
-    if args.init == "arbitrary":
+    if refining(args):
         from restyle.training.fast_task import RefineStyleTask
 
         return RefineStyleTask(
@@ -318,11 +327,10 @@ def run_export(args: argparse.Namespace) -> int:
     from restyle.models.checkpoint import load_fast_network
     from restyle.onnx_export import OnnxTransformNet, export_onnx
 
-    if args.method == "arbitrary":
-        from restyle.engines.arbitrary import ArbitraryEngine
-
-        setup = ArbitrarySetup(network=args.network, model=args.model)
-        engine = ArbitraryEngine(setup, device="cpu")
+    spec = ENGINES[args.method]
+    if spec.styles == "painting":  # any painting: the engine's network for it
+        setup = spec.setup(network=args.network, model=args.model)
+        engine: Any = spec.engine_class()(setup, device="cpu")
         _, net = engine.network(resolve_image(args.style))
     elif (variant := signals_variant(args.style)) is not None:
         net, _ = signals_network(variant)
