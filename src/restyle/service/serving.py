@@ -10,7 +10,7 @@ subclass of its h11 protocol (the `http=` class uvicorn accepts):
 - a request over `limit_concurrency` gets uvicorn's own plain-text 503: here the JSON error of
   every other response (`busy`, with Retry-After).
 
-A request body that drips is bounded in the ASGI layer (`requests.BodyLimitMiddleware`).
+A request body that drips is bounded in the ASGI layer (`uploads.BodyLimitMiddleware`).
 
 Logs: a job's token may travel as `?token=` (EventSource and <img> cannot send headers), and
 uvicorn's access log writes whole URLs. `RedactSecrets` blanks tokens in every log line the
