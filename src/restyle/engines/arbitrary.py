@@ -288,6 +288,10 @@ class ArbitraryEngine:
 
         return run
 
+    def live_model(self, styles: Sequence[ImageInput]) -> Path:
+        """The paintings' network as ONNX (`FeedForwardEngine.live_model`), blended equally."""
+        return self.stylizer(list(styles)).onnx_path()
+
     def run(
         self,
         content: torch.Tensor,

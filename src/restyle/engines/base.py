@@ -8,6 +8,7 @@ gets the typed engine from the holder (`Engines.feed_forward`, `Engines.batcher`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -52,6 +53,11 @@ class FeedForwardEngine(Engine, Protocol):
         """A runner for a clip's frames: the style's network made (and checked) once, each
         batch one pass at the frames' own size; None where these options need a network per
         frame (the engine's `run` then takes each frame)."""
+        ...
+
+    def live_model(self, styles: Sequence[Any]) -> Path:
+        """The styles' network exported to ONNX (float32, cached on disk by its weights'
+        digest): what the browser's live mode runs on camera frames."""
         ...
 
 

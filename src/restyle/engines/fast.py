@@ -354,6 +354,12 @@ class FastEngine:
 
         return run
 
+    def live_model(self, styles: Sequence[str | os.PathLike[str]]) -> Path:
+        """A trained style's network as ONNX (`FeedForwardEngine.live_model`); one style."""
+        if len(styles) != 1:
+            raise InvalidParameterError("style: the live mode runs one trained style at a time")
+        return self.stylizer(styles[0]).onnx_path()
+
     def run_batch(
         self,
         contents: Sequence[torch.Tensor],

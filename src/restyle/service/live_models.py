@@ -35,16 +35,14 @@ def zoo_style_onnx(engines: Engines, style_id: str, *, cache_bytes: int) -> Path
     if entry is None:
         raise InvalidParameterError(f"style: no style {style_id!r}")
     name = _LIVE_VARIANT if _LIVE_VARIANT in entry.variants else entry.default_variant.name
-    trained = engines.get(trained_engine().name)
-    path: Path = trained.stylizer(f"{style_id}:{name}").onnx_path()  # type: ignore[attr-defined]
+    path = engines.feed_forward(trained_engine().name).live_model([f"{style_id}:{name}"])
     prune_onnx_cache(cache_bytes, used=path)
     return path
 
 
 def network_onnx(engines: Engines, model: Path, *, cache_bytes: int) -> Path:
     """The ONNX export of a trained network's file (a personal style's)."""
-    trained = engines.get(trained_engine().name)
-    path: Path = trained.stylizer(model).onnx_path()  # type: ignore[attr-defined]
+    path = engines.feed_forward(trained_engine().name).live_model([model])
     prune_onnx_cache(cache_bytes, used=path)
     return path
 
@@ -57,9 +55,8 @@ def painting_onnx(
     spec = painting_engine(feed_forward=True)
     if spec is None:  # the route asks first (a 400); a caller that did not learns it here
         raise InvalidParameterError("style_image: no feed-forward painting engine is installed")
-    engine = engines.get(spec.name)
+    engine = engines.feed_forward(spec.name)
     with _PAINTINGS_AT_ONCE:
-        stylizer = engine.stylizer([as_tensor(painting, limits=limits)])  # type: ignore[attr-defined]
-    path: Path = stylizer.onnx_path()
+        path = engine.live_model([as_tensor(painting, limits=limits)])
     prune_onnx_cache(cache_bytes, used=path)
     return path
