@@ -187,9 +187,7 @@ def _style_inputs(
 def _painting(style: ImageInput) -> ImageInput:
     """A zoo style's name stands for its painting (one namespace); anything else is an image."""
     if isinstance(style, str) and not os.path.exists(style):
-        entry = zoo.find(zoo.split_spec(style)[0])
-        if entry is not None:
-            return entry.painting_path
+        return zoo.painting_of(style) or style
     return style
 
 

@@ -184,17 +184,14 @@ def _announce_time(
 
     Returns the run's work in megapixel-steps where it has many steps (gatys), for the
     progress bar's projection of the time left."""
-    import dataclasses
+    from restyle.engines.choice import DEFAULT_CONTENT_HW
 
-    spec = ENGINES[method]
-    setup_values, engine_options, _ = spec.split(options)
-    setup = dataclasses.replace(spec.setup(), **(setup_values or {}))
-    hw = content_hw or (512, 512)
-    expected = spec.estimate(engine_options, hw, device, setup)
-    if expected is not None and expected.seconds >= LONG_RUN_SECONDS:
+    expected = ENGINES[method].expected(options, content_hw or DEFAULT_CONTENT_HW, device)
+    if expected is None:  # an engine whose cost was never measured: nothing to say
+        return None
+    if expected.seconds >= LONG_RUN_SECONDS:
         print(f"expected time: {expected}", file=sys.stderr)
-    work = spec.work(engine_options, hw)
-    return work.megapixels if work.passes > 1 else None
+    return expected.work.megapixels if expected.work.passes > 1 else None
 
 
 def _image_hw(path: Path) -> tuple[int, int] | None:

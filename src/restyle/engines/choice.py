@@ -11,9 +11,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from restyle import zoo
 from restyle.engines.costs import Estimate
 from restyle.engines.registry import ENGINES, EngineSpec
-from restyle.postprocess_config import PostprocessConfig
 
 if TYPE_CHECKING:
     import torch
@@ -53,16 +51,6 @@ def is_trained_style(style: Any) -> bool:
     return not Path(style).exists() and zoo.find(zoo.split_spec(style)[0]) is not None
 
 
-def accepts(spec: EngineSpec, names: Iterable[str]) -> bool:
-    """Whether every option in `names` is one of the engine's (setup, options, finishing)."""
-    known = {
-        f.name
-        for cls in (spec.setup, spec.options, PostprocessConfig)
-        for f in dataclasses.fields(cls)
-    }
-    return set(names) <= known
-
-
 def choose_engine(
     styles: Sequence[Any],
     *,
@@ -73,23 +61,22 @@ def choose_engine(
 ) -> EngineChoice:
     """The engine `auto` runs for `styles` with `options` on `device` (see the module doc)."""
     options = dict(options or {})
-    if styles and all(is_trained_style(s) for s in styles) and accepts(ENGINES["fast"], options):
+    if styles and all(is_trained_style(s) for s in styles) and ENGINES["fast"].accepts(options):
         names = ", ".join(repr(str(s)) for s in styles)
         kind = "is a trained style" if len(styles) == 1 else "are trained styles"
         return EngineChoice("fast", f"{names} {kind}: one pass of a network")
     gatys, arbitrary = ENGINES["gatys"], ENGINES["arbitrary"]
-    can_arbitrary = arbitrary.installed() and accepts(arbitrary, options)
+    can_arbitrary = arbitrary.installed() and arbitrary.accepts(options)
     if video and can_arbitrary:
         return EngineChoice("arbitrary", "a painting on video: one pass per frame")
+    expected = _estimate(gatys, options, content_hw, device)
     if not can_arbitrary:
         why = (
             "an option only gatys takes was given"
             if arbitrary.installed()
             else "the any-painting network is not installed"
         )
-        expected = _estimate(gatys, options, content_hw, device)
         return EngineChoice("gatys", f"a painting, and {why}", expected)
-    expected = _estimate(gatys, options, content_hw, device)
     if expected is not None and expected.seconds <= QUICK_SECONDS:
         return EngineChoice("gatys", "a painting: the highest quality, quick here", expected)
     slow = f" ({expected})" if expected is not None else ""
@@ -107,12 +94,8 @@ def _estimate(
     content_hw: tuple[int, int] | None,
     device: torch.device | None,
 ) -> Estimate | None:
-    if not accepts(spec, options):
+    if not spec.accepts(options):
         return None
     import torch
 
-    setup_values, engine_options, _ = spec.split(options)
-    setup = spec.setup(**(setup_values or {}))
-    return spec.estimate(
-        engine_options, content_hw or DEFAULT_CONTENT_HW, device or torch.device("cpu"), setup
-    )
+    return spec.expected(options, content_hw or DEFAULT_CONTENT_HW, device or torch.device("cpu"))

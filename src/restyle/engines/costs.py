@@ -43,6 +43,8 @@ class Estimate:
     seconds: float
     device: str
     """The device in words, e.g. "CPU with 2 threads"."""
+    work: Work
+    """What the time was estimated from (the progress bar projects a run's rest from it)."""
 
     def __str__(self) -> str:
         return f"about {duration(self.seconds)} on this {self.device}"
@@ -216,7 +218,7 @@ def estimate(
     seconds = probe_seconds(device, dtype) * probes
     if not math.isfinite(seconds):  # a probe that could not be timed: say nothing useful
         seconds = 0.0
-    return Estimate(engine=engine, seconds=seconds, device=device_words(device))
+    return Estimate(engine=engine, seconds=seconds, device=device_words(device), work=work)
 
 
 def reference_machine() -> str:

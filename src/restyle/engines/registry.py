@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -80,6 +80,25 @@ class EngineSpec:
         dtype = self.compute_dtype(setup or self.setup(), device)
         return costs.estimate(self.name, self.work(options, content_hw), device, dtype)
 
+    def expected(
+        self, values: Mapping[str, Any], content_hw: tuple[int, int], device: torch.device
+    ) -> costs.Estimate | None:
+        """`estimate` from keyword options as a caller gives them (setup fields among them)."""
+        setup_values, options, _ = self.split(values)
+        return self.estimate(options, content_hw, device, self.setup(**(setup_values or {})))
+
+    def accepts(self, names: Iterable[str]) -> bool:
+        """Whether every name is one of the engine's options (setup, per call, finishing)."""
+        return set(names) <= set().union(*self._option_names())
+
+    def _option_names(self) -> tuple[set[str], set[str], set[str]]:
+        """The names of the setup's, the per-call options' and the finishing options' fields."""
+
+        def names(cls: type) -> set[str]:
+            return {f.name for f in dataclasses.fields(cls)}
+
+        return names(self.setup), names(self.options), names(PostprocessConfig)
+
     def setup_specs(self) -> tuple[OptionSpec, ...]:
         return option_specs(self.setup)
 
@@ -106,9 +125,7 @@ class EngineSpec:
         can tell "the default setup" from "this setup". Unknown names are an error that lists
         the known ones.
         """
-        setup_names = {f.name for f in dataclasses.fields(self.setup)}
-        option_names = {f.name for f in dataclasses.fields(self.options)}
-        post_names = {f.name for f in dataclasses.fields(PostprocessConfig)}
+        setup_names, option_names, post_names = self._option_names()
         unknown = set(values) - setup_names - option_names - post_names
         if unknown:
             raise InvalidParameterError(

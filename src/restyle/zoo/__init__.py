@@ -233,6 +233,13 @@ def canonical_id(style_id: str) -> str:
     return style_id.strip().lower().replace("_", "-").replace(" ", "-")
 
 
+def painting_of(spec: str) -> Path | None:
+    """The painting of the style a name (any spelling, ':variant' allowed) names; None if it
+    names no style."""
+    entry = find(split_spec(spec)[0])
+    return None if entry is None else entry.painting_path
+
+
 def split_spec(spec: str) -> tuple[str, str | None]:
     """'starry-night' → ('starry-night', None); 'starry-night:lite' → ('starry-night', 'lite')."""
     style_id, sep, variant = spec.partition(":")
