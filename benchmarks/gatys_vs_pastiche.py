@@ -47,6 +47,9 @@ from restyle.imaging import image_to_tensor, load_image
 
 # pastiche's default objective in Restyle's units (see restyle.losses).
 PASTICHE_WEIGHTS = {"content_weight": 0.01, "style_weight": 10.0, "tv_weight": 0.0}
+# pastiche's objective and start: unnormalised losses from the photo (Restyle's behaviour before
+# its defaults became the feed-forward start and relative losses).
+PASTICHE_RECIPE = {"loss_scale": "absolute", "init": "content"}
 
 
 def prepare_inputs(workdir: Path, size: int, content: str, style: str) -> tuple[Path, Path]:
@@ -144,7 +147,9 @@ SCHEDULES = {"multiscale": {}, "single": {"scales": 1}}
 
 
 def restyle_config(args, final_iterations: int, schedule: str, **overrides) -> GatysOptions:
-    options = dict(size=args.size, iterations=final_iterations, seed=0, **PASTICHE_WEIGHTS)
+    options = dict(
+        size=args.size, iterations=final_iterations, seed=0, **PASTICHE_WEIGHTS, **PASTICHE_RECIPE
+    )
     options |= SCHEDULES[schedule] | overrides
     return GatysOptions(**options)
 
@@ -188,6 +193,7 @@ def restyle_process(args, content: Path, style: Path, out: Path, k: int, schedul
         "--device", args.device, "--quiet",
         "--content-weight", str(PASTICHE_WEIGHTS["content_weight"]),
         "--style-weight", str(PASTICHE_WEIGHTS["style_weight"]),
+        *(f"--{k.replace('_', '-')}={v}" for k, v in PASTICHE_RECIPE.items()),
         *(["--scales", "1"] if schedule == "single" else []),
     ]  # fmt: skip
     return timed(command)[0]

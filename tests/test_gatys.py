@@ -69,6 +69,7 @@ def test_progress_reports_carry_steps_terms_and_previews(
         coarse_iterations=3,
         tv_weight=1e-3,
         preview_every=2,
+        init="content",  # the photo: the coarse-to-fine ladder
     )
     _, reports = _run(engine, options, small_content, [small_style])
     assert [r.step for r in reports] == list(range(1, 8))
@@ -113,7 +114,8 @@ def test_style_with_zero_weight_is_ignored(
 def test_blend_weights_move_the_result_between_styles(
     engine: GatysEngine, small_content, small_style, small_style_2
 ) -> None:
-    options = GatysOptions(size=32, scales=1, iterations=15, seed=0)
+    # From the photo: the feed-forward start blends the paintings its own way.
+    options = GatysOptions(size=32, scales=1, iterations=15, seed=0, init="content")
     styles = [small_style, small_style_2]
     a = engine.run(small_content, styles, options, style_blend=[1, 0])
     b = engine.run(small_content, styles, options, style_blend=[0, 1])
@@ -145,7 +147,9 @@ def test_blended_loss_equals_sum_of_per_style_losses(
 def test_style_distance_drops_content_stays_bounded_multiscale(
     engine: GatysEngine, small_content, small_style
 ) -> None:
-    options = GatysOptions(size=48, min_scale_size=24, iterations=15, coarse_iterations=10, seed=0)
+    options = GatysOptions(
+        size=48, min_scale_size=24, iterations=15, coarse_iterations=10, seed=0, init="content"
+    )
     _, reports = _run(engine, options, small_content, [small_style])
     final = [r for r in reports if r.scale == r.scales]
     assert final[-1].losses["style"] < 0.5 * final[0].losses["style"]
@@ -161,14 +165,16 @@ def test_init_image_is_used(engine: GatysEngine, small_content, small_style) -> 
 
 
 def test_plan_scales_coarse_to_fine() -> None:
-    options = GatysOptions(size=512, min_scale_size=128, iterations=100, coarse_iterations=50)
+    options = GatysOptions(
+        size=512, min_scale_size=128, iterations=100, coarse_iterations=50, init="content"
+    )
     plans = plan_scales((300, 400), options)
     assert [p.size for p in plans] == [(96, 128), (192, 256), (384, 512)]
     assert [p.iterations for p in plans] == [50, 50, 100]
 
 
 def test_history_shrinks_to_fit_memory_budget_at_print_size() -> None:
-    options = GatysOptions(size=2048, lbfgs_history=100, history_bytes=2 * 1024**3)
+    options = GatysOptions(size=2048, lbfgs_history=100, history_bytes=2 * 1024**3, init="content")
     plans = plan_scales((2048, 2048), options)
     final = plans[-1]
     pair_bytes = 2 * 3 * 2048 * 2048 * 4
@@ -181,7 +187,12 @@ def test_iteration_cap_is_enforced() -> None:
     with pytest.raises(InvalidParameterError, match="iterations"):
         GatysOptions(iterations=MAX_ITERATIONS + 1)
     options = GatysOptions(
-        size=4096, min_scale_size=16, scale_factor=1.5, iterations=10_000, coarse_iterations=5_000
+        size=4096,
+        min_scale_size=16,
+        scale_factor=1.5,
+        iterations=10_000,
+        coarse_iterations=5_000,
+        init="content",
     )
     with pytest.raises(InvalidParameterError, match="limit"):
         plan_scales((4096, 4096), options)

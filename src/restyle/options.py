@@ -46,6 +46,7 @@ class OptionMeta:
     public: bool = False
     flag: str | None = None  # the CLI flag, when not --name-with-dashes
     bare: str | None = None  # the value of the CLI flag given without one
+    duration: bool = False  # seconds, written in text as "90", "90s", "5m" or "1.5h"
 
 
 def option(
@@ -58,12 +59,14 @@ def option(
     public: bool = False,
     flag: str | None = None,
     bare: str | None = None,
+    duration: bool = False,
 ) -> Any:
     """A dataclass field that declares an option (see the module docstring).
 
     `label` names the option where space is short (the web page's controls, the docs' tables):
     at most `MAX_LABEL` characters of plain words, not its `help` again. `help` says what it does
     and how to choose (the CLI's `--help`, the page's help text, the schema's description).
+    `duration` marks a float of seconds that text (a flag, a form field) may give with a unit.
     """
     _check_label(label, help)
     meta = OptionMeta(
@@ -74,6 +77,7 @@ def option(
         public=public,
         flag=flag,
         bare=bare,
+        duration=duration,
     )
     return dataclasses.field(default=default, metadata={_META_KEY: meta})
 
@@ -108,6 +112,7 @@ class OptionSpec:
     public: bool = False
     flag: str | None = None
     bare: str | None = None
+    duration: bool = False
 
     @property
     def cli_flag(self) -> str:
@@ -149,7 +154,7 @@ class OptionSpec:
             if self.kind == "int":
                 return int(text)
             if self.kind == "float":
-                return float(text)
+                return parse_duration(text) if self.duration else float(text)
             if self.kind == "bool":
                 lowered = text.lower()
                 if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
@@ -220,7 +225,9 @@ class OptionSpec:
             bounds = f" in [{low}, {high}]"
         text = {
             "int": f"an integer{bounds}",
-            "float": f"a finite number{bounds}",
+            "float": f"a duration in seconds{bounds} (90, 90s, 5m, 1.5h)"
+            if self.duration
+            else f"a finite number{bounds}",
             "str": "one of " + ", ".join(self.choices) if self.choices else "a string",
             "bool": "true or false",
             "str_list": "a comma-separated list",
@@ -228,6 +235,17 @@ class OptionSpec:
             "int_pair": f"HEIGHTxWIDTH with sides{bounds}",
         }[self.kind]
         return text + (" or none" if self.nullable else "")
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `text`: a number with an optional unit, s, m or h ("90", "5m", "1.5h");
+    ValueError otherwise (the option's `check` judges the range)."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:])
+    return float(value[:-1] if unit else value) * (unit or 1.0)
 
 
 def option_specs(cls: type) -> tuple[OptionSpec, ...]:
@@ -263,6 +281,7 @@ def _specs(cls: type) -> tuple[OptionSpec, ...]:
                 public=meta.public,
                 flag=meta.flag,
                 bare=meta.bare,
+                duration=meta.duration,
             )
         )
     _SPEC_CACHE[cls] = result = tuple(specs)

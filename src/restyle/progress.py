@@ -18,7 +18,8 @@ class Progress:
     style, tv) and `loss` their sum (a training run with a content target adds the measured
     `content_distance` and the content weight's `content_factor`, not part of the sum).
     `preview` is the current image, (1, 3, H, W) RGB in [0, 1] on the CPU, when previews were
-    asked for.
+    asked for. `time_limit` is the run's budget in seconds (0: none): a gatys run with one
+    projects `total` from its pace too, and its time left is the budget less `elapsed`.
     """
 
     step: int
@@ -30,6 +31,7 @@ class Progress:
     scales: int = 1
     size: tuple[int, int] = (0, 0)
     preview: torch.Tensor | None = None
+    time_limit: float = 0.0
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -88,7 +88,8 @@ class ProgressBar:
 
             total = progress.total or None  # a clip that does not declare its length: no ETA
             own = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
-            layout = own if self.work else None  # None: tqdm's own, with its projection
+            # None: tqdm's own layout, with its projection
+            layout = own if self.work or progress.time_limit else None
             self.bar = tqdm(
                 total=total, unit=self.unit, file=sys.stderr, leave=True, bar_format=layout
             )
@@ -105,7 +106,15 @@ class ProgressBar:
         self.bar.update(progress.step - self.bar.n)
 
     def time_left(self, progress: Progress) -> float | None:
-        """Seconds left by the pixels stepped so far (None without a work total)."""
+        """Seconds left by the pixels stepped so far (None without a work total), never more
+        than a time limit leaves."""
+        by_pixels = self._time_left_by_pixels(progress)
+        if not progress.time_limit:
+            return by_pixels
+        by_clock = max(progress.time_limit - progress.elapsed, 0.0)
+        return by_clock if by_pixels is None else min(by_pixels, by_clock)
+
+    def _time_left_by_pixels(self, progress: Progress) -> float | None:
         if not self.work:
             return None
         steps = progress.step - (self.bar.n if self.bar is not None else 0)

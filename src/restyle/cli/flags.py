@@ -144,6 +144,8 @@ def _show(value: Any) -> str:
 
 
 def _metavar(spec: OptionSpec) -> str:
+    if spec.duration:
+        return "DURATION"
     return {
         "int": "N",
         "float": "X",

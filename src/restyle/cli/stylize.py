@@ -191,6 +191,8 @@ def _announce_time(
         return None
     if expected.seconds >= LONG_RUN_SECONDS:
         print(f"expected time: {expected}", file=sys.stderr)
+    if expected.work.open_ended:  # as many steps as fit: the bar counts the time limit down
+        return None
     return expected.work.megapixels if expected.work.passes > 1 else None
 
 

@@ -17,6 +17,7 @@ from restyle.engines.arbitrary_config import ArbitrarySetup
 from restyle.engines.registry import ENGINES, painting_engine, trained_engine
 from restyle.errors import InvalidParameterError
 from restyle.options import option_specs
+from restyle.options import parse_duration as parse_seconds
 from restyle.training.config import (
     MAX_STEPS,
     PERSONAL_CPU,
@@ -26,16 +27,13 @@ from restyle.training.config import (
     TrainConfig,
 )
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 REFINE_RECIPES: dict[str, RefineRecipe] = {"personal": PERSONAL_CPU, "refine-cpu": REFINE_CPU}
 
 
 def parse_duration(text: str) -> float:
     """Seconds in `text`: a number with an optional unit, s, m or h (\"90\", \"5m\", \"1.5h\")."""
-    value = text.strip().lower()
-    unit = _UNITS.get(value[-1:], 0.0)
     try:
-        seconds = float(value[:-1] if unit else value) * (unit or 1.0)
+        seconds = parse_seconds(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 5m, 1.5h)") from None
     if not seconds > 0:

@@ -78,7 +78,12 @@ def choose_engine(
         )
         return EngineChoice("gatys", f"a painting, and {why}", expected)
     if expected is not None and expected.seconds <= QUICK_SECONDS:
-        return EngineChoice("gatys", "a painting: the highest quality, quick here", expected)
+        return EngineChoice(
+            "gatys",
+            "a painting: the highest quality, within a minute here (--method arbitrary: one "
+            "pass, seconds)",
+            expected,
+        )
     slow = f" ({expected})" if expected is not None else ""
     return EngineChoice(
         "arbitrary",

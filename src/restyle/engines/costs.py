@@ -75,16 +75,28 @@ class Work:
 
     passes: float
     megapixels: float
+    time_limit: float = 0.0
+    """Seconds the run stops at whatever it has done (0: none)."""
+    open_ended: bool = False
+    """Runs until the time limit (its passes are only the plan's)."""
 
 
 def optimisation_work(options: Any, content_hw: tuple[int, int]) -> Work:
-    """Gatys: each scale's steps (+1 first evaluation), and those times its megapixels."""
+    """Gatys: each scale's steps (+1 first evaluation), and those times its megapixels; a
+    feed-forward start counts as one more evaluation at the final size (a MicroAST pass costs
+    about one VGG19 forward and backward at the same size on a CPU). A time limit caps the
+    estimate (`Work.time_limit`)."""
     from restyle.engines.gatys_plan import plan_scales
 
     plans = plan_scales(content_hw, options)
+    evaluations = [(p.iterations + 1, p.size) for p in plans]
+    if options.init == "feed_forward":
+        evaluations.append((1, plans[-1].size))
     return Work(
-        passes=sum(p.iterations + 1 for p in plans),
-        megapixels=sum((p.iterations + 1) * p.size[0] * p.size[1] / 1e6 for p in plans),
+        passes=sum(n for n, _ in evaluations),
+        megapixels=sum(n * h * w / 1e6 for n, (h, w) in evaluations),
+        time_limit=options.time_limit_s,
+        open_ended=plans[-1].open_ended,
     )
 
 
@@ -218,6 +230,8 @@ def estimate(
     seconds = probe_seconds(device, dtype) * probes
     if not math.isfinite(seconds):  # a probe that could not be timed: say nothing useful
         seconds = 0.0
+    if work.time_limit:
+        seconds = work.time_limit if work.open_ended else min(seconds, work.time_limit)
     return Estimate(engine=engine, seconds=seconds, device=device_words(device), work=work)
 
 

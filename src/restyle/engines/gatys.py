@@ -13,7 +13,9 @@ reports are in `gatys_loop`.
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,15 +23,24 @@ import torch
 import torch.nn.functional as F
 
 from restyle.devices import autocast_dtype, resolve_device
+from restyle.engines.first_pass import FirstPass, feed_forward_start
 from restyle.engines.gatys_config import MAX_SIZE, GatysOptions, GatysSetup
 from restyle.engines.gatys_loop import (
+    Budget,
     LbfgsLoop,
     Reporter,
+    StepClock,
     check_finite,
     run_with_cuda_graph,
     tf32_matmuls,
 )
-from restyle.engines.gatys_plan import MIN_SIDE, ScalePlan, plan_scales, within_reach
+from restyle.engines.gatys_plan import (
+    MIN_SIDE,
+    ScalePlan,
+    open_ended_steps,
+    plan_scales,
+    within_reach,
+)
 from restyle.errors import InvalidParameterError
 from restyle.imaging import check_painting_shape, resize_tensor
 from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
@@ -41,12 +52,16 @@ from restyle.vgg_layers import LAYER_NAMES
 
 @dataclass
 class _Targets:
-    """Precomputed targets at one scale: content features and the blended style Grams."""
+    """Precomputed targets at one scale: content features and the blended style Grams, with
+    each layer's factor (its weight, and with relative losses 1 / its target's energy)."""
 
     content: dict[str, torch.Tensor]
+    content_factors: dict[str, float]
     style_grams: dict[str, torch.Tensor]
-    # Σ_s b_s·mse(G, A_s) = mse(G, Σ_s b_s·A_s) + const when Σ b_s = 1: one Gram comparison per
-    # layer instead of one per style, with this constant added back so reported losses are exact.
+    style_factors: dict[str, float]
+    # Σ_s c_s·mse(G, A_s) = (Σ c_s)·mse(G, T) + const with T = Σ c_s·A_s / Σ c_s: one Gram
+    # comparison per layer instead of one per style, with this constant added back so reported
+    # losses are exact.
     style_constant: float
 
 
@@ -55,7 +70,9 @@ class GatysEngine:
 
     A service worker builds one at start and serves every gatys job with it. `vgg` gives a full
     VGG19 (up to relu5_4) shared with other engines on the same device (`Engines.vgg`); each run
-    asks it only for its own layers and pooling.
+    asks it only for its own layers and pooling. `first_pass` makes the feed-forward start
+    (`init="feed_forward"`) with the holder's engines; an engine built alone makes a holder of
+    its own the first time it needs one.
     """
 
     name = "gatys"
@@ -66,9 +83,11 @@ class GatysEngine:
         *,
         device: str | torch.device | None = None,
         vgg: Callable[[], VGG19Features] | None = None,
+        first_pass: FirstPass | None = None,
     ) -> None:
         self.setup = setup or GatysSetup()
         self.device = resolve_device(device)
+        self._first_pass = first_pass
         if vgg is None:
             network = VGG19Features(LAYER_NAMES, weights_path=self.setup.weights_path)
         else:
@@ -81,6 +100,15 @@ class GatysEngine:
         # bfloat16 on CUDA and on CPUs that compute it natively (AVX512-BF16, AMX): same loss
         # within 1% at equal steps and the same look (docs/benchmarks.md), VGG19 much faster.
         self._autocast_dtype = autocast_dtype(self.setup.precision, self.device)
+
+    def first_pass(self) -> FirstPass:
+        """What makes the feed-forward start (the holder's, else one of this engine's own)."""
+        if self._first_pass is None:
+            from restyle.engines.holder import Engines
+
+            holder = Engines(device=self.device)
+            self._first_pass = functools.partial(feed_forward_start, holder)
+        return self._first_pass
 
     def prepare(self, options: GatysOptions | None = None) -> GatysRun:
         """One run's state (options, losses); `GatysRun.run` optimises."""
@@ -112,9 +140,6 @@ class GatysRun:
     def __init__(self, engine: GatysEngine, options: GatysOptions) -> None:
         self.engine, self.config, self.device = engine, options, engine.device
         self._layers = tuple(dict.fromkeys((*options.content_layers, *options.style_layers)))
-        self._style_layer_weights = dict(
-            zip(options.style_layers, options.style_layer_weights, strict=True)
-        )
 
     # -- prepare --------------------------------------------------------------------------
 
@@ -141,31 +166,54 @@ class GatysRun:
         size: tuple[int, int],
     ) -> _Targets:
         cfg = self.config
-        content_at = resize_tensor(content, size)
-        content_features = self._features(content_at)
-        content_targets = {layer: content_features[layer] for layer in cfg.content_layers}
-        style_area = size[0] * size[1] * cfg.style_scale**2
-        blended: dict[str, torch.Tensor] = {}
-        constant = 0.0
+        relative = cfg.loss_scale == "relative"
+        content_features = self._features(resize_tensor(content, size))
+        content_weights = _mean_if(relative, cfg.content_layers, cfg.content_layer_weights)
+        content_targets, content_factors = {}, {}
+        for layer, weight in content_weights.items():
+            target = content_features[layer]
+            content_targets[layer] = target
+            # Relative: ‖F − P‖² / ‖P‖², the content distance of restyle.metrics.
+            content_factors[layer] = weight / _energy(target) if relative else weight
+        style_weights = _mean_if(relative, cfg.style_layers, cfg.style_layer_weights)
+        sums: dict[str, torch.Tensor] = {}
+        totals = dict.fromkeys(style_weights, 0.0)  # Σ c_s per layer
+        constants = dict.fromkeys(style_weights, 0.0)  # Σ c_s·mean(A_s²) per layer
         for style, weight in zip(styles, blend, strict=True):
             if weight == 0:
                 continue
-            sh, sw = style.shape[-2:]
-            # Same area as the output (times style_scale²), but never a side over MAX_SIZE nor
-            # a short side under MIN_SIDE (a thin painting, a coarse scale, a small style_scale).
-            factor = min(math.sqrt(style_area / (sh * sw)), MAX_SIZE / max(sh, sw))
-            factor = max(factor, min(MIN_SIDE / min(sh, sw), MAX_SIZE / max(sh, sw)))
-            style_at = resize_tensor(
-                style, (max(1, round(sh * factor)), max(1, round(sw * factor)))
-            )
-            features = self._features(style_at)
-            for layer, layer_weight in zip(cfg.style_layers, cfg.style_layer_weights, strict=True):
+            features = self._features(self._style_at(style, size))
+            for layer in style_weights:
                 g = gram(features[layer])
-                blended[layer] = blended.get(layer, 0) + weight * g
-                constant += layer_weight * weight * g.pow(2).mean().item()
-        for layer, layer_weight in zip(cfg.style_layers, cfg.style_layer_weights, strict=True):
-            constant -= layer_weight * blended[layer].pow(2).mean().item()
-        return _Targets(content_targets, blended, cfg.style_weight * max(constant, 0.0))
+                energy = _energy(g)
+                # Relative: each painting's Gram term over its own energy (‖G − A‖² / ‖A‖², the
+                # style distance), so a low-contrast painting pulls as hard as a vivid one.
+                c = weight / energy if relative else weight
+                sums[layer] = sums.get(layer, 0) + c * g
+                totals[layer] += c
+                constants[layer] += c * energy
+        grams, factors, constant = {}, {}, 0.0
+        for layer, layer_weight in style_weights.items():
+            grams[layer] = sums[layer] / totals[layer]
+            factors[layer] = layer_weight * totals[layer]
+            constant += layer_weight * (constants[layer] - totals[layer] * _energy(grams[layer]))
+        return _Targets(
+            content_targets,
+            content_factors,
+            grams,
+            factors,
+            cfg.style_weight * max(constant, 0.0),
+        )
+
+    def _style_at(self, style: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The painting at the output's area (times style_scale²), but never a side over
+        MAX_SIZE nor a short side under MIN_SIDE (a thin painting, a coarse scale, a small
+        style_scale)."""
+        style_area = size[0] * size[1] * self.config.style_scale**2
+        sh, sw = style.shape[-2:]
+        factor = min(math.sqrt(style_area / (sh * sw)), MAX_SIZE / max(sh, sw))
+        factor = max(factor, min(MIN_SIDE / min(sh, sw), MAX_SIZE / max(sh, sw)))
+        return resize_tensor(style, (max(1, round(sh * factor)), max(1, round(sw * factor))))
 
     # -- run one scale --------------------------------------------------------------------
 
@@ -176,10 +224,10 @@ class GatysRun:
         cfg = self.config
         features = self._features(image)
         c = sum(
-            w * content_loss(features[layer], targets.content[layer])
-            for layer, w in zip(cfg.content_layers, cfg.content_layer_weights, strict=True)
+            factor * content_loss(features[layer], targets.content[layer])
+            for layer, factor in targets.content_factors.items()
         )
-        s = weighted_style_loss(features, targets.style_grams, self._style_layer_weights)
+        s = weighted_style_loss(features, targets.style_grams, targets.style_factors)
         terms = {
             "content": cfg.content_weight * c,
             "style": cfg.style_weight * s + targets.style_constant,
@@ -194,10 +242,12 @@ class GatysRun:
         image: torch.Tensor,
         targets: _Targets,
         plan: ScalePlan,
+        steps: int,
+        clock: StepClock,
         report: Reporter,
     ) -> torch.Tensor:
         if self.config.optimizer == "adam":
-            return self._run_adam(image, targets, plan, report)
+            return self._run_adam(image, targets, steps, clock, report)
         loop = LbfgsLoop(
             lambda x: self._loss_and_grad(x, targets),
             image,
@@ -205,13 +255,18 @@ class GatysRun:
             lr=self.config.learning_rate or 1.0,
             max_step=self.config.max_step,
         )
+        clock.evaluated()  # the loop's first evaluation: the pace of this scale's steps
         if self.device.type == "cuda" and self.engine.setup.cuda_graphs:
-            run_with_cuda_graph(loop, plan.iterations, report)
+            run_with_cuda_graph(loop, steps, report, clock)
         else:
-            for _ in range(plan.iterations):
+            for _ in range(steps):
+                if not clock.room():
+                    break
                 loop.step()
+                clock.stepped()
                 report(loop.values, loop.names, loop.image)
         check_finite(loop.values, report)
+        report.finish()
         return loop.image
 
     def _loss_and_grad(
@@ -223,19 +278,28 @@ class GatysRun:
         return total.detach(), {k: v.detach() for k, v in terms.items()}, grad
 
     def _run_adam(
-        self, image: torch.Tensor, targets: _Targets, plan: ScalePlan, report: Reporter
+        self,
+        image: torch.Tensor,
+        targets: _Targets,
+        steps: int,
+        clock: StepClock,
+        report: Reporter,
     ) -> torch.Tensor:
         x = image.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([x], lr=self.config.learning_rate or 0.02)
         values = torch.zeros(1)
-        for _ in range(plan.iterations):
+        for _ in range(steps):
+            if not clock.room():
+                break
             optimizer.zero_grad(set_to_none=True)
             total, terms = self.objective(x, targets)
             total.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+            clock.stepped()
             values = torch.stack([total.detach(), *(v.detach() for v in terms.values())])
             report(values, list(terms), x.detach())
         check_finite(values, report)
+        report.finish()
         return x.detach()
 
     # -- the whole ladder -----------------------------------------------------------------
@@ -250,6 +314,7 @@ class GatysRun:
         callback: ProgressCallback | None = None,
     ) -> torch.Tensor:
         """See `GatysEngine.run`."""
+        started = time.perf_counter()  # a time limit counts the start and the targets too
         cfg = self.config
         blend = normalise_weights(style_blend, len(styles))
         for style in styles:
@@ -260,18 +325,23 @@ class GatysRun:
         generator = torch.Generator(device="cpu")
         if cfg.seed is not None:
             generator.manual_seed(cfg.seed)
-        image = self._initial_image(content, init_image, plans[0].size, generator)
+        budget = Budget(started, cfg.time_limit_s)
+        steps = [open_ended_steps(plans) if p.open_ended else p.iterations for p in plans]
         report = Reporter(
-            total=sum(p.iterations for p in plans),
+            total=sum(steps),
             scales=len(plans),
             callback=callback,
             every=cfg.report_every or (25 if self.device.type == "cuda" else 1),
             preview_every=cfg.preview_every,
+            started=started,
+            time_limit=cfg.time_limit_s,
         )
+        image = self._initial_image(content, styles, blend, init_image, plans, generator)
         cuda_autocast = self.engine._autocast_dtype is not None and self.device.type == "cuda"
         with tf32_matmuls(cuda_autocast):
-            for index, plan in enumerate(plans):
-                image = self._run_one(image, content, styles, blend, plan, index, report)
+            for index in range(len(plans)):
+                ladder = (plans[index:], index, steps[index])
+                image = self._run_one(image, content, styles, blend, ladder, budget, report)
         return image.detach().clamp(0.0, 1.0)
 
     def _run_one(
@@ -280,35 +350,61 @@ class GatysRun:
         content: torch.Tensor,
         styles: Sequence[torch.Tensor],
         blend: Sequence[float],
-        plan: ScalePlan,
-        index: int,
+        ladder: tuple[Sequence[ScalePlan], int, int],
+        budget: Budget,
         report: Reporter,
     ) -> torch.Tensor:
-        """One rung of the ladder: upsample, targets at this size, optimise."""
+        """One rung of the ladder (the plans from it on, its index, its steps): upsample,
+        targets at this size, optimise until its steps are done or its share of the time
+        limit is spent. A rung the time left cannot set up only resizes."""
+        rest, index, steps = ladder
+        plan = rest[0]
         if tuple(image.shape[-2:]) != plan.size:
             # Unclamped: the optimiser works on unconstrained pixels; clamping happens once,
             # at the end.
             image = F.interpolate(image, size=plan.size, mode="bicubic", align_corners=False)
-        targets = self._targets(content, styles, blend, plan.size)
         report.start_scale(index + 1, plan.size)
-        return self._run_scale(image, targets, plan, report)
+        if not budget.affords(plan, final=len(rest) == 1):
+            report.finish()
+            return image
+        began = time.perf_counter()
+        targets = self._targets(content, styles, blend, plan.size)
+        clock = StepClock(budget.deadline_of(rest), self.device)
+        image = self._run_scale(image, targets, plan, steps, clock, report)
+        budget.set_up(plan, clock.steps_began - began)
+        return image
 
     def _initial_image(
         self,
         content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        blend: Sequence[float],
         init_image: torch.Tensor | None,
-        size: tuple[int, int],
+        plans: Sequence[ScalePlan],
         generator: torch.Generator,
     ) -> torch.Tensor:
-        init = self.config.init
+        init, size = self.config.init, plans[0].size
+        if init_image is not None and init in ("feed_forward", "image"):
+            # The caller's picture wins: a start made elsewhere, or the one asked for.
+            return resize_tensor(init_image.to(self.device, torch.float32), size)
+        if init == "feed_forward":
+            start = self.engine.first_pass()(content, styles, blend, plans[-1].size)
+            return resize_tensor(start.to(self.device, torch.float32), size)
         if init == "content":
             return resize_tensor(content, size)
         if init == "noise":
             noise = torch.rand((1, 3, *size), generator=generator)
             return noise.to(self.device)
-        if init_image is None:
-            raise InvalidParameterError("init: 'image' needs an init_image, none was given")
-        return resize_tensor(init_image.to(self.device, torch.float32), size)
+        raise InvalidParameterError("init: 'image' needs an init_image, none was given")
 
 
-__all__ = ["GatysEngine", "GatysOptions", "GatysRun", "GatysSetup", "ScalePlan", "plan_scales"]
+def _energy(tensor: torch.Tensor) -> float:
+    """Mean square of a target (its loss's scale); never 0, so a blank painting divides."""
+    return max(tensor.pow(2).mean().item(), 1e-12)
+
+
+def _mean_if(relative: bool, layers: Sequence[str], weights: Sequence[float]) -> dict[str, float]:
+    """Layer → weight; relative losses take the weighted mean over layers (the distances'
+    own convention), absolute ones the weighted sum (the objective before relative losses)."""
+    total = sum(weights) if relative and sum(weights) > 0 else 1.0
+    return {layer: w / total for layer, w in zip(layers, weights, strict=True)}

@@ -24,7 +24,19 @@ larger prints come from `output_size`, a resample of the finished image."""
 Optimizer = Literal["lbfgs", "adam"]
 GatysPrecision = Literal["auto", "float32", "bfloat16"]
 """No float16: VGG19's activations on 0-255 Caffe inputs overflow it (the loss becomes NaN)."""
-Init = Literal["content", "noise", "image"]
+Init = Literal["feed_forward", "content", "noise", "image"]
+LossScale = Literal["relative", "absolute"]
+
+DEFAULT_STEPS = 20
+"""Steps at the final scale when `iterations` is not given and no time limit is (from the
+sweep in docs/gatys-quick.md: started from the feed-forward result, about 40 s at 512 px on a
+2-core CPU)."""
+
+DEFAULT_STYLE_WEIGHT = 10.0
+"""With relative losses (content and style distances, `loss_scale`), chosen by the same sweep."""
+
+MAX_TIME_LIMIT_S = 6 * 3600.0
+"""Longest time limit of one run (a worker is never held longer by a budget)."""
 Pooling = Literal["max", "avg"]
 
 
@@ -59,8 +71,12 @@ class GatysSetup:
 class GatysOptions:
     """Options of one gatys run.
 
-    Defaults follow Gatys et al. 2016: style at relu1_1...relu5_1, content at relu4_2, L-BFGS,
-    initialised from the content photo. Losses use the conventions of `restyle.losses`.
+    Layers follow Gatys et al. 2016 (style at relu1_1...relu5_1, content at relu4_2, L-BFGS).
+    The run starts from the feed-forward engines' result for the painting and refines it at
+    the output size for `DEFAULT_STEPS` steps; `init="content"` starts from the photo and
+    climbs the coarse-to-fine ladder (the 2016/2017 papers' schedule). Losses are relative to
+    the photo's and the painting's own feature energy (`loss_scale`), so one style weight
+    suits every painting; Grams follow `restyle.losses`.
     """
 
     size: int | None = option(
@@ -71,13 +87,25 @@ class GatysOptions:
         maximum=MAX_SIZE,
         public=True,
     )
-    iterations: int = option(
-        300,
+    iterations: int | None = option(
+        None,
         label="Steps",
-        help="optimisation steps at the final (full) scale",
+        help=f"optimisation steps at the final (full) scale (none: {DEFAULT_STEPS}, or as many "
+        "as fit in the time limit)",
         minimum=0,
         maximum=MAX_ITERATIONS,
         public=True,
+    )
+    time_limit_s: float = option(
+        0.0,
+        label="Time limit (s)",
+        help="stop after this long (30s, 2m), counting from the start of the run; without "
+        "iterations, as many steps as fit (0: no limit)",
+        minimum=0.0,
+        maximum=MAX_TIME_LIMIT_S,
+        public=True,
+        flag="--time",
+        duration=True,
     )
     coarse_iterations: int | None = option(
         None,
@@ -89,7 +117,8 @@ class GatysOptions:
     scales: int | None = option(
         None,
         label="Coarse-to-fine scales",
-        help="coarse-to-fine scales (none: from min_scale_size)",
+        help="coarse-to-fine scales (none: 1 when starting from the feed-forward result or an "
+        "image, which already hold the picture's structure; else from min_scale_size)",
         minimum=1,
         maximum=8,
     )
@@ -127,12 +156,22 @@ class GatysOptions:
         1.0, label="Content weight", help="content loss weight", minimum=0.0, maximum=1e9
     )
     style_weight: float = option(
-        10.0,
+        DEFAULT_STYLE_WEIGHT,
         label="Style weight",
-        help="style loss weight (higher: more of the painting, less of the photo)",
+        help="style loss weight (higher: more of the painting, less of the photo; with "
+        "loss_scale absolute the useful range is about 1 to 100)",
         minimum=0.0,
         maximum=1e9,
         public=True,
+    )
+    loss_scale: LossScale = option(
+        "relative",
+        label="Loss scale",
+        help="relative: each content and style layer's loss divided by the photo's or the "
+        "painting's own feature energy, so one style weight gives a like degree of stylization "
+        "on every painting (the loss is restyle.metrics' distances); absolute: plain mean "
+        "squared errors, whose balance depends on the painting (the objective before 0.9, "
+        "pastiche's with style_weight 10)",
     )
     tv_weight: float = option(
         0.0,
@@ -179,7 +218,11 @@ class GatysOptions:
         maximum=1e3,
     )
     init: Init = option(
-        "content", label="Starting image", help="starting image (image: needs an init image)"
+        "feed_forward",
+        label="Starting image",
+        help="starting image: feed_forward (the fast engine's result for a trained style, the "
+        "arbitrary engine's for a painting or a blend), content (the photo), noise, or image "
+        "(needs an init image)",
     )
     pooling: Pooling = option(
         "max",
@@ -234,6 +277,24 @@ class GatysOptions:
                 raise InvalidParameterError(f"{name}: weights must be >= 0, got {list(weights)}")
 
     @property
+    def open_ended(self) -> bool:
+        """Whether the final scale runs until the time limit (no step count given)."""
+        return self.iterations is None and self.time_limit_s > 0
+
+    @property
+    def final_steps(self) -> int:
+        """Steps planned at the final scale (`iterations`, resolved; a run with a time limit
+        and no step count plans the default and runs on while time remains)."""
+        return DEFAULT_STEPS if self.iterations is None else self.iterations
+
+    @property
     def coarse_steps(self) -> int:
         """Steps at each coarser scale (`coarse_iterations`, resolved)."""
-        return self.iterations // 2 if self.coarse_iterations is None else self.coarse_iterations
+        if self.coarse_iterations is None:
+            return self.final_steps // 2
+        return self.coarse_iterations
+
+    @property
+    def starts_from_image(self) -> bool:
+        """Whether the run starts from a picture (the feed-forward result, an init image)."""
+        return self.init in ("feed_forward", "image")

@@ -8,10 +8,11 @@ import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
+from restyle.engines.gatys_plan import ScalePlan
 from restyle.errors import NumericalError
 from restyle.lbfgs import CompactLBFGS
 from restyle.progress import Progress, ProgressCallback
@@ -32,32 +33,72 @@ class Reporter:
         callback: ProgressCallback | None,
         every: int,
         preview_every: int,
+        started: float | None = None,
+        time_limit: float = 0.0,
     ) -> None:
-        self.total, self.scales, self.callback = total, scales, callback
+        self.planned, self.scales, self.callback = total, scales, callback
         self.every, self.preview_every = every, preview_every
         self.step, self.scale, self.size = 0, 1, (0, 0)
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if started is None else started
+        self.time_limit = time_limit
+        self.reported = (0, 0)  # (step, total) of the last report sent
+        self.last: tuple[torch.Tensor, list[str], torch.Tensor] | None = None  # the last step
+        self.scale_began = (time.perf_counter(), 0)  # (when, step) the scale's steps began
+
+    @property
+    def total(self) -> int:
+        """The steps the run will take: as planned, or under a time limit the steps so far
+        plus as many more as the time left holds at this scale's pace (never over the plan)."""
+        if not self.time_limit or self.step == 0:
+            return self.planned
+        now = time.perf_counter()
+        began, first = self.scale_began
+        done = self.step - first
+        if done <= 0:
+            return self.planned
+        pace = (now - began) / done
+        left = self.start + self.time_limit - now
+        return min(self.planned, self.step + max(0, math.floor(left / pace)))
 
     def start_scale(self, scale: int, size: tuple[int, int]) -> None:
         self.scale, self.size = scale, size
+        self.scale_began = (time.perf_counter(), self.step)
 
     def __call__(self, values: torch.Tensor, names: list[str], image: torch.Tensor) -> None:
         """`values` holds the total loss then one entry per name in `names`."""
         self.step += 1
         if self.callback is None:
             return
-        if self.step % self.every and self.step != self.total:
+        self.last = (values, names, image)
+        total = self.total
+        if self.step % self.every and self.step != total:
             return
+        self._send(values, names, image, total)
+
+    def finish(self) -> None:
+        """A scale ended; at the last one's end, a time limit may have stopped the run short
+        of its planned steps: the last report then says so (`step == total`)."""
+        if self.scale != self.scales:
+            return
+        self.planned = self.step
+        if self.last is not None and self.reported != (self.step, self.step):
+            self._send(*self.last, self.step)
+
+    def _send(
+        self, values: torch.Tensor, names: list[str], image: torch.Tensor, total: int
+    ) -> None:
+        assert self.callback is not None
         preview = None
-        if self.preview_every and (self.step % self.preview_every == 0 or self.step == self.total):
+        if self.preview_every and (self.step % self.preview_every == 0 or self.step == total):
             preview = image.detach().clamp(0, 1).float().cpu()
         loss, *terms = values.float().cpu().tolist()
         if not math.isfinite(loss):
             raise _diverged(loss, self)
+        self.reported = (self.step, total)
         self.callback(
             Progress(
                 step=self.step,
-                total=self.total,
+                total=total,
                 loss=loss,
                 elapsed=time.perf_counter() - self.start,
                 losses=dict(zip(names, terms, strict=True)),
@@ -65,8 +106,81 @@ class Reporter:
                 scales=self.scales,
                 size=self.size,
                 preview=preview,
+                time_limit=self.time_limit,
             )
         )
+
+
+class Budget:
+    """A run's time limit shared out over its scales (no limit: every scale runs all its steps).
+
+    A scale's share of the time left is its share of the work left (pixels x (steps + 2): its
+    targets and first evaluation cost about two steps). Setting a scale up is timed, so a later
+    coarse scale that the time left cannot set up is skipped rather than overrun the limit; the
+    final scale is set up unless the time is already spent (its steps are what the limit buys).
+    """
+
+    def __init__(self, started: float, limit: float) -> None:
+        self.deadline = started + limit if limit else None
+        self.setup_per_pixel: float | None = None
+
+    def affords(self, plan: ScalePlan, *, final: bool) -> bool:
+        """Whether to set `plan`'s scale up: time is left, and for a coarse scale enough to set
+        it up (by the last scale's setup time per pixel)."""
+        if self.deadline is None:
+            return True
+        per_pixel = 0.0 if final else self.setup_per_pixel or 0.0
+        setup = per_pixel * plan.size[0] * plan.size[1]
+        return time.perf_counter() + setup < self.deadline
+
+    def deadline_of(self, plans: Sequence[ScalePlan]) -> float | None:
+        """When the first of `plans` (the scales left) must stop stepping."""
+        if self.deadline is None:
+            return None
+        now = time.perf_counter()
+
+        def work(plan: ScalePlan) -> float:
+            return float(plan.size[0] * plan.size[1] * (plan.iterations + 2))
+
+        share = work(plans[0]) / sum(work(p) for p in plans)
+        return now + max(self.deadline - now, 0.0) * share
+
+    def set_up(self, plan: ScalePlan, seconds: float) -> None:
+        """`plan`'s scale took `seconds` from its start to its first step."""
+        self.setup_per_pixel = seconds / (plan.size[0] * plan.size[1])
+
+
+class StepClock:
+    """Whether one more step fits before a scale's deadline, judged by the pace of its steps
+    so far (a run without a time limit: always). On CUDA a timed step waits for the device,
+    so the pace is the device's, not the launch queue's."""
+
+    def __init__(self, deadline: float | None, device: torch.device) -> None:
+        self.deadline = deadline
+        self.sync = device.type == "cuda" and deadline is not None
+        self.last = self.steps_began = self._now()
+        self.pace: float | None = None
+
+    def _now(self) -> float:
+        if self.sync:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def evaluated(self) -> None:
+        """The scale's first evaluation is done: one step takes about as long."""
+        now = self._now() if self.deadline is not None else time.perf_counter()
+        self.pace, self.last, self.steps_began = now - self.last, now, now
+
+    def stepped(self) -> None:
+        if self.deadline is not None:
+            now = self._now()
+            self.pace, self.last = now - self.last, now
+
+    def room(self) -> bool:
+        """Whether a step started now would end by the deadline."""
+        if self.deadline is None:
+            return True
+        return self._now() + (self.pace or 0.0) <= self.deadline
 
 
 class LbfgsLoop:
@@ -134,7 +248,9 @@ def tf32_matmuls(enabled: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = previous
 
 
-def run_with_cuda_graph(loop: LbfgsLoop, iterations: int, report: Reporter) -> None:
+def run_with_cuda_graph(
+    loop: LbfgsLoop, iterations: int, report: Reporter, clock: StepClock
+) -> None:
     """Run `iterations` steps, replaying one recorded CUDA graph after a few eager ones.
 
     Eager PyTorch spends ~8 ms of host time per step launching ~250 small kernels (measured on
@@ -144,12 +260,15 @@ def run_with_cuda_graph(loop: LbfgsLoop, iterations: int, report: Reporter) -> N
     warmup = min(_GRAPH_WARMUP_STEPS, iterations)
     side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
     side.wait_stream(torch.cuda.current_stream())
+    done = 0
     with torch.cuda.stream(side):
-        for _ in range(warmup):
+        while done < warmup and clock.room():
             loop.step()
+            clock.stepped()
             report(loop.values, loop.names, loop.image)
+            done += 1
     torch.cuda.current_stream().wait_stream(side)
-    if iterations == warmup:
+    if done == iterations or not clock.room():
         return
     graph = torch.cuda.CUDAGraph()
     try:
@@ -161,12 +280,18 @@ def run_with_cuda_graph(loop: LbfgsLoop, iterations: int, report: Reporter) -> N
         warnings.warn(
             f"CUDA graph capture failed, running eagerly: {exc}", RuntimeWarning, stacklevel=2
         )
-        for _ in range(iterations - warmup):
+        for _ in range(iterations - done):
+            if not clock.room():
+                return
             loop.step()
+            clock.stepped()
             report(loop.values, loop.names, loop.image)
         return
-    for _ in range(iterations - warmup):
+    for _ in range(iterations - done):
+        if not clock.room():
+            return
         graph.replay()
+        clock.stepped()
         report(loop.values, loop.names, loop.image)
 
 

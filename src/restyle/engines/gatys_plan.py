@@ -24,15 +24,24 @@ class ScalePlan:
 
     size: tuple[int, int]  # (H, W)
     iterations: int
+    """Steps planned; an open-ended rung runs on while its run's time limit allows."""
     lbfgs_history: int
+    open_ended: bool = False
+
+    @property
+    def work(self) -> float:
+        """Pixels × steps: what the rung's time is proportional to (its share of a budget)."""
+        return float(self.iterations * self.size[0] * self.size[1])
 
 
 def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[ScalePlan]:
     """Sizes, iterations and L-BFGS history per scale, smallest first.
 
     The final scale's long side is `config.size`; each earlier one is `scale_factor` smaller,
-    down to `min_scale_size`. Coarse scales get `coarse_iterations` steps (half of `iterations`
-    unless set), the final one `iterations`.
+    down to `min_scale_size`; a run that starts from a picture has one scale unless `scales`
+    says otherwise. Coarse scales get `coarse_iterations` steps (half of the final scale's
+    unless set), the final one `iterations` (`DEFAULT_STEPS` unless set; open-ended under a
+    time limit without a step count).
     """
     h, w = content_hw
     long_side = max(h, w)
@@ -43,6 +52,8 @@ def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[Scale
         )
     if config.scales is not None:
         n = config.scales
+    elif config.starts_from_image:
+        n = 1
     else:
         ratio = final / config.min_scale_size
         n = 1 + max(0, math.floor(math.log(ratio) / math.log(config.scale_factor) + 1e-9))
@@ -51,13 +62,21 @@ def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[Scale
     for index in range(n):
         side = final / config.scale_factor ** (n - 1 - index)
         hw = (max(1, round(h * side / long_side)), max(1, round(w * side / long_side)))
-        iterations = config.iterations if index == n - 1 else config.coarse_steps
-        if iterations == 0 and index != n - 1:
+        last = index == n - 1
+        iterations = config.final_steps if last else config.coarse_steps
+        if iterations == 0 and not last:
             continue
         numel = 3 * hw[0] * hw[1]
         fits = config.history_bytes // (2 * numel * _BYTES_PER_FLOAT)
         history = max(1, min(config.lbfgs_history, int(fits)))
-        plans.append(ScalePlan(size=hw, iterations=iterations, lbfgs_history=history))
+        plans.append(
+            ScalePlan(
+                size=hw,
+                iterations=iterations,
+                lbfgs_history=history,
+                open_ended=last and config.open_ended,
+            )
+        )
     total = sum(p.iterations for p in plans)
     if total > MAX_ITERATIONS:
         raise InvalidParameterError(
@@ -78,3 +97,8 @@ def within_reach(plans: list[ScalePlan]) -> list[ScalePlan]:
             "the fast or arbitrary engine"
         )
     return [p for p in plans[:-1] if min(p.size) >= MIN_SIDE] + plans[-1:]
+
+
+def open_ended_steps(plans: list[ScalePlan]) -> int:
+    """The most steps an open-ended final scale may take: what the per-request cap leaves."""
+    return MAX_ITERATIONS - sum(p.iterations for p in plans[:-1])

@@ -9,6 +9,7 @@ device and weights file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ import torch
 
 from restyle.devices import resolve_device
 from restyle.engines.base import BatchEngine, Engine, FeedForwardEngine
+from restyle.engines.first_pass import feed_forward_start
 from restyle.engines.registry import ENGINES, engine_spec
 from restyle.errors import InvalidParameterError
 from restyle.vgg import VGG19Features
@@ -67,6 +69,8 @@ class Engines:
                 if spec.uses_vgg:  # built when the engine first needs it, once per device
                     weights = getattr(setup, "weights_path", None)
                     kwargs["vgg"] = lambda: self.vgg(weights)
+                if spec.starts_from_feed_forward:  # its start runs this holder's engines
+                    kwargs["first_pass"] = functools.partial(feed_forward_start, self)
                 engine = spec.engine_class()(setup, **kwargs)
                 self.loads[name] += 1
                 self._engines[key] = engine

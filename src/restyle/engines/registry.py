@@ -55,6 +55,8 @@ class EngineSpec:
     (minutes a frame on a CPU) no whole clips."""
     takes_init_image: bool = False
     """Starts from an image the caller gives (`init_image`)."""
+    starts_from_feed_forward: bool = False
+    """Can start from the feed-forward engines' result (built with the holder's `first_pass`)."""
     recolours_paintings: bool = False
     """With a colour-matching `preserve_color`, the paintings take the photo's colours before
     stylizing (their textures learnt in its palette; Gatys et al. 2017)."""
@@ -203,6 +205,7 @@ ENGINES: dict[str, EngineSpec] = {
             uses_vgg=True,
             steps=True,
             takes_init_image=True,
+            starts_from_feed_forward=True,
             recolours_paintings=True,
             work=costs.optimisation_work,
             compute_dtype=costs.optimisation_dtype,

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from restyle.engines.costs import duration
 from restyle.imaging import encode_image, tensor_to_image
 from restyle.progress import Progress
 from restyle.service.jobs import (
@@ -65,6 +66,12 @@ class ProgressReporter:
                 "message": f"frame {progress.step} of {total}",
                 "frames_done": progress.step,
                 "frames_total": total,
+            }
+        elif progress.time_limit and not final:  # as many steps as fit: the clock runs down
+            left = max(progress.time_limit - progress.elapsed, 0.0)
+            fields = {
+                "progress": min(1.0, progress.elapsed / progress.time_limit),
+                "message": f"step {progress.step}, about {duration(left)} left",
             }
         else:
             fields = {

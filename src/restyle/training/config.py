@@ -56,6 +56,7 @@ class TrainConfig:
         minimum=0.0,
         maximum=MAX_TIME_LIMIT_S,
         flag="--time",
+        duration=True,
     )
     batch_size: int = option(
         8,
