@@ -134,15 +134,19 @@ def test_a_registered_engine_is_served_with_its_options_and_capabilities(
 ) -> None:
     app = create_app(ServiceSettings(data_dir=tmp_path))
 
-    async def get() -> httpx.Response:
+    async def get() -> tuple[httpx.Response, httpx.Response]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            return await c.get("/api/engines")
+            body = {"method": "negative", "options": {"size": "64", "flip": "true"}}
+            return await c.get("/api/engines"), await c.post("/api/estimate", json=body)
 
     try:
-        response = asyncio.run(get())
+        response, estimate = asyncio.run(get())
     finally:
         app.state.backend.stop()
+    # Its options are checked, and its cost was never measured: no time, and no error.
+    assert estimate.status_code == 200, estimate.text
+    assert estimate.json()["seconds"] is None and estimate.json()["text"] is None
     engines = {e["name"]: e for e in response.json()["engines"]}
     served = engines["negative"]
     assert served["capabilities"]["feed_forward"] is True

@@ -434,6 +434,103 @@ def test_a_cancelled_gatys_job_says_cancelled(page: Any, service: Service) -> No
     assert job["status"] == "cancelled"
 
 
+def is_estimate(request: Any) -> bool:
+    return request.method == "POST" and request.url.endswith("/api/estimate")
+
+
+def answered(condition: Any = is_estimate) -> Any:
+    """A response's test: one to an estimate request that meets `condition`."""
+    return lambda response: is_estimate(response.request) and condition(response.request)
+
+
+def test_the_optimising_engine_shows_its_expected_time_beside_stylize(
+    page: Any, service: Service
+) -> None:
+    engines = httpx.get(f"{service.url}/api/engines").json()["engines"]
+    optimising = next(e for e in engines if e["capabilities"]["steps"])
+    other = next(e for e in engines if not e["capabilities"]["steps"])
+    line = page.locator("#estimate")
+    radio = page.locator(f'input[name="method"][value="{optimising["name"]}"]')
+
+    def shown_for(response: Any) -> dict[str, Any]:
+        """The line once it shows the server's answer to the page's request (asked again here:
+        the probe of the cost model is timed once per process, so the answer is the same)."""
+        body = response.request.post_data_json
+        answer: dict[str, Any] = httpx.post(f"{service.url}/api/estimate", json=body).json()
+        expect(line).to_be_visible()
+        expect(line).to_have_text(
+            f"Expected time: {answer['text']} on this server's {answer['device']}"
+        )
+        return answer
+
+    page.check(f'input[name="method"][value="{other["name"]}"]')
+    expect(line).to_be_hidden()
+    # The optimising engine: its options as the form has them, a 512 × 512 photo before any.
+    with page.expect_response(answered()) as asked:
+        radio.check()
+    body = asked.value.request.post_data_json
+    assert body == {
+        "method": optimising["name"],
+        "width": 512,
+        "height": 512,
+        "options": {"size": "512", "strength": "1", "preserve_color": "none"},
+    }
+    at_512 = shown_for(asked.value)
+    expect(line).to_have_text(re.compile(r"^Expected time: about \d+ (s|min|h)"))
+    assert at_512["seconds"] > 0
+
+    # A larger output: asked again once typing stops, and expected to take longer.
+    with page.expect_response(answered()) as asked:
+        page.fill("#size", "1024")
+    assert asked.value.request.post_data_json["options"]["size"] == "1024"
+    assert shown_for(asked.value)["seconds"] > at_512["seconds"]
+
+    # A photo: its own pixel size (the cat is 451 × 300).
+    with page.expect_response(answered(lambda r: r.post_data_json["width"] != 512)) as asked:
+        choose_photo_and_style(page, "cat", "The Scream")
+    photo = asked.value.request.post_data_json
+    assert (photo["width"], photo["height"]) == (451, 300)
+    shown_for(asked.value)
+
+    # The time limit is a number of seconds (0: none), and caps the estimate.
+    limit = page.get_by_label("Time limit (s)", exact=True)
+    expect(limit).to_have_attribute("type", "number")
+    expect(limit).to_have_attribute("placeholder", "default 0")
+    expect(limit).to_have_attribute("max", "21600")
+    with page.expect_response(answered()) as asked:
+        limit.fill("5")
+    assert asked.value.request.post_data_json["options"]["time_limit_s"] == "5"
+    assert shown_for(asked.value)["text"] == "about 5 s"
+
+    # A value the server refuses hides the line quietly: no error for a hint.
+    page.fill("#size", "99999")
+    expect(line).to_be_hidden()
+    expect(page.locator("#error")).to_be_hidden()
+    page.fill("#size", "48")
+    expect(line).to_have_text(re.compile("^Expected time: about 5 s"))
+
+    # Another engine: no line.
+    page.check(f'input[name="method"][value="{other["name"]}"]')
+    expect(line).to_be_hidden()
+    page.wait_for_timeout(600)  # past the debounce: nothing brings it back
+    expect(line).to_be_hidden()
+
+    # The submit sends the time limit with the rest of the options.
+    radio.check()
+    page.fill("#iterations", "2")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/api/jobs")):
+        page.get_by_role("button", name="Stylize").click()
+    expect(page.locator("#job")).to_be_visible()
+    [entry] = history(page)
+    job = httpx.get(
+        f"{service.url}/api/jobs/{entry['id']}",
+        headers={"Authorization": f"Bearer {entry['token']}"},
+    ).json()
+    assert (job["options"]["time_limit_s"], job["options"]["iterations"]) == (5, 2)
+    assert job["options"]["size"] == 48
+    expect(page.get_by_role("button", name="Stylize")).to_be_enabled(timeout=180_000)  # ended
+
+
 # What the page shows as options: each visible control marked data-option.
 VISIBLE_OPTIONS_JS = """
 () => [...document.querySelectorAll("[data-option]")]

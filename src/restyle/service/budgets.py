@@ -8,6 +8,7 @@ optimises over steps (`EngineSpec.steps`) has its own largest size and at most
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from restyle.engines.registry import ENGINES
@@ -87,19 +88,30 @@ def check_limits(
         parsed["size"] = bounds["size"][1]
 
 
+def sized(
+    method: str, values: Mapping[str, Any], long_side: int, settings: ServiceSettings
+) -> dict[str, Any]:
+    """`values` with the output size a job of a photo whose long side is `long_side` px runs
+    at: no size (or 0, the photo's own) means at most `default_size`."""
+    sized_values = dict(values)
+    specs = public_options(method)
+    size = sized_values.get("size", getattr(specs.get("size"), "default", None))
+    cap = min(settings.default_size, size_limit(method, settings))
+    if "size" in specs and not size and long_side > cap:
+        sized_values["size"] = cap
+    return sized_values
+
+
 def budgeted(options: JobOptions, photo: ImageHeader, settings: ServiceSettings) -> JobOptions:
     """`options` within this server's budget for a photo of this size: no size (or 0, the
     photo's own) means at most `default_size`; for an engine that optimises over steps, the
     output megapixels × iterations must stay under `max_gatys_megapixel_iterations` (400
     `over_budget`)."""
     method = options.method
-    values = dict(options.options)
+    long_side = max(photo.width, photo.height)
+    values = sized(method, options.options, long_side, settings)
     specs = public_options(method)
     size = values.get("size", getattr(specs.get("size"), "default", None))
-    long_side = max(photo.width, photo.height)
-    cap = min(settings.default_size, size_limit(method, settings))
-    if "size" in specs and not size and long_side > cap:
-        values["size"] = size = cap
     if ENGINES[method].steps:
         iterations = values.get("iterations", getattr(specs.get("iterations"), "default", 0))
         scale = (size or long_side) / long_side

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from restyle.engines.choice import DEFAULT_CONTENT_HW
+from restyle.imaging import DEFAULT_LIMITS
 from restyle.service.jobs import JobStatus
 
 
@@ -134,6 +136,40 @@ class EngineInfo(BaseModel):
 
 class EnginesResponse(BaseModel):
     engines: list[EngineInfo] = Field(description="the engines this server runs, default first")
+
+
+class EstimateRequest(BaseModel):
+    """POST /api/estimate: a job as the stylization form would send it, and its photo's size."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(description="the engine, as `GET /api/engines` names it")
+    width: int = Field(
+        DEFAULT_CONTENT_HW[1], ge=1, le=DEFAULT_LIMITS.max_side, description="the photo's width, px"
+    )
+    height: int = Field(
+        DEFAULT_CONTENT_HW[0],
+        ge=1,
+        le=DEFAULT_LIMITS.max_side,
+        description="the photo's height, px",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the engine's public options, as the form sends them (text such as `512`, "
+        "`30s`, `none`) or as JSON values; an option not given has its default",
+    )
+
+
+class EstimateResponse(BaseModel):
+    """How long the job is expected to take on this server's workers."""
+
+    method: str
+    seconds: float | None = Field(
+        description="expected seconds for one photo; null: this engine's cost was never "
+        "measured, or the workers' device is not on this machine"
+    )
+    text: str | None = Field(description="the same in words, e.g. `about 40 s`; null with seconds")
+    device: str = Field(description="the workers' device in words, e.g. `CPU with 2 threads`")
 
 
 class FrameCount(BaseModel):

@@ -1,6 +1,7 @@
 // The form's steps: the photo or video (file picker, drag and drop, paste), the style (a
 // gallery one or the user's own painting), the engine and its options, the file format.
 
+import { photoSize, scheduleEstimate } from "./estimate.js";
 import { clearSelection } from "./gallery.js";
 import { OptionControls } from "./options.js";
 import { $, currentMethod, engineNamed, state } from "./page.js";
@@ -61,7 +62,9 @@ export function setupPhoto() {
   // A file the browser cannot show may still be one the server reads (or it explains why not).
   preview.addEventListener("error", () => {
     preview.hidden = true;
+    refreshEstimate();
   });
+  preview.addEventListener("load", refreshEstimate); // the photo's size is known now
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();
     zone.classList.add("dragging");
@@ -134,6 +137,14 @@ export function updateEngines() {
   const engine = engineNamed(currentMethod());
   options.show(engine, { video: state.video });
   updateFormats(engine);
+  refreshEstimate();
+}
+
+// The expected time beside the Stylize button, for the engine, options and photo as they are
+// now (asked once they have stayed so for a moment).
+export function refreshEstimate() {
+  const engine = engineNamed(currentMethod());
+  scheduleEstimate($("estimate"), engine, options.values(), photoSize($("content-preview")));
 }
 
 // The File format choices: the image formats, or for a video the containers the engine offers

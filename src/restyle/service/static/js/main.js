@@ -3,7 +3,13 @@
 
 import { apiJson, showError } from "./api.js";
 import { setupCompare } from "./compare.js";
-import { onGalleryChange, setupPhoto, setupStyle, updateEngines } from "./form.js";
+import {
+  onGalleryChange,
+  refreshEstimate,
+  setupPhoto,
+  setupStyle,
+  updateEngines,
+} from "./form.js";
 import { loadEngines, paintingNote, renderEngines } from "./engines.js";
 import { clearSelection, loadStyles, renderGallery } from "./gallery.js";
 import { clearHistory, loadHistory, renderHistory, updateEntry } from "./history.js";
@@ -36,6 +42,9 @@ async function init() {
   setupStyle();
   setupCompare($("compare"), $("compare-slider"));
   $("stylize-form").addEventListener("submit", onSubmit);
+  // Any option typed, slid or chosen: the expected time follows (estimate.js waits a moment).
+  $("stylize-form").addEventListener("input", refreshEstimate);
+  $("stylize-form").addEventListener("change", refreshEstimate);
   $("cancel").addEventListener("click", onCancel);
   $("refine-start").addEventListener("click", onRefine);
   $("refine-cancel").addEventListener("click", onRefineCancel);

@@ -1,0 +1,112 @@
+"""POST /api/estimate's answer: how long a job is expected to take on this server's workers.
+
+The options are read as a job's form is read (the engine's public options, this server's limits,
+its default output size for a photo of the given size: `budgets`), and the time comes from the
+engines' cost model (`EngineSpec.estimate`), whose probe is timed once per process and device.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from restyle.devices import resolve_device
+from restyle.engines.costs import device_words, duration
+from restyle.engines.holder import Engines
+from restyle.engines.registry import ENGINES, installed_engines
+from restyle.errors import DeviceError, InvalidParameterError
+from restyle.options import OptionSpec
+from restyle.service.budgets import check_limits, public_options, sized
+from restyle.service.errors import ApiError
+from restyle.service.schemas import EstimateRequest, EstimateResponse
+from restyle.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import torch
+
+_TIMING = threading.Lock()
+"""One estimate at a time: the first of a process times the probe, and two probes timed at once
+would each take longer (the requests run in a thread pool)."""
+
+
+def workers_device(settings: ServiceSettings) -> torch.device | None:
+    """The device the workers run on, resolved as they resolve `settings.device` (None: one
+    this machine does not have, as a scale-out worker's GPU may be)."""
+    try:
+        return resolve_device(settings.device or None)
+    except DeviceError:
+        return None
+
+
+def _value(spec: OptionSpec, given: Any) -> Any:
+    """An option's value as a client sent it: text is parsed as the form's fields are."""
+    if isinstance(given, str):
+        return spec.parse(given)
+    return tuple(given) if isinstance(given, list) else given
+
+
+def job_values(
+    method: str, given: Mapping[str, Any], settings: ServiceSettings, long_side: int
+) -> dict[str, Any]:
+    """The options a job of `method` with `given` runs with on a photo whose long side is
+    `long_side` px: checked against the engine's declarations and this server's limits (a 422
+    naming the option otherwise), with the size a job would get."""
+    specs = public_options(method)
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"{unknown[0]}: not an option of the {method} engine; its options: "
+            f"{', '.join(sorted(specs))}",
+        )
+    try:
+        parsed = {name: _value(specs[name], value) for name, value in given.items()}
+        check_limits(parsed, method, settings)
+        ENGINES[method].split(parsed)  # the engine's option classes validate every value
+    except InvalidParameterError as exc:
+        raise ApiError(422, "invalid_parameter", str(exc)) from exc
+    return sized(method, parsed, long_side, settings)
+
+
+def expected_time(
+    request: EstimateRequest, settings: ServiceSettings, engines: Engines
+) -> EstimateResponse:
+    """The expected time of `request`'s job on the workers' device (see the module doc)."""
+    method = request.method
+    spec = ENGINES.get(method)
+    if spec is None:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"method: unknown engine {method!r}; available: {', '.join(installed_engines())}",
+        )
+    if not spec.installed():
+        raise ApiError(
+            400, "method_unavailable", f"method {method!r}: its model is not installed here"
+        )
+    pixels = request.width * request.height
+    if pixels > settings.max_upload_pixels:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"width, height: a {request.width}×{request.height} px photo has {pixels} pixels, "
+            f"over this server's {settings.max_upload_pixels} (RESTYLE_MAX_UPLOAD_PIXELS)",
+        )
+    values = job_values(method, request.options, settings, max(request.width, request.height))
+    device = workers_device(settings)
+    if device is None:
+        return EstimateResponse(method=method, seconds=None, text=None, device=settings.device)
+    _, options, _ = spec.split(values)
+    content_hw = (request.height, request.width)
+    with _TIMING:
+        expected = spec.estimate(options, content_hw, device, engines.setup_of(method))
+    if expected is None:
+        return EstimateResponse(method=method, seconds=None, text=None, device=device_words(device))
+    return EstimateResponse(
+        method=method,
+        seconds=expected.seconds,
+        text=f"about {duration(expected.seconds)}",
+        device=expected.device,
+    )
