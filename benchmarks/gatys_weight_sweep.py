@@ -1,9 +1,13 @@
-"""The gatys engine's style weight against what users see: a sweep on unseen photos.
+"""The photo-start gatys run's style weight against what users see: a sweep on unseen photos.
+
+(The default run, started from the feed-forward result with relative losses, has its own sweep:
+`benchmarks/gatys_quick.py --weights ...`.)
 
 For each style weight (`--weights`), each eval photo (`--photos`, the first N of
 `../shared/data/eval/photos`) and each painting (`--paintings`: the two unseen eval paintings
 and a zoo painting by default), a default gatys run at `--size` px (the engine's defaults
-otherwise: 300 steps at the final scale, coarse-to-fine, seed 0), scored with
+otherwise, started from the photo with absolute losses as before the feed-forward start: 300
+steps at the final scale, coarse-to-fine, seed 0), scored with
 `restyle.metrics` (content and style distance, as in the model-zoo evaluation). Prints the
 medians per weight, writes `--json` and a grid (`--grid`: rows photo × painting, columns the
 weights) to look at.
@@ -66,6 +70,7 @@ def main() -> None:
                 result = stylize_tensor(
                     photo, painting, method="gatys", engines=engines, size=args.size,
                     iterations=args.iterations, style_weight=weight, seed=0,
+                    init="content", loss_scale="absolute",
                 )  # fmt: skip
                 seconds = time.perf_counter() - began
                 d = metrics.distances(result, photo, painting)

@@ -43,12 +43,16 @@ def eval_photos(names: list[str], size: int) -> dict[str, Any]:
 def gatys_settings(
     size: int, coarse_iterations: int, iterations: int
 ) -> tuple[dict[str, Any], Path]:
-    """Gatys's options for an evaluation, and the cache folder of results made with them."""
+    """Gatys's options for an evaluation, and the cache folder of results made with them: the
+    run from the photo up the ladder with absolute losses (the engine's default before it
+    started from the feed-forward result), which the zoo's scores were measured with."""
     options = {
         "size": size,
         "iterations": iterations,
         "coarse_iterations": coarse_iterations,
         "seed": 0,
+        "init": "content",
+        "loss_scale": "absolute",
     }
     return options, RUNS / "eval" / f"gatys-{size}-{coarse_iterations}-{iterations}"
 

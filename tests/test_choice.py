@@ -35,11 +35,11 @@ def test_estimates_grow_with_the_work_and_gatys_costs_most() -> None:
     hw = (500, 500)
     small = gatys.estimate(gatys.options(size=256), hw, CPU).seconds
     large = gatys.estimate(gatys.options(size=512), hw, CPU).seconds
-    fewer = gatys.estimate(gatys.options(size=512, iterations=30), hw, CPU).seconds
+    fewer = gatys.estimate(gatys.options(size=512, iterations=10), hw, CPU).seconds
     assert 0 < small < large and fewer < large
     assert 2.5 < large / small < 6  # about 4x the pixels per step
     one_pass = fast.estimate(fast.options(size=512), hw, CPU).seconds
-    assert 0 < one_pass < small / 10
+    assert 0 < one_pass < small / 3  # (twenty steps of gatys at a quarter of the pixels)
 
 
 def test_gatys_from_the_photo_takes_minutes_and_the_default_a_fraction_of_that() -> None:

@@ -185,7 +185,7 @@ def test_the_readmes_first_example_is_quick_and_names_its_engine(tmp_path: Path)
 def test_auto_with_a_painting_at_a_small_size_runs_gatys_and_names_the_quick_alternative(
     tmp_path: Path,
 ) -> None:
-    # 256 px: the default gatys run (20 steps from the arbitrary pass) takes seconds here.
+    # 128 px: the default gatys run (20 steps from the arbitrary pass) takes seconds here.
     done = _restyle(
         "stylize",
         "cat",
@@ -196,7 +196,7 @@ def test_auto_with_a_painting_at_a_small_size_runs_gatys_and_names_the_quick_alt
         "--device",
         "cpu",
         "--size",
-        "256",
+        "128",
     )
     assert done.returncode == 0, done.stderr
     assert "engine: gatys" in done.stderr and "--method arbitrary" in done.stderr
@@ -243,3 +243,16 @@ def test_the_bar_projects_the_time_left_from_pixels_not_steps() -> None:
     with ProgressBar(disabled=False, work_megapixels=None) as plain:
         plain.update(Progress(1, 10, 1.0, 0.1, size=(64, 64)))
         assert plain.time_left(Progress(2, 10, 1.0, 0.2, size=(64, 64))) is None
+
+
+def test_a_time_limit_is_a_duration_and_picks_gatys(tmp_path: Path) -> None:
+    out = tmp_path / "timed.png"
+    done = _restyle(
+        "stylize", "cat", "-s", "the-scream", "--time", "4s", "--size", "64", "-o", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "engine: gatys" in done.stderr  # --time is gatys's alone: auto runs gatys
+    with Image.open(out) as image:
+        assert max(image.size) == 64
+    bad = _restyle("stylize", "cat", "-s", "the-scream", "--time", "4x", "-o", str(out))
+    assert bad.returncode == 2 and "time_limit_s: expected a duration" in bad.stderr

@@ -86,7 +86,7 @@ def test_a_time_limit_caps_the_estimate(client: Client) -> None:
 def test_a_feed_forward_engine_is_expected_in_moments(client: Client) -> None:
     fast = estimate(client, method="fast", width=1024, height=768)
     gatys = estimate(client, method="gatys", width=1024, height=768)
-    assert 0 < fast["seconds"] < gatys["seconds"] / 10
+    assert 0 < fast["seconds"] < gatys["seconds"] / 3
     assert fast["seconds"] < 30
     assert fast["text"].startswith("about ") and fast["device"] == gatys["device"]
 

@@ -9,15 +9,20 @@ lower style distance than hundreds of steps climbing the ladder from the photo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 
+from restyle.engines.base import Engine
 from restyle.engines.registry import painting_engine
 from restyle.imaging import resize_tensor
 
-if TYPE_CHECKING:
-    from restyle.engines.holder import Engines
+
+class EngineSource(Protocol):
+    """What gives the engines their loaded models (`restyle.engines.holder.Engines`)."""
+
+    def get(self, name: str, setup: Any = None) -> Engine: ...
+
 
 FirstPass = Callable[
     [torch.Tensor, Sequence[torch.Tensor], Sequence[float], tuple[int, int]], torch.Tensor
@@ -27,7 +32,7 @@ FirstPass = Callable[
 
 @torch.no_grad()
 def feed_forward_start(
-    engines: Engines,
+    engines: EngineSource,
     content: torch.Tensor,
     paintings: Sequence[torch.Tensor],
     blend: Sequence[float],

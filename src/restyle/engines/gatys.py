@@ -14,17 +14,15 @@ reports are in `gatys_loop`.
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from restyle.devices import autocast_dtype, resolve_device
 from restyle.engines.first_pass import FirstPass, feed_forward_start
-from restyle.engines.gatys_config import MAX_SIZE, GatysOptions, GatysSetup
+from restyle.engines.gatys_config import GatysOptions, GatysSetup
 from restyle.engines.gatys_loop import (
     Budget,
     LbfgsLoop,
@@ -35,34 +33,19 @@ from restyle.engines.gatys_loop import (
     tf32_matmuls,
 )
 from restyle.engines.gatys_plan import (
-    MIN_SIDE,
     ScalePlan,
     open_ended_steps,
     plan_scales,
     within_reach,
 )
+from restyle.engines.gatys_targets import Targets, scale_targets
 from restyle.errors import InvalidParameterError
 from restyle.imaging import check_painting_shape, resize_tensor
-from restyle.losses import content_loss, gram, total_variation, weighted_style_loss
+from restyle.losses import content_loss, total_variation, weighted_style_loss
 from restyle.options import normalise_weights
 from restyle.progress import ProgressCallback
 from restyle.vgg import VGG19Features
 from restyle.vgg_layers import LAYER_NAMES
-
-
-@dataclass
-class _Targets:
-    """Precomputed targets at one scale: content features and the blended style Grams, with
-    each layer's factor (its weight, and with relative losses 1 / its target's energy)."""
-
-    content: dict[str, torch.Tensor]
-    content_factors: dict[str, float]
-    style_grams: dict[str, torch.Tensor]
-    style_factors: dict[str, float]
-    # Σ_s c_s·mse(G, A_s) = (Σ c_s)·mse(G, T) + const with T = Σ c_s·A_s / Σ c_s: one Gram
-    # comparison per layer instead of one per style, with this constant added back so reported
-    # losses are exact.
-    style_constant: float
 
 
 class GatysEngine:
@@ -157,68 +140,19 @@ class GatysRun:
         # convergence and bf16 would hide them.
         return {name: f.float() for name, f in features.items()}
 
-    @torch.no_grad()
     def _targets(
         self,
         content: torch.Tensor,
         styles: Sequence[torch.Tensor],
         blend: Sequence[float],
         size: tuple[int, int],
-    ) -> _Targets:
-        cfg = self.config
-        relative = cfg.loss_scale == "relative"
-        content_features = self._features(resize_tensor(content, size))
-        content_weights = _mean_if(relative, cfg.content_layers, cfg.content_layer_weights)
-        content_targets, content_factors = {}, {}
-        for layer, weight in content_weights.items():
-            target = content_features[layer]
-            content_targets[layer] = target
-            # Relative: ‖F − P‖² / ‖P‖², the content distance of restyle.metrics.
-            content_factors[layer] = weight / _energy(target) if relative else weight
-        style_weights = _mean_if(relative, cfg.style_layers, cfg.style_layer_weights)
-        sums: dict[str, torch.Tensor] = {}
-        totals = dict.fromkeys(style_weights, 0.0)  # Σ c_s per layer
-        constants = dict.fromkeys(style_weights, 0.0)  # Σ c_s·mean(A_s²) per layer
-        for style, weight in zip(styles, blend, strict=True):
-            if weight == 0:
-                continue
-            features = self._features(self._style_at(style, size))
-            for layer in style_weights:
-                g = gram(features[layer])
-                energy = _energy(g)
-                # Relative: each painting's Gram term over its own energy (‖G − A‖² / ‖A‖², the
-                # style distance), so a low-contrast painting pulls as hard as a vivid one.
-                c = weight / energy if relative else weight
-                sums[layer] = sums.get(layer, 0) + c * g
-                totals[layer] += c
-                constants[layer] += c * energy
-        grams, factors, constant = {}, {}, 0.0
-        for layer, layer_weight in style_weights.items():
-            grams[layer] = sums[layer] / totals[layer]
-            factors[layer] = layer_weight * totals[layer]
-            constant += layer_weight * (constants[layer] - totals[layer] * _energy(grams[layer]))
-        return _Targets(
-            content_targets,
-            content_factors,
-            grams,
-            factors,
-            cfg.style_weight * max(constant, 0.0),
-        )
-
-    def _style_at(self, style: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """The painting at the output's area (times style_scale²), but never a side over
-        MAX_SIZE nor a short side under MIN_SIDE (a thin painting, a coarse scale, a small
-        style_scale)."""
-        style_area = size[0] * size[1] * self.config.style_scale**2
-        sh, sw = style.shape[-2:]
-        factor = min(math.sqrt(style_area / (sh * sw)), MAX_SIZE / max(sh, sw))
-        factor = max(factor, min(MIN_SIDE / min(sh, sw), MAX_SIZE / max(sh, sw)))
-        return resize_tensor(style, (max(1, round(sh * factor)), max(1, round(sw * factor))))
+    ) -> Targets:
+        return scale_targets(self._features, self.config, content, styles, blend, size)
 
     # -- run one scale --------------------------------------------------------------------
 
     def objective(
-        self, image: torch.Tensor, targets: _Targets
+        self, image: torch.Tensor, targets: Targets
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted total loss and its terms (content, style, tv) for a (1, 3, H, W) image."""
         cfg = self.config
@@ -240,7 +174,7 @@ class GatysRun:
     def _run_scale(
         self,
         image: torch.Tensor,
-        targets: _Targets,
+        targets: Targets,
         plan: ScalePlan,
         steps: int,
         clock: StepClock,
@@ -270,7 +204,7 @@ class GatysRun:
         return loop.image
 
     def _loss_and_grad(
-        self, x: torch.Tensor, targets: _Targets
+        self, x: torch.Tensor, targets: Targets
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         x = x.detach().requires_grad_(True)
         total, terms = self.objective(x, targets)
@@ -280,7 +214,7 @@ class GatysRun:
     def _run_adam(
         self,
         image: torch.Tensor,
-        targets: _Targets,
+        targets: Targets,
         steps: int,
         clock: StepClock,
         report: Reporter,
@@ -396,15 +330,3 @@ class GatysRun:
             noise = torch.rand((1, 3, *size), generator=generator)
             return noise.to(self.device)
         raise InvalidParameterError("init: 'image' needs an init_image, none was given")
-
-
-def _energy(tensor: torch.Tensor) -> float:
-    """Mean square of a target (its loss's scale); never 0, so a blank painting divides."""
-    return max(tensor.pow(2).mean().item(), 1e-12)
-
-
-def _mean_if(relative: bool, layers: Sequence[str], weights: Sequence[float]) -> dict[str, float]:
-    """Layer → weight; relative losses take the weighted mean over layers (the distances'
-    own convention), absolute ones the weighted sum (the objective before relative losses)."""
-    total = sum(weights) if relative and sum(weights) > 0 else 1.0
-    return {layer: w / total for layer, w in zip(layers, weights, strict=True)}

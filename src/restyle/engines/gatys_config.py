@@ -35,6 +35,11 @@ sweep in docs/gatys-quick.md: started from the feed-forward result, about 40 s a
 DEFAULT_STYLE_WEIGHT = 10.0
 """With relative losses (content and style distances, `loss_scale`), chosen by the same sweep."""
 
+DEEPEST_LAYER_WEIGHT = 0.1
+"""Style weight of the relu5_* layers with relative losses. Their Gram matrices describe the
+painting's objects more than its strokes: matched in full, a portrait's statistics paint eyes
+into a photo's sky (docs/gatys-quick.md); absolute losses weighed them about 1e-4 of relu4_1."""
+
 MAX_TIME_LIMIT_S = 6 * 3600.0
 """Longest time limit of one run (a worker is never held longer by a budget)."""
 Pooling = Literal["max", "avg"]
@@ -150,7 +155,10 @@ class GatysOptions:
         help="comma-separated VGG19 layers of the style loss",
     )
     style_layer_weights: tuple[float, ...] = option(
-        (), label="Style layer weights", help="one weight per style layer (empty: uniform)"
+        (),
+        label="Style layer weights",
+        help=f"one weight per style layer (empty: 1 each, but {DEEPEST_LAYER_WEIGHT:g} for "
+        "relu5_* layers with relative losses, whose statistics carry the painting's objects)",
     )
     content_weight: float = option(
         1.0, label="Content weight", help="content loss weight", minimum=0.0, maximum=1e9
@@ -268,13 +276,18 @@ class GatysOptions:
         ):
             weights = getattr(self, name)
             if not weights:
-                object.__setattr__(self, name, (1.0,) * len(layers))
+                object.__setattr__(self, name, self._default_weights(name, layers))
             elif len(weights) != len(layers):
                 raise InvalidParameterError(
                     f"{name}: {len(weights)} weights given for {len(layers)} layers {list(layers)}"
                 )
             elif any(w < 0 for w in weights):
                 raise InvalidParameterError(f"{name}: weights must be >= 0, got {list(weights)}")
+
+    def _default_weights(self, name: str, layers: tuple[str, ...]) -> tuple[float, ...]:
+        if name != "style_layer_weights" or self.loss_scale != "relative":
+            return (1.0,) * len(layers)
+        return tuple(DEEPEST_LAYER_WEIGHT if w.startswith("relu5") else 1.0 for w in layers)
 
     @property
     def open_ended(self) -> bool:

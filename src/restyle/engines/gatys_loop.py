@@ -4,8 +4,10 @@ CUDA, one step recorded as a CUDA graph and replayed), and the progress reports 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
+import statistics
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -160,6 +162,7 @@ class StepClock:
         self.sync = device.type == "cuda" and deadline is not None
         self.last = self.steps_began = self._now()
         self.pace: float | None = None
+        self.recent: collections.deque[float] = collections.deque(maxlen=3)  # step times
 
     def _now(self) -> float:
         if self.sync:
@@ -174,7 +177,11 @@ class StepClock:
     def stepped(self) -> None:
         if self.deadline is not None:
             now = self._now()
-            self.pace, self.last = now - self.last, now
+            self.recent.append(now - self.last)
+            self.last = now
+            # The median of the last three steps: a busy machine's steps jitter, and one slow
+            # (or quick) step should not stop the run early (or late).
+            self.pace = statistics.median(self.recent)
 
     def room(self) -> bool:
         """Whether a step started now would end by the deadline."""

@@ -113,7 +113,11 @@ def budgeted(options: JobOptions, photo: ImageHeader, settings: ServiceSettings)
     specs = public_options(method)
     size = values.get("size", getattr(specs.get("size"), "default", None))
     if ENGINES[method].steps:
-        iterations = values.get("iterations", getattr(specs.get("iterations"), "default", 0))
+        _, engine_options, _ = ENGINES[method].split(values)
+        if engine_options.open_ended:  # as many steps as fit: the time limit is the budget
+            _check_time_limit(engine_options.time_limit_s, settings)
+            return options.model_copy(update={"options": values})
+        iterations = engine_options.final_steps
         scale = (size or long_side) / long_side
         megapixels = photo.width * photo.height * scale * scale / 1e6
         cost = megapixels * iterations
@@ -128,6 +132,17 @@ def budgeted(options: JobOptions, photo: ImageHeader, settings: ServiceSettings)
                 "iterations",
             )
     return options.model_copy(update={"options": values})
+
+
+def _check_time_limit(seconds: float, settings: ServiceSettings) -> None:
+    limit = settings.job_time_limit()
+    if seconds > limit:
+        raise ApiError(
+            400,
+            "over_budget",
+            f"time_limit_s: {seconds:g} s, over this server's job time limit of {limit:g} s "
+            "(RESTYLE_JOB_TIMEOUT_S); ask for less time",
+        )
 
 
 def budgeted_video(options: JobOptions, clip: VideoInfo, settings: ServiceSettings) -> JobOptions:

@@ -176,8 +176,8 @@ def _stylize(
     _, engine_options, _ = engine.split(values)
     content = job_input(backend, record, "content", settings, reduce_to=output_side(engine_options))
     style = job_style(backend, record, settings)
-    if hasattr(engine_options, "preview_every"):  # about eight previews over a run
-        values["preview_every"] = max(1, engine_options.iterations // 8)
+    if hasattr(engine_options, "preview_every"):  # about eight previews over a planned run
+        values["preview_every"] = max(1, engine_options.final_steps // 8)
     return stylize_tensor(
         content,
         style,
