@@ -121,6 +121,30 @@ def test_events_stream_progress_previews_and_the_end_of_a_gatys_job(client: http
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
 
 
+def test_a_gatys_job_on_its_defaults_and_one_with_a_time_limit(client: httpx.Client) -> None:
+    # No step count: the default (20 steps from the arbitrary pass) is budgeted and runs.
+    assert wait(client, submit(client, method="gatys", size="48"))["status"] == "succeeded"
+    # A time limit and no step count: as many steps as fit, the clock counted down.
+    job = submit(client, method="gatys", size="48", time_limit_s="8s")
+    messages = []
+    with client.stream("GET", job["urls"]["events"], headers=auth(job), timeout=300) as stream:
+        name = ""
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name == "status":
+                status = json.loads(line.split(":", 1)[1])
+                messages.append(status.get("message") or "")
+                if status["status"] not in ("queued", "running"):
+                    break
+    assert any(m.startswith("step ") and m.endswith(" left") for m in messages), messages
+    assert wait(client, job)["status"] == "succeeded"
+    files = {"content": ("photo.jpg", jpeg(), "image/jpeg")}
+    data = {"style": "starry-night", "method": "gatys", "size": "48", "time_limit_s": "5h"}
+    over = client.post("/api/jobs", files=files, data=data)  # past the server's job timeout
+    assert over.status_code == 400 and "time_limit_s" in over.text, over.text
+
+
 def test_an_uploaded_painting_runs_with_gatys(client: httpx.Client) -> None:
     files = {
         "content": ("photo.jpg", jpeg(), "image/jpeg"),
