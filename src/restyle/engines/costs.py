@@ -5,7 +5,7 @@ and their megapixels over its coarse-to-fine ladder, the feed-forward engines th
 of their one forward pass. What one unit of work costs was measured by `benchmarks/cost_model.py`
 as a multiple of a *probe* (a few VGG19-like 3x3 convolutions) timed in the same run on the
 same machine; the result lives in `cost_model.json` beside this module, with the machine it
-was measured on. Here the probe runs once per device and precision (tens of milliseconds on
+was measured on. Here the probe runs once per device and precision (about 0.1 s on
 a CPU), so an estimate follows this machine's cores, vector units, bf16 support and present
 load without a table of CPUs. A ratio measured on one machine carries to another within a
 factor of about 1.5 (docs/cost-model.md); the progress bar's own projection takes over once
@@ -32,7 +32,11 @@ COST_MODEL_FILE = Path(__file__).with_name("cost_model.json")
 PROBE_CHANNELS = 64
 PROBE_SIDE = 96
 PROBE_LAYERS = 2
-PROBE_REPEATS = 3
+PROBE_REPEATS = 7
+PROBE_WARMUPS = 3
+"""Untimed calls first: the first pays for kernel selection and allocation, and the next few of a
+fresh process still run about 1.3x slow (caches, clocks), which made a cold CLI's estimates
+swing by half around auto's one-minute line."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +205,8 @@ def _probe(device_name: str, precision: str) -> float:
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
 
-    once()  # the first call pays for kernel selection and allocation
+    for _ in range(PROBE_WARMUPS):
+        once()
     return statistics.median(once() for _ in range(PROBE_REPEATS))
 
 
