@@ -1,5 +1,5 @@
 // The expected time of a job beside the Stylize button, for an engine that optimises over steps
-// (`capabilities.steps`: minutes on a CPU, so worth knowing before starting): POST
+// (`capabilities.steps`: tens of seconds or more on a CPU, so worth knowing before starting): POST
 // /api/estimate with the options as the form would send them and the chosen photo's size in
 // pixels (512 × 512 before one is chosen), asked a moment after the last change. The line is a
 // hint: any failure hides it, with no error shown.
