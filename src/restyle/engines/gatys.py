@@ -318,7 +318,7 @@ class GatysRun:
         generator: torch.Generator,
     ) -> torch.Tensor:
         init, size = self.config.init, plans[0].size
-        if init_image is not None and init in ("feed_forward", "image"):
+        if init_image is not None and self.config.starts_from_image:
             # The caller's picture wins: a start made elsewhere, or the one asked for.
             return resize_tensor(init_image.to(self.device, torch.float32), size)
         if init == "feed_forward":

@@ -171,7 +171,7 @@ class StepClock:
 
     def evaluated(self) -> None:
         """The scale's first evaluation is done: one step takes about as long."""
-        now = self._now() if self.deadline is not None else time.perf_counter()
+        now = self._now()
         self.pace, self.last, self.steps_began = now - self.last, now, now
 
     def stepped(self) -> None:

@@ -28,11 +28,6 @@ class ScalePlan:
     lbfgs_history: int
     open_ended: bool = False
 
-    @property
-    def work(self) -> float:
-        """Pixels × steps: what the rung's time is proportional to (its share of a budget)."""
-        return float(self.iterations * self.size[0] * self.size[1])
-
 
 def plan_scales(content_hw: tuple[int, int], config: GatysOptions) -> list[ScalePlan]:
     """Sizes, iterations and L-BFGS history per scale, smallest first.

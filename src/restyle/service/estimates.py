@@ -15,10 +15,10 @@ from restyle.devices import resolve_device
 from restyle.engines.costs import device_words, duration
 from restyle.engines.holder import Engines
 from restyle.engines.registry import ENGINES, installed_engines
-from restyle.errors import DeviceError, InvalidParameterError
-from restyle.options import OptionSpec
-from restyle.service.budgets import check_limits, public_options, sized
+from restyle.errors import DeviceError
+from restyle.service.budgets import sized
 from restyle.service.errors import ApiError
+from restyle.service.form import engine_values
 from restyle.service.schemas import EstimateRequest, EstimateResponse
 from restyle.service.settings import ServiceSettings
 
@@ -39,34 +39,13 @@ def workers_device(settings: ServiceSettings) -> torch.device | None:
         return None
 
 
-def _value(spec: OptionSpec, given: Any) -> Any:
-    """An option's value as a client sent it: text is parsed as the form's fields are."""
-    if isinstance(given, str):
-        return spec.parse(given)
-    return tuple(given) if isinstance(given, list) else given
-
-
 def job_values(
     method: str, given: Mapping[str, Any], settings: ServiceSettings, long_side: int
 ) -> dict[str, Any]:
     """The options a job of `method` with `given` runs with on a photo whose long side is
-    `long_side` px: checked against the engine's declarations and this server's limits (a 422
-    naming the option otherwise), with the size a job would get."""
-    specs = public_options(method)
-    unknown = sorted(set(given) - set(specs))
-    if unknown:
-        raise ApiError(
-            422,
-            "invalid_parameter",
-            f"{unknown[0]}: not an option of the {method} engine; its options: "
-            f"{', '.join(sorted(specs))}",
-        )
-    try:
-        parsed = {name: _value(specs[name], value) for name, value in given.items()}
-        check_limits(parsed, method, settings)
-        ENGINES[method].split(parsed)  # the engine's option classes validate every value
-    except InvalidParameterError as exc:
-        raise ApiError(422, "invalid_parameter", str(exc)) from exc
+    `long_side` px: checked as a job's form is (a 422 naming the option otherwise), with the
+    size a job would get."""
+    parsed = engine_values(method, given, settings, status=422)
     return sized(method, parsed, long_side, settings)
 
 

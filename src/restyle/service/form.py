@@ -5,6 +5,7 @@ engines' declarations and this server's limits, and each engine as `GET /api/eng
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -82,19 +83,8 @@ def parse_options(
             "invalid_parameter",
             f"{sorted(video_values)[0]}: an option of video jobs, and the content is an image",
         )
-    specs = option_fields()[method]
-    misplaced = sorted(set(values) - set(specs))
-    if misplaced:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"{misplaced[0]}: not an option of the {method} engine; its options: "
-            f"{', '.join(sorted(specs))}",
-        )
+    parsed = engine_values(method, values, settings, status=400, video=video)
     try:
-        parsed = {name: specs[name].parse(text) for name, text in values.items()}
-        check_limits(parsed, method, settings, video=video)
-        engine.split(parsed)  # the engine's option classes validate every value
         video_parsed = {name: video_specs[name].parse(text) for name, text in video_values.items()}
         VideoOptions(**video_parsed)  # the declaration validates the values
     except InvalidParameterError as exc:
@@ -111,6 +101,41 @@ def parse_options(
             400, "method_unavailable", f"method {method!r}: its model is not installed here"
         )
     return options
+
+
+def engine_values(
+    method: str,
+    given: Mapping[str, Any],
+    settings: ServiceSettings,
+    *,
+    status: int,
+    video: bool = False,
+) -> dict[str, Any]:
+    """Engine `method`'s options as a client gave them (form text parsed by each option's
+    declaration, JSON values as they are), checked against the declarations and this server's
+    limits: an ApiError with `status` naming the first option refused."""
+    specs = option_fields()[method]
+    misplaced = sorted(set(given) - set(specs))
+    if misplaced:
+        raise ApiError(
+            status,
+            "invalid_parameter",
+            f"{misplaced[0]}: not an option of the {method} engine; its options: "
+            f"{', '.join(sorted(specs))}",
+        )
+    try:
+        parsed = {name: _value(specs[name], value) for name, value in given.items()}
+        check_limits(parsed, method, settings, video=video)
+        ENGINES[method].split(parsed)  # the engine's option classes validate every value
+    except InvalidParameterError as exc:
+        raise ApiError(status, "invalid_parameter", str(exc)) from exc
+    return parsed
+
+
+def _value(spec: OptionSpec, given: Any) -> Any:
+    if isinstance(given, str):
+        return spec.parse(given)
+    return tuple(given) if isinstance(given, list) else given
 
 
 def _check_style(options: JobOptions, engine: EngineSpec, *, has_style_image: bool) -> None:
