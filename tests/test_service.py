@@ -235,10 +235,14 @@ def test_limits_per_client_and_a_restart_keeps_the_store(tmp_path: Path) -> None
             refused = c.post(
                 "/api/jobs",
                 files={"content": ("photo.jpg", jpeg(), "image/jpeg")},
-                data={"style": "starry-night"},
+                data={"style": "starry-night", "method": "gatys", "size": "64"},
             )
             assert refused.status_code == 429
             assert refused.json()["error"]["code"] == "too_many_jobs"
+            assert "heavy" in refused.json()["error"]["message"]
+            # The limit is per lane: the same client's quick jobs are still taken.
+            quick = submit(c, size="64")
+            assert quick["lane"] == "interactive" and wait(c, quick)["status"] == "succeeded"
         server.stop(kill=True)  # a crash with one job running and one queued
         server = Service(tmp_path, {"max_jobs_per_client": "2"}, port=server.port).start()
         with server.client() as c:

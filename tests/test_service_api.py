@@ -263,7 +263,11 @@ def test_a_created_job_is_its_public_record_plus_token_and_urls(
     assert response.status_code == 202, response.text
     job = response.json()
     record = app.state.backend.jobs.get(job["id"])
-    assert {k: v for k, v in job.items() if k not in ("token", "urls")} == record.public()
+    assert {k: v for k, v in job.items() if k not in ("token", "urls", "queue")} == record.public()
+    # Queued (this app's workers are not started): first in the interactive lane.
+    assert record.lane == "interactive" and record.expected_s is not None
+    assert job["queue"]["lane"] == "interactive" and job["queue"]["position"] == 1
+    assert job["queue"]["ahead"] == 0 and job["queue"]["expected_start_s"] == 0.0
     base = f"http://testserver/api/jobs/{job['id']}"
     assert job["urls"] == {
         "self": base,
@@ -272,7 +276,10 @@ def test_a_created_job_is_its_public_record_plus_token_and_urls(
         "preview": f"{base}/preview",
     }
     bearer = {"Authorization": f"Bearer {job['token']}"}
-    assert client.get(f"/api/jobs/{job['id']}", headers=bearer).json() == record.public()
+    assert client.get(f"/api/jobs/{job['id']}", headers=bearer).json() == {
+        **record.public(),
+        "queue": job["queue"],
+    }
     assert client.get(f"/api/jobs/{job['id']}?token={job['token']}").status_code == 200
 
 
@@ -353,6 +360,7 @@ def test_every_id_pattern_of_a_path_has_its_words(openapi: dict[str, Any]) -> No
 def test_job_status_bodies_take_any_options(app: FastAPI) -> None:
     record = JobRecord(id="A" * 22, token_sha256="", client="c", options=JobOptions(style="x"))
     public = record.public() | {"options": {"method": "fast", "something": {"new": [1, 2]}}}
+    public["queue"] = None
     assert JobStatusResponse.model_validate(public).model_dump(mode="json") == public
 
 

@@ -403,7 +403,10 @@ def test_store_errors_with_redis_away_are_json_503s(tmp_path: Path) -> None:
         redis_server.stop()
 
 
-TOO_MANY = {"code": "too_many_jobs", "message": "at most 4 queued or running jobs per client"}
+TOO_MANY = {
+    "code": "too_many_jobs",
+    "message": "at most 4 queued or running interactive jobs per client",
+}
 
 
 def burst(url: str, *, source: str, count: int = 16) -> list[Future[httpx.Response]]:

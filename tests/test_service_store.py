@@ -52,7 +52,7 @@ def test_a_lost_job_is_retried_then_failed_as_worker_lost(
     assert sweep(backend, settings, now=now + 1)["retried"] == 0  # heartbeat still fresh
     assert sweep(backend, settings, now=now + 10) == {
         "retried": 1, "lost": 0, "timed_out": 0, "stranded": 0, "expired": 0, "dropped": 0,
-        "orphans": 0, "styles_expired": 0,
+        "orphans": 0, "styles_expired": 0, "restocked": 0,
     }  # fmt: skip
     assert backend.jobs.get(job.id).status == JobStatus.QUEUED
     assert runner.claim(backend, job.id).attempts == 2  # the second worker dies too
@@ -113,8 +113,8 @@ def test_settings_come_from_restyle_environment_variables(
     monkeypatch.setenv("RESTYLE_DATA_DIR", str(tmp_path))
     settings = ServiceSettings()
     assert settings.max_upload_bytes == 123456 and settings.data_dir == tmp_path
-    monkeypatch.setenv("RESTYLE_WORKERS", "0")
-    with pytest.raises(ValueError, match="workers"):
+    monkeypatch.setenv("RESTYLE_HEAVY_WORKERS", "0")  # a lane with no worker would never run
+    with pytest.raises(ValueError, match="heavy_workers"):
         ServiceSettings()
 
 

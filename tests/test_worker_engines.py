@@ -67,7 +67,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 def test_one_worker_loads_each_model_once_across_sizes_and_options(
     tmp_path: Path, loads: Counter[str]
 ) -> None:
-    settings = ServiceSettings(data_dir=tmp_path, workers=1)
+    settings = ServiceSettings(data_dir=tmp_path)
     engines = Engines(device="cpu")
     backend = EmbeddedBackend(settings, engines)
     engines.setup()  # what a worker does at start

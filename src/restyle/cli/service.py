@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 
@@ -29,7 +30,18 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--redis", default=None, help="Redis URL: scale-out mode (no local workers)")
     serve.add_argument("--data-dir", default=None, help="overrides RESTYLE_DATA_DIR")
-    serve.add_argument("--workers", type=int, default=None, help="embedded jobs at once")
+    serve.add_argument(
+        "--interactive-workers",
+        type=int,
+        default=None,
+        help="embedded: threads for quick jobs (default 1)",
+    )
+    serve.add_argument(
+        "--heavy-workers",
+        type=int,
+        default=None,
+        help="embedded: threads for slow jobs: gatys, videos, refinements (default 1)",
+    )
 
 
 def _add_worker(commands: Any) -> None:
@@ -41,6 +53,12 @@ def _add_worker(commands: Any) -> None:
     worker.add_argument("--device", default=None, help="compute device (default: auto)")
     worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     worker.add_argument("--name", default=None, help="worker name (default host-pid)")
+    worker.add_argument(
+        "--lanes",
+        default="interactive,heavy",
+        help="the lanes this worker serves, in the order it looks at them (default "
+        "interactive,heavy; e.g. a GPU machine for the heavy lane: --lanes heavy)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -49,7 +67,8 @@ def _settings(args: argparse.Namespace) -> Any:
     overrides = {
         "redis_url": args.redis,
         "data_dir": getattr(args, "data_dir", None),
-        "workers": getattr(args, "workers", None),
+        "interactive_workers": getattr(args, "interactive_workers", None),
+        "heavy_workers": getattr(args, "heavy_workers", None),
         "device": getattr(args, "device", None),
     }
     return ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -71,7 +90,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    from restyle.cli.common import EXIT_USAGE
+    from restyle.service.lanes import parse_lanes
     from restyle.service.worker import work
 
-    work(_settings(args), burst=args.burst, name=args.name)
+    try:
+        lanes = parse_lanes(args.lanes)
+    except ValueError as exc:
+        print(f"restyle worker: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    work(_settings(args), burst=args.burst, name=args.name, lanes=lanes)
     return 0

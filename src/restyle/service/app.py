@@ -11,6 +11,7 @@ about the job. POST /api/stylize runs fast/arbitrary requests synchronously.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,9 @@ from fastapi import FastAPI
 from restyle.engines.holder import Engines
 from restyle.service.docs_page import mount_docs
 from restyle.service.errors import ErrorMiddleware, install_error_handlers
+from restyle.service.estimates import warm
 from restyle.service.metrics import ServiceMetrics
+from restyle.service.places import Places
 from restyle.service.routes import ROUTERS
 from restyle.service.settings import ServiceSettings
 from restyle.service.stores.base import Backend
@@ -57,6 +60,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         if backend.mode == "embedded":
             # This process is the only worker: whatever was running when it stopped is lost.
             sweep(backend, settings, all_lost=True)
+        await asyncio.to_thread(warm, settings, engines)  # before the workers keep the CPU busy
         backend.start()
         sweeper.start()
         log.info("restyle service: %s mode", backend.mode)
@@ -75,6 +79,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.backend, app.state.settings, app.state.metrics = backend, settings, metrics
     app.state.engines = engines
+    app.state.places = Places(backend)
     app.add_middleware(
         BodyLimitMiddleware, limit=body_limit(settings), timeout=settings.body_timeout_s
     )

@@ -20,6 +20,7 @@ from restyle.service.errors import ApiError
 from restyle.service.jobs import JOB_ID_PATTERN, JobRecord, token_matches
 from restyle.service.metrics import ServiceMetrics
 from restyle.service.personal import PersonalStyle, is_personal
+from restyle.service.places import Places
 from restyle.service.settings import ServiceSettings
 from restyle.service.stores.base import Backend
 
@@ -43,6 +44,10 @@ def get_engines(request: Request) -> Engines:
     return cast(Engines, request.app.state.engines)
 
 
+def get_places(request: Request) -> Places:
+    return cast(Places, request.app.state.places)
+
+
 def get_client(request: Request) -> str:
     """Who sent the request, for the per-client job limit."""
     return request.client.host if request.client else "unknown"
@@ -53,6 +58,7 @@ SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 EnginesDep = Annotated[Engines, Depends(get_engines)]
 ClientDep = Annotated[str, Depends(get_client)]
+PlacesDep = Annotated[Places, Depends(get_places)]
 
 
 class _BearerToken(SecurityBase):

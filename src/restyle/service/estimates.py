@@ -1,4 +1,5 @@
-"""POST /api/estimate's answer: how long a job is expected to take on this server's workers.
+"""How long a job is expected to take on this server's workers: POST /api/estimate's answer,
+and each new job's `expected_s` (its lane and its place in line are reckoned from it).
 
 The options are read as a job's form is read (the engine's public options, this server's limits,
 its default output size for a photo of the given size: `budgets`), and the time comes from the
@@ -89,3 +90,39 @@ def expected_time(
         text=f"about {duration(expected.seconds)}",
         device=expected.device,
     )
+
+
+def job_seconds(
+    method: str,
+    values: Mapping[str, Any],
+    content_hw: tuple[int, int],
+    settings: ServiceSettings,
+    engines: Engines,
+    *,
+    frames: int = 0,
+) -> float | None:
+    """The expected run time of a job of `method` with its checked `values` on a photo of
+    `content_hw` (H, W) px, or on each of a clip's `frames` (None: not known here, e.g. the
+    workers' device is not this machine's). A guess must never refuse a job: any failure is
+    None."""
+    spec = ENGINES[method]
+    device = workers_device(settings)
+    if device is None or min(content_hw) <= 0:
+        return None
+    try:
+        own = {k: v for k, v in values.items() if spec.accepts([k])}  # a clip's options aside
+        _, options, _ = spec.split(own)
+        with _TIMING:
+            expected = spec.estimate(options, content_hw, device, engines.setup_of(method))
+    except Exception:  # an estimate is advice: the job runs without one
+        return None
+    if expected is None:
+        return None
+    return expected.seconds * max(frames, 1)
+
+
+def warm(settings: ServiceSettings, engines: Engines) -> None:
+    """Time the cost model's probes now, while the workers are idle: a probe timed beside a
+    busy worker would inflate every estimate of the process."""
+    for method in installed_engines():
+        job_seconds(method, {}, (256, 256), settings, engines)

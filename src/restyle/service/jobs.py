@@ -141,7 +141,11 @@ class JobRecord(BaseModel):
     progress: float = 0.0
     message: str = ""
     error: JobError | None = None
-    priority: int = 0  # higher first: synchronous requests jump the queue
+    priority: int = 0  # higher first: synchronous requests jump their lane's line
+    lane: Literal["interactive", "heavy"] = "heavy"
+    """Which workers run it (`restyle.service.lanes`): quick work never waits behind slow."""
+    expected_s: float | None = None
+    """Its expected run time on the workers (the cost model's estimate at submission)."""
     attempts: int = 0
     cancel_requested: bool = False
     preview_version: int = 0
@@ -183,6 +187,8 @@ class JobRecord(BaseModel):
             ),
             "artefacts": self.artefacts,
             "attempts": self.attempts,
+            "lane": self.lane,
+            "expected_s": None if self.expected_s is None else round(self.expected_s, 1),
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,

@@ -38,6 +38,8 @@ class StylizeRequest:
     response: str  # "image" or "json" (base64), for POST /api/stylize
     frames: int = 0
     """A video's frames, as counted from its container."""
+    content_hw: tuple[int, int] = (0, 0)
+    """The photo's or the clip's frames' height and width, px."""
 
     @property
     def is_video(self) -> bool:
@@ -103,12 +105,13 @@ async def _parse(form: FormData, settings: ServiceSettings, scratch: Path | None
     if video:
         assert scratch is not None
         content, info = await read_video(content_file, settings, scratch)
-        frames = info.frames
+        frames, content_hw = info.frames, (info.height, info.width)
     else:
         content, photo = await read_image(
             content_file, "content", settings.max_upload_bytes, settings
         )
         options = budgeted(options, photo, settings)
+        content_hw = (photo.height, photo.width)
     try:
         if video:
             options = budgeted_video(options, info, settings)
@@ -122,7 +125,12 @@ async def _parse(form: FormData, settings: ServiceSettings, scratch: Path | None
             content.unlink(missing_ok=True)
         raise
     return StylizeRequest(
-        options=options, content=content, style_image=style, response=response, frames=frames
+        options=options,
+        content=content,
+        style_image=style,
+        response=response,
+        frames=frames,
+        content_hw=content_hw,
     )
 
 

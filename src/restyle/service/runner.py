@@ -105,7 +105,16 @@ def run(backend: Backend, job_id: str, settings: ServiceSettings, engines: Engin
     more than one. Jobs taken along are claimed like any other, so no other worker runs them.
     """
     record = claim(backend, job_id)
-    if record is None:
+    if record is not None:
+        run_claimed(backend, record, settings, engines)
+
+
+def run_claimed(
+    backend: Backend, record: JobRecord, settings: ServiceSettings, engines: Engines
+) -> None:
+    """Run a job this worker has claimed (`run`, or `backend.lanes.take`)."""
+    if record.cancel_requested:
+        _finish(backend, record, JobStatus.CANCELLED, None)
         return
     mates = _batch_mates(backend, record, settings, engines)
     if mates:
@@ -127,7 +136,12 @@ def _batch_mates(
     for other in backend.jobs.queued(4 * settings.max_batch):
         if len(mates) + 1 >= settings.max_batch:
             break
-        if other.options == record.options and not other.style_upload and other.kind == "image":
+        if (
+            other.options == record.options
+            and other.lane == record.lane
+            and not other.style_upload
+            and other.kind == "image"
+        ):
             claimed = claim(backend, other.id)
             if claimed is not None:
                 mates.append(claimed)

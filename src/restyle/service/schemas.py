@@ -202,6 +202,21 @@ class ArtefactReport(BaseModel):
     checked_photos: int = Field(description="how many photos were stylized and measured")
 
 
+class QueuePlace(BaseModel):
+    """Where a queued job stands in its lane (`restyle.service.lanes`)."""
+
+    lane: Literal["interactive", "heavy"]
+    position: int = Field(description="1: the next job the lane's workers take")
+    ahead: int = Field(description="jobs the lane's workers take before this one")
+    workers: int | None = Field(description="workers serving the lane; null: none known")
+    expected_start_s: float | None = Field(
+        description="seconds from now until it is expected to start (null: no worker known)"
+    )
+    expected_finish_s: float | None = Field(
+        description="seconds from now until it is expected to finish"
+    )
+
+
 class JobStatusResponse(BaseModel):
     """A job as its owner sees it (`JobRecord.public()`)."""
 
@@ -226,6 +241,15 @@ class JobStatusResponse(BaseModel):
         None, description="a succeeded refinement's artefact check; null until it has one"
     )
     attempts: int
+    lane: Literal["interactive", "heavy"] = Field(
+        description="the workers that run it: `interactive` (quick work) or `heavy` (slow work)"
+    )
+    expected_s: float | None = Field(
+        description="its expected run time on the workers, seconds (null: not known)"
+    )
+    queue: QueuePlace | None = Field(
+        None, description="its place in its lane while it is queued; null otherwise"
+    )
     created_at: float = Field(description="Unix time")
     started_at: float | None
     finished_at: float | None

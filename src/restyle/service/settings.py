@@ -27,7 +27,31 @@ class ServiceSettings(BaseSettings):
     arbitrary_network: Network = Field(
         "microast", description="the arbitrary engine's network: microast or metanet"
     )
-    workers: int = Field(1, ge=1, le=64, description="embedded mode: jobs run at once")
+    # The lanes (restyle.service.lanes): quick work never waits behind slow work.
+    interactive_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="embedded mode: threads that run quick jobs (the interactive lane)",
+    )
+    heavy_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="embedded mode: threads that run slow jobs (gatys, videos, refinements)",
+    )
+    heavy_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="embedded mode: how much lower the heavy lane's CPU priority is (nice), so "
+        "a quick request still gets the cores",
+    )
+    interactive_max_s: float = Field(
+        10,
+        gt=0,
+        description="a still of a one-pass engine expected to take longer goes to the heavy lane",
+    )
 
     max_upload_bytes: int = Field(20_000_000, ge=1024, description="a photo upload")
     max_style_upload_bytes: int = Field(10_000_000, ge=1024, description="a painting upload")

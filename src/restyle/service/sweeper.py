@@ -67,6 +67,7 @@ def sweep(
         log.warning("job %s: queued but in no queue, queued again", job_id)
         backend.jobs.requeue(job_id)
         counts["stranded"] += 1
+    counts["restocked"] = backend.lanes.restock()
     for job_id in backend.jobs.finished_before(now - settings.result_ttl_s):
         backend.jobs.delete(job_id)
         counts["expired"] += 1

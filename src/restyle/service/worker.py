@@ -4,6 +4,11 @@ It connects out to `RESTYLE_REDIS_URL` (no public address needed), builds its en
 (`Engines.setup`: VGG19, the MetaNet, ...), and runs RQ's `SimpleWorker`, which executes each
 job in this process with those engines: no job loads a model another job loaded.
 
+It serves the lanes it is given (`--lanes`, default all: interactive first): RQ looks at their
+queues in that order, and each ticket it takes runs its lane's next job (`run_next`). A worker
+that serves both lanes may be busy with a heavy job when interactive work comes; run at least
+one worker with `--lanes interactive` to keep quick work quick.
+
 A Redis outage does not end the worker: its commands are retried through `store_retry_s`
 (stores.redis_backend.store_retry), and should RQ's loop still give up on a lost connection,
 the worker enters it again after a pause that doubles up to `_MAX_PAUSE_S`. Only a stop request
@@ -25,14 +30,16 @@ from rq.exceptions import StopRequested
 
 from restyle.engines.holder import Engines
 from restyle.service import runner
+from restyle.service.lanes import LANES, Lane, parse_lanes
 from restyle.service.settings import ServiceSettings
 
-# RQ calls `run_job` by name with only the job id: what the worker built at start is kept here.
+# RQ calls `run_next` by name with only the lane: what the worker built at start is kept here.
 _state: dict[str, object] = {}
 
 
-def run_job(job_id: str) -> None:
-    """What RQ calls with a job id (see stores.redis_jobs.RUN_JOB)."""
+def run_next(lane: str) -> None:
+    """What RQ calls with a lane's ticket (see stores.redis_jobs.RUN_NEXT): take the lane's
+    next job, if any is left, and run it."""
     from restyle.service.stores.redis_backend import RedisBackend
 
     settings = _state.get("settings")
@@ -44,7 +51,9 @@ def run_job(job_id: str) -> None:
     engines = _state.get("engines")
     if not isinstance(engines, Engines):
         engines = _state["engines"] = settings.engines()
-    runner.run(backend, job_id, settings, engines)
+    record = backend.lanes.take(parse_lanes(lane), time.time())
+    if record is not None:
+        runner.run_claimed(backend, record, settings, engines)
 
 
 _FIRST_PAUSE_S = 0.5
@@ -63,8 +72,14 @@ class _Worker(SimpleWorker):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # RQ: no hints
 
 
-def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = None) -> bool:
-    """Serve jobs until stopped (or, with `burst`, until the queues are empty)."""
+def work(
+    settings: ServiceSettings,
+    *,
+    burst: bool = False,
+    name: str | None = None,
+    lanes: tuple[Lane, ...] = LANES,
+) -> bool:
+    """Serve jobs of `lanes` until stopped (or, with `burst`, until their queues are empty)."""
     from rq.serializers import JSONSerializer
 
     from restyle.service.stores.redis_backend import RedisBackend
@@ -76,7 +91,10 @@ def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = N
     engines = settings.engines()
     built = engines.setup()
     logging.getLogger("restyle.service").info(
-        "engines ready on %s: %s", engines.device, ", ".join(built)
+        "engines ready on %s: %s; serving the lanes %s",
+        engines.device,
+        ", ".join(built),
+        ", ".join(lanes),
     )
     _state.update(settings=settings, backend=backend, engines=engines)
     base_name = name or f"restyle-{socket.gethostname()}-{os.getpid()}"
@@ -85,7 +103,7 @@ def work(settings: ServiceSettings, *, burst: bool = False, name: str | None = N
         # A new name each round: a worker that could not record its death in Redis is still
         # registered under the old one until that registration expires.
         worker = _Worker(
-            backend.jobs.queues,
+            [backend.jobs.queues[lane] for lane in lanes],
             connection=backend.redis,
             serializer=JSONSerializer,
             name=base_name if round_ == 0 else f"{base_name}-{round_}",

@@ -15,18 +15,24 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
+from restyle.engines.holder import Engines
 from restyle.service.deps import (
     AuthorisedJob,
     BackendDep,
     ClientDep,
+    EnginesDep,
     JobId,
+    PlacesDep,
     SettingsDep,
     TokenDep,
     owned_style,
 )
 from restyle.service.errors import ApiError
+from restyle.service.estimates import job_seconds
 from restyle.service.jobs import JobRecord, JobStatus, new_job_id, new_token
+from restyle.service.lanes import lane_for
 from restyle.service.personal import is_personal
+from restyle.service.places import Places
 from restyle.service.requests import StylizeRequest, read_stylize_request
 from restyle.service.routes.styles import personal_info
 from restyle.service.schemas import (
@@ -48,23 +54,44 @@ _EVENT_POLL_S = 0.25
 async def submit(
     backend: Backend,
     settings: ServiceSettings,
+    engines: Engines,
     parsed: StylizeRequest,
     client: str,
     *,
     token_sha256: str = "",
     priority: int = 0,
 ) -> JobRecord:
-    """Queue a parsed request as a job, with its images, if the client's and the queue's limits
-    allow it (checked by the backend in the same step as the insert): 429 or 503 otherwise."""
+    """Queue a parsed request as a job in its lane, with its images, if the client's and the
+    queue's limits allow it (checked by the backend in the same step as the insert): 429 or 503
+    otherwise."""
+    method, kind = parsed.options.method, "video" if parsed.is_video else "image"
+    expected = await asyncio.to_thread(
+        job_seconds,
+        method,
+        parsed.options.options,
+        parsed.content_hw,
+        settings,
+        engines,
+        frames=parsed.frames,
+    )
+    lane = lane_for(
+        kind=kind,
+        method=method,
+        priority=priority,
+        expected_s=expected,
+        interactive_max_s=settings.interactive_max_s,
+    )
     record = JobRecord(
         id=new_job_id(),
         token_sha256=token_sha256,
         client=client,
         options=parsed.options,
         style_upload=parsed.style_image is not None,
-        kind="video" if parsed.is_video else "image",
+        kind=kind,
         frames_total=parsed.frames,
         priority=priority,
+        lane=lane,
+        expected_s=expected,
     )
     blobs: dict[str, bytes | Path] = {"content": parsed.content}
     if parsed.style_image is not None:
@@ -91,7 +118,8 @@ async def admit(
             raise ApiError(
                 429,
                 "too_many_jobs",
-                f"at most {settings.max_jobs_per_client} queued or running jobs per client",
+                f"at most {settings.max_jobs_per_client} queued or running {record.lane} jobs "
+                "per client",
             ) from None
         raise ApiError(503, "queue_full", "the queue is full; try again later") from None
     # A store that cannot take the job (`backend.unavailable`) reaches ErrorMiddleware, which
@@ -117,6 +145,8 @@ async def create_job(
     settings: SettingsDep,
     client: ClientDep,
     owner_token: TokenDep,
+    engines: EnginesDep,
+    places: PlacesDep,
 ) -> JobCreatedResponse:
     """Queue a stylization (multipart form: `content`, a photo or a video, and `style` or
     `style_image`, options). A personal style needs its owner's token (`Authorization:
@@ -125,14 +155,19 @@ async def create_job(
     token, token_sha256 = new_token()
     try:
         check_style_access(backend, parsed, owner_token)
-        record = await submit(backend, settings, parsed, client, token_sha256=token_sha256)
+        record = await submit(backend, settings, engines, parsed, client, token_sha256=token_sha256)
     finally:
         parsed.discard()  # a video the store did not take (refused, or the store failed)
-    return created(request, record, token)
+    return await created(request, record, token, places)
 
 
-def created(request: Request, record: JobRecord, token: str) -> JobCreatedResponse:
-    """The answer to a job's creation: its record, its token (shown this once) and its URLs."""
+async def created(
+    request: Request, record: JobRecord, token: str, places: Places
+) -> JobCreatedResponse:
+    """The answer to a job's creation: its record and place in line, its token (shown this
+    once) and its URLs."""
+    places.forget(record.lane)
+    status = await asyncio.to_thread(places.status, record)
     base = str(request.url_for("job_status", job_id=record.id))
     urls = {
         "self": base,
@@ -140,20 +175,25 @@ def created(request: Request, record: JobRecord, token: str) -> JobCreatedRespon
         "result": f"{base}/result",
         "preview": f"{base}/preview",
     }
-    return JobCreatedResponse.model_validate({**record.public(), "token": token, "urls": urls})
+    return JobCreatedResponse.model_validate({**status, "token": token, "urls": urls})
 
 
 @router.get("/api/jobs/{job_id}", name="job_status", responses=_ONE_JOB)
-def job_status(record: AuthorisedJob) -> JobStatusResponse:
-    return JobStatusResponse.model_validate(record.public())
+def job_status(record: AuthorisedJob, places: PlacesDep) -> JobStatusResponse:
+    """The job: its status and progress, and while it is queued its place in its lane
+    (`queue`: position, expected start and finish)."""
+    return JobStatusResponse.model_validate(places.status(record))
 
 
 @router.delete("/api/jobs/{job_id}", responses=_ONE_JOB)
-def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> JobStatusResponse:
-    """Cancel a queued or running job; a finished job is left as it is. A video job's files
-    are removed at once (a running one stops after its current batch of frames)."""
+def cancel_job(
+    job_id: JobId, record: AuthorisedJob, backend: BackendDep, places: PlacesDep
+) -> JobStatusResponse:
+    """Cancel a queued or running job, freeing its place in its lane at once (a running one
+    stops at its next step); a finished job is left as it is. A video job's files are removed
+    at once (a running one stops after its current batch of frames)."""
     if record.status.finished:
-        return JobStatusResponse.model_validate(record.public())
+        return JobStatusResponse.model_validate(places.status(record))
     updated = backend.jobs.update(
         job_id,
         status=JobStatus.CANCELLED,
@@ -167,7 +207,8 @@ def cancel_job(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Job
         for name in ("content", "style", "preview"):
             backend.blobs.delete(job_id, name)
     backend.stats.count_finished(JobStatus.CANCELLED, None, "")
-    return JobStatusResponse.model_validate(updated.public())
+    places.forget(record.lane)
+    return JobStatusResponse.model_validate(places.status(updated))
 
 
 @router.get(
@@ -284,15 +325,22 @@ def job_preview(job_id: JobId, record: AuthorisedJob, backend: BackendDep) -> Re
     },
 )
 async def job_events(
-    job_id: JobId, record: AuthorisedJob, backend: BackendDep, request: Request
+    job_id: JobId,
+    record: AuthorisedJob,
+    backend: BackendDep,
+    places: PlacesDep,
+    request: Request,
 ) -> EventSourceResponse:
-    """`status` events when the status, progress or message changes (a video's with its frames
-    done and in all); `preview` events with the Gatys preview or a video's latest frame as a
-    data URL; `end` with the final status, then the stream closes."""
-    return EventSourceResponse(_events(backend, job_id, request), ping=10)
+    """`status` events when the status, progress or message changes, or a queued job's place
+    in line (a video's with its frames done and in all); `preview` events with the Gatys
+    preview or a video's latest frame as a data URL; `end` with the final status, then the
+    stream closes."""
+    return EventSourceResponse(_events(backend, places, job_id, request), ping=10)
 
 
-async def _events(backend: Backend, job_id: str, request: Request) -> AsyncIterator[dict[str, str]]:
+async def _events(
+    backend: Backend, places: Places, job_id: str, request: Request
+) -> AsyncIterator[dict[str, str]]:
     last: tuple[Any, ...] | None = None
     preview_version = 0
     while not await request.is_disconnected():
@@ -300,10 +348,19 @@ async def _events(backend: Backend, job_id: str, request: Request) -> AsyncItera
         if record is None:
             yield {"event": "end", "data": json.dumps({"status": "expired"})}
             return
-        state = (record.status, round(record.progress, 3), record.message)
+        status = await asyncio.to_thread(places.status, record)
+        queue = status["queue"] or {}
+        finish = queue.get("expected_finish_s")
+        state = (
+            record.status,
+            round(record.progress, 3),
+            record.message,
+            queue.get("position"),
+            None if finish is None else round(finish / 5),  # a new estimate every 5 s or so
+        )
         if state != last:
             last = state
-            yield {"event": "status", "data": json.dumps(record.public())}
+            yield {"event": "status", "data": json.dumps(status)}
         if record.preview_version > preview_version:
             preview = await asyncio.to_thread(backend.blobs.get, job_id, "preview")
             if preview is not None:
@@ -314,6 +371,6 @@ async def _events(backend: Backend, job_id: str, request: Request) -> AsyncItera
                     "data": json.dumps({"version": preview_version, "image": image}),
                 }
         if record.status.finished:
-            yield {"event": "end", "data": json.dumps(record.public())}
+            yield {"event": "end", "data": json.dumps(status)}
             return
         await asyncio.sleep(_EVENT_POLL_S)

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 
 from restyle.engines.registry import trained_engine
-from restyle.service.deps import BackendDep, ClientDep, SettingsDep, TokenDep
+from restyle.service.deps import BackendDep, ClientDep, PlacesDep, SettingsDep, TokenDep
 from restyle.service.errors import ApiError
 from restyle.service.jobs import (
     TOKEN_PATTERN,
@@ -21,6 +21,7 @@ from restyle.service.jobs import (
     new_token,
     token_hash,
 )
+from restyle.service.lanes import lane_for
 from restyle.service.personal import default_name, new_style_id, quota_full
 from restyle.service.requests import read_refine_request
 from restyle.service.routes.jobs import admit, created
@@ -40,6 +41,7 @@ async def create_refine(
     settings: SettingsDep,
     client: ClientDep,
     owner_token: TokenDep,
+    places: PlacesDep,
 ) -> JobCreatedResponse:
     """Queue a refinement (multipart form: `painting`, a file, or `painting_style`, a zoo style
     id; `minutes`, the time budget; `name`). With `Authorization: Bearer <token>` (a token an
@@ -76,9 +78,17 @@ async def create_refine(
         kind="refine",
         style_id=new_style_id(),
         budget_s=parsed.minutes * 60,
+        lane=lane_for(
+            kind="refine",
+            method=trained_engine().name,
+            priority=0,
+            expected_s=parsed.minutes * 60,
+            interactive_max_s=settings.interactive_max_s,
+        ),
+        expected_s=parsed.minutes * 60,  # it trains for its budget
     )
     blobs: dict[str, bytes | Path] = {}
     if parsed.painting is not None:
         blobs["style"] = parsed.painting
     await admit(backend, settings, record, blobs)
-    return created(request, record, token)
+    return await created(request, record, token, places)

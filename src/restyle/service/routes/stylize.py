@@ -1,7 +1,8 @@
 """POST /api/stylize: a fast or arbitrary stylization answered in the same request.
 
-It runs as a job that jumps the queue, is waited for, and is forgotten once answered. It counts
-against its client's limit of jobs like any other, since it takes a worker ahead of them.
+It runs as a job of the interactive lane that goes ahead of the lane's queued jobs, is waited
+for, and is forgotten once answered. It counts against its client's limit of interactive jobs
+like any other, since it takes a worker ahead of them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from restyle.engines.registry import ENGINES
-from restyle.service.deps import BackendDep, ClientDep, SettingsDep, TokenDep
+from restyle.service.deps import BackendDep, ClientDep, EnginesDep, SettingsDep, TokenDep
 from restyle.service.errors import ApiError, api_error_for_job
 from restyle.service.jobs import JobStatus
 from restyle.service.requests import read_stylize_request
@@ -40,6 +41,7 @@ async def stylize_now(
     settings: SettingsDep,
     client: ClientDep,
     owner_token: TokenDep,
+    engines: EnginesDep,
 ) -> Response:
     """Stylize with `fast` or `arbitrary` and answer with the image (the form of POST /api/jobs,
     plus `response`: `image` or `json`)."""
@@ -51,7 +53,7 @@ async def stylize_now(
             f"method {parsed.options.method!r} is slow: use POST /api/jobs for it",
         )
     check_style_access(backend, parsed, owner_token)
-    record = await submit(backend, settings, parsed, client, priority=10)
+    record = await submit(backend, settings, engines, parsed, client, priority=10)
     try:
         final = await backend.jobs.wait_finished(record.id, settings.sync_timeout_s)
         if final is None or not final.status.finished:

@@ -6,7 +6,8 @@
   `restyle worker` processes that connect out to Redis from anywhere.
 
 The API, the runner and the sweeper only ever speak to these interfaces: `backend.jobs` (records,
-admission, the queue, claims), `backend.blobs` (a job's files), `backend.personal` (personal
+admission, claims), `backend.lanes` (which job a worker takes next, a queued job's place),
+`backend.blobs` (a job's files), `backend.personal` (personal
 styles and their files), `backend.stats` (what /metrics and the limits count).
 """
 
@@ -18,11 +19,12 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from restyle.service.jobs import JobRecord, JobStatus
+from restyle.service.lanes import Lane, LaneLine
 from restyle.service.personal import PersonalStyle
 
 # Job statistics kept by every backend and exported at /metrics.
@@ -108,6 +110,26 @@ class JobStore(abc.ABC):
             if record is None or record.status.finished or time.monotonic() >= deadline:
                 return record
             await asyncio.sleep(0.05)
+
+
+class LaneStore(abc.ABC):
+    """The lanes' lines (`restyle.service.lanes`): which queued job a worker takes next, and
+    what a queued job waits for."""
+
+    @abc.abstractmethod
+    def take(self, lanes: Sequence[Lane], now: float) -> JobRecord | None:
+        """Claim (as `JobStore.claim`) the job that comes next in the first of `lanes` that has
+        one, in the lanes' fair order, and count it as its client's turn; None when they are
+        empty."""
+
+    @abc.abstractmethod
+    def line(self, lane: Lane) -> LaneLine:
+        """The lane now: its queued and running jobs, its clients' turns, its workers."""
+
+    def restock(self) -> int:
+        """Mend the lanes' dispatch where queued jobs have no worker told about them (Redis: a
+        lost ticket); how many were mended. The embedded workers read the lanes themselves."""
+        return 0
 
 
 class BlobStore(abc.ABC):
@@ -238,6 +260,7 @@ class Backend(abc.ABC):
     # to a problem of one job: a worker waits such an outage out instead of failing its job.
     unavailable: tuple[type[Exception], ...] = (StoreUnavailable,)
     jobs: JobStore
+    lanes: LaneStore
     blobs: BlobStore
     personal: PersonalStyleStore
     stats: StatsStore

@@ -18,11 +18,14 @@ from pathlib import Path
 
 from restyle.engines.holder import Engines
 from restyle.service import runner
+from restyle.service.jobs import JobRecord
+from restyle.service.lanes import Lane
 from restyle.service.settings import ServiceSettings
 from restyle.service.stores.base import Backend
 from restyle.service.stores.embedded_blobs import EmbeddedBlobStore
 from restyle.service.stores.embedded_db import Database
 from restyle.service.stores.embedded_jobs import EmbeddedJobStore
+from restyle.service.stores.embedded_lanes import EmbeddedLaneStore
 from restyle.service.stores.embedded_personal import EmbeddedPersonalStyleStore
 from restyle.service.stores.embedded_stats import EmbeddedStatsStore
 from restyle.service.stores.embedded_workers import WorkerPool
@@ -31,6 +34,7 @@ from restyle.service.stores.embedded_workers import WorkerPool
 class EmbeddedBackend(Backend):
     mode = "embedded"
     jobs: EmbeddedJobStore
+    lanes: EmbeddedLaneStore
     blobs: EmbeddedBlobStore
     personal: EmbeddedPersonalStyleStore
     stats: EmbeddedStatsStore
@@ -46,14 +50,22 @@ class EmbeddedBackend(Backend):
         self.db = Database(self.root / "jobs.sqlite3")
         self.blobs = EmbeddedBlobStore(self.root, self.db)
         self.jobs = EmbeddedJobStore(self.db, self.blobs)
+        self.lanes = EmbeddedLaneStore(self.db, self.jobs, lambda lane: self.pool.serving(lane))
         self.personal = EmbeddedPersonalStyleStore(self.root, self.db)
         self.stats = EmbeddedStatsStore(self.db)
+        threads: list[tuple[Lane, ...]] = [("interactive",)] * settings.interactive_workers
+        threads += [("heavy",)] * settings.heavy_workers
         self.pool = WorkerPool(
-            self.jobs, self._run, setup=self.engines.setup, workers=settings.workers
+            self.jobs,
+            self.lanes,
+            self._run,
+            setup=self.engines.setup,
+            threads=threads,
+            heavy_nice=settings.heavy_nice,
         )
 
-    def _run(self, job_id: str) -> None:
-        runner.run(self, job_id, self.settings, self.engines)
+    def _run(self, record: JobRecord) -> None:
+        runner.run_claimed(self, record, self.settings, self.engines)
 
     def start(self) -> None:
         self.pool.start()

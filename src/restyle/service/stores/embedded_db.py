@@ -24,9 +24,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     client TEXT NOT NULL,
     priority INTEGER NOT NULL,
     created_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    lane TEXT NOT NULL DEFAULT 'heavy'
 );
-CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, created_at);
 CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS personal (
     id TEXT PRIMARY KEY,
@@ -36,6 +36,18 @@ CREATE TABLE IF NOT EXISTS personal (
     expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS personal_owner ON personal (owner, created_at);
+CREATE TABLE IF NOT EXISTS turns (
+    lane TEXT NOT NULL,
+    client TEXT NOT NULL,
+    served_at REAL NOT NULL,
+    PRIMARY KEY (lane, client)
+);
+"""
+# A database written before the lanes has no `lane` column: its jobs are heavy until they end.
+_LANE_COLUMN = "ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'heavy'"
+_INDEXES = """
+DROP INDEX IF EXISTS jobs_queue;
+CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (status, lane);
 """
 
 
@@ -46,6 +58,10 @@ class Database:
         self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.executescript(_SCHEMA)
+        columns = {row[1] for row in self.connection.execute("PRAGMA table_info(jobs)")}
+        if "lane" not in columns:
+            self.connection.execute(_LANE_COLUMN)
+        self.connection.executescript(_INDEXES)
         self.lock = threading.Lock()
 
     def close(self) -> None:
@@ -61,12 +77,13 @@ def store_errors() -> Iterator[None]:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def count_active(db: Database, client: str) -> int:
-    """Queued or running jobs of `client` (the lock held)."""
-    row = db.connection.execute(
-        "SELECT COUNT(*) FROM jobs WHERE client = ? AND status IN (?, ?)",
-        (client, JobStatus.QUEUED.value, JobStatus.RUNNING.value),
-    ).fetchone()
+def count_active(db: Database, client: str, lane: str | None = None) -> int:
+    """Queued or running jobs of `client` (in `lane`, or in all), the lock held."""
+    query = "SELECT COUNT(*) FROM jobs WHERE client = ? AND status IN (?, ?)"
+    values: tuple[str, ...] = (client, JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+    if lane is not None:
+        query, values = query + " AND lane = ?", (*values, lane)
+    row = db.connection.execute(query, values).fetchone()
     return int(row[0])
 
 

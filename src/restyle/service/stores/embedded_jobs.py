@@ -1,4 +1,5 @@
-"""Job records in SQLite: the `jobs` table is the queue too (a queued record is a queued job).
+"""Job records in SQLite: the `jobs` table is the lanes' lines too (a queued record is a queued
+job; `embedded_lanes` picks the next one).
 
 A claim is a read and a write under the database's lock; admission counts and inserts in one
 IMMEDIATE transaction. Waiting for a job (`POST /api/stylize`) is woken by the update that
@@ -23,7 +24,7 @@ from restyle.service.stores.embedded_db import Database, count_active, count_que
 class EmbeddedJobStore(JobStore):
     def __init__(self, db: Database, blobs: EmbeddedBlobStore) -> None:
         self._db, self._lock, self._blobs = db, db.lock, blobs
-        # Notified whenever a job is queued; the worker threads wait on it (`first_queued`).
+        # Notified whenever a job is queued; the worker threads wait on it (`embedded_workers`).
         self.work = threading.Condition(self._lock)
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
 
@@ -43,7 +44,7 @@ class EmbeddedJobStore(JobStore):
                     self._blobs.put(record.id, name, data)
             with self.work, store_errors():
                 self._admit(record, max_per_client, max_queued)
-                self.work.notify()
+                self.work.notify_all()  # the threads of every lane wait on it
         except BaseException:
             self._blobs.drop_job(record.id)
             raise
@@ -54,11 +55,12 @@ class EmbeddedJobStore(JobStore):
         db = self._db.connection
         db.execute("BEGIN IMMEDIATE")
         try:
-            refusal = self._refusal(record.client, max_per_client, max_queued)
+            refusal = self._refusal(record, max_per_client, max_queued)
             if refusal is not None:
                 raise JobRefused(refusal)
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                "INSERT INTO jobs (id, record, status, client, priority, created_at, lane) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.model_dump_json(),
@@ -66,6 +68,7 @@ class EmbeddedJobStore(JobStore):
                     record.client,
                     record.priority,
                     record.created_at,
+                    record.lane,
                 ),
             )
         except BaseException:
@@ -74,9 +77,12 @@ class EmbeddedJobStore(JobStore):
         db.execute("COMMIT")
 
     def _refusal(
-        self, client: str, max_per_client: int | None, max_queued: int | None
+        self, record: JobRecord, max_per_client: int | None, max_queued: int | None
     ) -> Literal["client", "queue"] | None:
-        if max_per_client is not None and count_active(self._db, client) >= max_per_client:
+        if (
+            max_per_client is not None
+            and count_active(self._db, record.client, record.lane) >= max_per_client
+        ):
             return "client"
         if max_queued is not None and count_queued(self._db) >= max_queued:
             return "queue"
@@ -94,17 +100,21 @@ class EmbeddedJobStore(JobStore):
 
     def claim(self, job_id: str, now: float) -> JobRecord | None:
         with self._lock:
-            record = self._get(job_id)
-            if record is None or record.status != JobStatus.QUEUED:
-                return None
-            return self._write(
-                record,
-                status=JobStatus.RUNNING,
-                attempts=record.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                message="started",
-            )
+            return self.claim_held(job_id, now)
+
+    def claim_held(self, job_id: str, now: float) -> JobRecord | None:
+        """`claim`, the lock held."""
+        record = self._get(job_id)
+        if record is None or record.status != JobStatus.QUEUED:
+            return None
+        return self._write(
+            record,
+            status=JobStatus.RUNNING,
+            attempts=record.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            message="started",
+        )
 
     def queued(self, limit: int) -> list[JobRecord]:
         with self._lock:
@@ -115,13 +125,12 @@ class EmbeddedJobStore(JobStore):
             ).fetchall()
         return [JobRecord.model_validate_json(r[0]) for r in rows]
 
-    def first_queued(self) -> str | None:
-        """The id of the job the next worker takes (the lock held: wait on `work` for one)."""
-        row = self._db.connection.execute(
-            "SELECT id FROM jobs WHERE status = ? ORDER BY priority DESC, created_at LIMIT 1",
-            (JobStatus.QUEUED.value,),
-        ).fetchone()
-        return str(row[0]) if row else None
+    def records_held(self, status: JobStatus, lane: str) -> list[JobRecord]:
+        """The records of `lane` with `status`, the lock held."""
+        rows = self._db.connection.execute(
+            "SELECT record FROM jobs WHERE status = ? AND lane = ?", (status.value, lane)
+        ).fetchall()
+        return [JobRecord.model_validate_json(r[0]) for r in rows]
 
     def _write(self, record: JobRecord, **fields: Any) -> JobRecord:
         """Store `record` with `fields` changed (the lock held)."""
@@ -154,7 +163,7 @@ class EmbeddedJobStore(JobStore):
             if record is None:
                 return
             self._write(record, status=JobStatus.QUEUED, message="retrying")
-            self.work.notify()
+            self.work.notify_all()
 
     def stranded(self, queued_before: float) -> list[str]:
         return []  # the queue is the records' status column: a queued record is always taken

@@ -24,6 +24,7 @@ from restyle.service.settings import ServiceSettings
 from restyle.service.stores.base import Backend
 from restyle.service.stores.redis_blobs import RedisBlobStore
 from restyle.service.stores.redis_jobs import RedisJobStore
+from restyle.service.stores.redis_lanes import RedisLaneStore
 from restyle.service.stores.redis_personal import RedisPersonalStyleStore
 from restyle.service.stores.redis_stats import RedisStatsStore
 
@@ -32,6 +33,7 @@ class RedisBackend(Backend):
     mode = "redis"
     unavailable = (redis.ConnectionError, redis.TimeoutError)
     jobs: RedisJobStore
+    lanes: RedisLaneStore
     blobs: RedisBlobStore
     personal: RedisPersonalStyleStore
     stats: RedisStatsStore
@@ -57,6 +59,7 @@ class RedisBackend(Backend):
         blob_ttl = int(settings.result_ttl_s + longest + 3600)
         self.blobs = RedisBlobStore(self.redis, ttl=blob_ttl)
         self.jobs = RedisJobStore(self.redis, settings, blob_ttl=blob_ttl)
+        self.lanes = RedisLaneStore(self.redis, self.jobs)
         self.personal = RedisPersonalStyleStore(self.redis)
         self.stats = RedisStatsStore(self.redis)
 

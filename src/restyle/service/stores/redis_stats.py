@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from restyle.service.jobs import JobStatus
+from restyle.service.lanes import LANES
 from restyle.service.stores import redis_keys as keys
 from restyle.service.stores.base import StatsStore, bucket_keys
 
@@ -29,7 +30,7 @@ class RedisStatsStore(StatsStore):
         return {keys.text(k): float(v) for k, v in self.redis.hgetall(keys.STATS).items()}
 
     def active_count(self, client: str) -> int:
-        return int(self.redis.scard(keys.active(client)))
+        return sum(int(self.redis.scard(keys.active(client, lane))) for lane in LANES)
 
     def queue_depth(self) -> int:
         # The records waiting, as admission counts them (a dropped synchronous request may

@@ -54,3 +54,30 @@ const END_TEXTS = { cancelled: "Cancelled", failed: "Failed", expired: "Expired"
 export function endText(status) {
   return END_TEXTS[status.status] || status.status;
 }
+
+// A rounded duration, as the server words its estimates: "4 s", "40 s", "3 min", "1 h 10 min".
+export function roughly(seconds) {
+  if (seconds < 1) return "1 s";
+  if (seconds < 10) return `${Math.round(seconds)} s`;
+  if (seconds < 90) return `${Math.round(seconds / 10) * 10} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 90) return `${minutes} min`;
+  return minutes % 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes / 60} h`;
+}
+
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return `${n}${suffix}`;
+}
+
+// A queued job's place in its lane and when it is expected to be done: "2nd in line, about 40 s".
+// The server sends a new status event when the place or the estimate changes.
+export function queueText(status) {
+  const queue = status.queue;
+  if (!queue) return "Waiting in the queue…";
+  const place = `${ordinal(queue.position)} in line`;
+  const finish = queue.expected_finish_s;
+  if (typeof finish !== "number") return `${place}, waiting for a worker…`;
+  return `${place}, about ${roughly(finish)}`;
+}

@@ -6,7 +6,7 @@ import { options } from "./form.js";
 import { selectedIn } from "./gallery.js";
 import { addEntry, renderHistory, updateEntry } from "./history.js";
 import { cancelJob, endError, followJob, submitJob } from "./job.js";
-import { $, currentMethod, endText, engineNamed, state } from "./page.js";
+import { $, currentMethod, endText, engineNamed, queueText, state } from "./page.js";
 import { isPersonal, ownerHeaders } from "./refine.js";
 import { showResult } from "./result.js";
 
@@ -25,7 +25,7 @@ function styleName(fields) {
 // a finished job's message may be the last progress report, written after it was cancelled.
 function statusText(status) {
   const percent = Math.round((status.progress || 0) * 100);
-  if (status.status === "queued") return "Waiting in the queue…";
+  if (status.status === "queued") return queueText(status);
   if (status.status === "running") {
     return `Running: ${status.message || "started"} (${percent}%)`;
   }

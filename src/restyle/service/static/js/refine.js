@@ -4,6 +4,7 @@
 // request that lists or uses them.
 
 import { apiFetch, apiJson, localPath } from "./api.js";
+import { queueText } from "./page.js";
 
 const OWNER_KEY = "restyle-owner-token";
 
@@ -94,7 +95,7 @@ export function duration(seconds) {
 // is not shown: it is no measure of the style (a network that paints better may score a
 // higher loss on its last batch), and the job reports no other one while it trains.
 export function refineStatusText(status) {
-  if (status.status === "queued") return "Waiting in the queue…";
+  if (status.status === "queued") return queueText(status);
   if (status.status !== "running") return status.status;
   const training = status.training || {};
   if (!training.step) return "Training: starting…";
