@@ -434,6 +434,86 @@ def test_a_cancelled_gatys_job_says_cancelled(page: Any, service: Service) -> No
     assert job["status"] == "cancelled"
 
 
+def start_gatys(page: Any, size: str, iterations: str) -> dict[str, Any]:
+    """Submits a Gatys job from the page's form (the parrots, The Scream); its POST's answer."""
+    choose_photo_and_style(page, "parrots", "The Scream")
+    page.check('input[name="method"][value="gatys"]')
+    page.fill("#size", size)
+    page.fill("#iterations", iterations)
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/api/jobs")
+    ) as posted:
+        page.get_by_role("button", name="Stylize").click()
+    assert posted.value.status == 202, posted.value.text()
+    job: dict[str, Any] = posted.value.json()
+    return job
+
+
+def job_status(service: Service, job: dict[str, Any]) -> dict[str, Any]:
+    status: dict[str, Any] = httpx.get(
+        f"{service.url}/api/jobs/{job['id']}",
+        headers={"Authorization": f"Bearer {job['token']}"},
+    ).json()
+    return status
+
+
+def test_a_quick_job_in_a_second_tab_finishes_while_a_heavy_one_runs_and_a_queued_card_shows_its_place(  # noqa: E501
+    page: Any, service: Service
+) -> None:
+    # Tab 1: a Gatys job of minutes (the heavy lane's one worker is busy for the whole test:
+    # 2000 steps at 64 px take 5-10 min on a 2-core CPU).
+    heavy = start_gatys(page, "64", "2000")
+    jobs = [heavy]
+    errors: list[str] = []
+    second = load_page(page.context, service.url, errors)  # tab 2: the same browser
+    try:
+        expect(page.locator("#job-status")).to_have_text(re.compile(r"^Running: "), timeout=120_000)
+        running = job_status(service, heavy)
+        assert (running["status"], running["lane"]) == ("running", "heavy"), running
+
+        # Tab 2: a fast stylization (the default engine) does not wait for it.
+        choose_photo_and_style(second, "cat", "The Great Wave")
+        with second.expect_response(
+            lambda r: r.request.method == "POST" and r.url.endswith("/api/jobs")
+        ) as posted:
+            second.get_by_role("button", name="Stylize").click()
+        quick = posted.value.json()
+        wait_for_result(second, 60_000)
+        expect(second.locator("#job-status")).to_contain_text("Done")
+        done = job_status(service, quick)
+        assert (done["status"], done["lane"]) == ("succeeded", "interactive"), done
+        assert job_status(service, heavy)["status"] == "running"
+        expect(page.locator("#job-status")).to_have_text(re.compile(r"^Running: "))
+
+        # Tab 2 again: a short Gatys job waits behind tab 1's, and its card says where it
+        # stands: its expected finish, tab 1's job's time left and its own ("about 20 min"; the
+        # page words 90 min and more in hours, as "1 h 30 min").
+        waiting = start_gatys(second, "64", "50")
+        jobs.append(waiting)
+        expect(second.locator("#job-status")).to_have_text(
+            re.compile(r"^1st in line, (about \d+ (s|min|h)( \d+ min)?|waiting for a worker…)$"),
+            timeout=30_000,
+        )
+        queued = job_status(service, waiting)
+        assert queued["status"] == "queued", queued
+        assert queued["queue"]["lane"] == "heavy" and queued["queue"]["position"] == 1, queued
+        assert job_status(service, heavy)["status"] == "running"
+
+        # Both cancelled from their cards: the queued one, then the running one.
+        second.locator("#cancel").click()
+        expect(second.locator("#job-status")).to_have_text("Cancelled", timeout=30_000)
+        page.locator("#cancel").click()
+        expect(page.locator("#job-status")).to_have_text("Cancelled", timeout=30_000)
+        assert [job_status(service, job)["status"] for job in jobs] == ["cancelled"] * 2
+    finally:  # the module's service is left idle, whatever failed
+        for job in jobs:
+            httpx.delete(
+                f"{service.url}/api/jobs/{job['id']}",
+                headers={"Authorization": f"Bearer {job['token']}"},
+            )
+    assert errors == [], f"uncaught errors in the second tab: {errors}"
+
+
 def is_estimate(request: Any) -> bool:
     return request.method == "POST" and request.url.endswith("/api/estimate")
 
