@@ -220,12 +220,13 @@ class Worker:
     folder: Path
     settings: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    lanes: str = "interactive,heavy"
 
     def start(self) -> Worker:
         log = self.folder / f"worker-{time.monotonic_ns()}.log"
         with log.open("ab") as handle:
             self.process = subprocess.Popen(
-                _restyle_command("worker", "--redis", self.redis_url),
+                _restyle_command("worker", "--redis", self.redis_url, "--lanes", self.lanes),
                 env=_env({"redis_url": self.redis_url, **self.settings}),
                 stdout=handle,
                 stderr=subprocess.STDOUT,

@@ -3,12 +3,16 @@ embedded store's Python and the Redis store's Lua script), and a queued job's pl
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
+from tests.service_processes import RedisServer, Service, Worker
+from tests.test_service import auth, jpeg
 
 from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id
 from restyle.service.lanes import (
@@ -23,7 +27,6 @@ from restyle.service.lanes import (
 from restyle.service.settings import ServiceSettings
 from restyle.service.stores.base import Backend
 from restyle.service.stores.embedded import EmbeddedBackend
-from tests.service_processes import RedisServer
 
 
 # The rules, on their own ---------------------------------------------------------------------
@@ -53,7 +56,9 @@ def test_worker_lanes_parse_in_the_order_given() -> None:
             parse_lanes(bad)
 
 
-def job(job_id: str, client: str, at: float, *, priority: int = 0, expected: float = 10.0) -> Waiting:
+def job(
+    job_id: str, client: str, at: float, *, priority: int = 0, expected: float = 10.0
+) -> Waiting:
     return Waiting(id=job_id, client=client, priority=priority, queued_at=at, expected_s=expected)
 
 
@@ -213,3 +218,151 @@ def test_a_job_requeued_after_its_worker_was_lost_is_taken_again(backend: Backen
     backend.jobs.requeue(job_id)  # the sweeper's move for a lost worker
     again = backend.lanes.take(["heavy"], time.time())
     assert again is not None and again.id == job_id and again.attempts == 2
+
+
+# Real processes: `restyle serve` alone, and the API with `restyle worker` processes ----------
+@functools.cache
+def photo_512() -> bytes:
+    return jpeg("parrots", side=512)
+
+
+def queue_job(client: httpx.Client, **fields: str) -> dict:
+    files = {"content": ("photo.jpg", photo_512(), "image/jpeg")}
+    response = client.post("/api/jobs", files=files, data={"style": "starry-night", **fields})
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def refinement(client: httpx.Client) -> dict:
+    form = {"painting_style": (None, "the-scream"), "minutes": (None, "2")}
+    response = client.post("/api/refines", files=form)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def status(client: httpx.Client, job: dict) -> dict:
+    return client.get(f"/api/jobs/{job['id']}", headers=auth(job)).json()
+
+
+def wait_until(client: httpx.Client, job: dict, wanted: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while (now := status(client, job))["status"] != wanted:
+        assert time.monotonic() < deadline, now
+        time.sleep(0.1)
+    return now
+
+
+def wait_for_places(
+    client: httpx.Client, jobs: tuple[dict, ...], positions: list[int], timeout: float = 5
+) -> list[dict]:
+    """The jobs' places once they are `positions` (a lane's line is read at most every 0.5 s
+    by the API, so a change shows within that)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        places = [status(client, job)["queue"] for job in jobs]
+        if [p and p["position"] for p in places] == positions:
+            return places
+        assert time.monotonic() < deadline, places
+        time.sleep(0.1)
+
+
+def quick_requests(client: httpx.Client, count: int = 5) -> list[float]:
+    """Seconds each of `count` synchronous fast stylizations at 512 px took, one after another
+    (0.5 to 0.8 s each on an idle 2-core CPU)."""
+    seconds = []
+    for _ in range(count):
+        start = time.monotonic()
+        response = client.post(
+            "/api/stylize",
+            files={"content": ("photo.jpg", photo_512(), "image/jpeg")},
+            data={"style": "great-wave", "size": "512"},
+        )
+        seconds.append(time.monotonic() - start)
+        assert response.status_code == 200, response.text
+    return seconds
+
+
+# What "answers within a few seconds" means on a busy 2-core CI machine: a request is 0.5-0.8 s
+# idle and about 1 s beside a heavy job (measured in benchmarks/service_load.py --mixed); it
+# waited for the whole heavy job before the lanes (over 120 s).
+QUICK_BOUND_S = 10.0
+
+
+def cancel(client: httpx.Client, *jobs: dict) -> None:
+    for job in jobs:
+        client.delete(f"/api/jobs/{job['id']}", headers=auth(job))
+
+
+@pytest.mark.timeout(300)
+def test_embedded_quick_requests_answer_while_gatys_and_a_refinement_run(tmp_path: Path) -> None:
+    server = Service(tmp_path, {"max_jobs_per_client": "8"}).start()  # its defaults otherwise
+    try:
+        with server.client() as client:
+            first, second = queue_job(client, method="gatys"), queue_job(client, method="gatys")
+            refine = refinement(client)
+            assert {first["lane"], second["lane"], refine["lane"]} == {"heavy"}
+            wait_until(client, first, "running")
+            # The heavy lane's one worker runs the first gatys job; the others wait in line.
+            places = wait_for_places(client, (second, refine), [1, 2])
+            assert places[0]["expected_start_s"] < places[1]["expected_start_s"]
+            seconds = quick_requests(client)
+            assert status(client, first)["status"] == "running"  # still: they did not wait
+            assert max(seconds) < QUICK_BOUND_S, seconds
+            # Cancelling the running job frees the lane at once: the next one starts within a
+            # step, and the refinement moves up.
+            cancelled = time.monotonic()
+            cancel(client, first)
+            wait_until(client, second, "running", timeout=30)
+            assert time.monotonic() - cancelled < 15
+            wait_for_places(client, (refine,), [1])
+            cancel(client, second, refine)
+    finally:
+        server.stop()
+
+
+def client_at(service: Service, address: str) -> httpx.Client:
+    """A client whose requests come from `address` (a loopback address of its own: the service
+    tells clients apart by their address)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=service.url, transport=transport, timeout=120)
+
+
+@pytest.mark.timeout(400)
+def test_redis_lanes_with_dedicated_workers_quick_answers_and_turns_between_clients(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(redis_server.url).flushdb()
+    api = Service(tmp_path / "api", {"redis_url": redis_server.url}).start()
+    workers = [
+        Worker(redis_server.url, tmp_path, lanes=lanes).start()
+        for lanes in ("heavy", "interactive")
+    ]
+    try:
+        with client_at(api, "127.0.0.2") as a, client_at(api, "127.0.0.3") as b:
+            # Client A queues three heavy jobs, client B one, after them.
+            small = {"method": "gatys", "size": "96", "iterations": "30"}
+            a_jobs = [queue_job(a, **small) for _ in range(3)]
+            b_job = queue_job(b, **small)
+            finals = [wait_until(a, job, "succeeded", timeout=180) for job in a_jobs]
+            finals.append(wait_until(b, b_job, "succeeded", timeout=180))
+            names = ["a1", "a2", "a3", "b1"]
+            starts = sorted(zip((f["started_at"] for f in finals), names, strict=True))
+            assert [name for _, name in starts] == ["a1", "b1", "a2", "a3"]  # turns
+
+            # Two 512 px gatys jobs and a refinement on the heavy worker: quick requests are
+            # answered by the interactive one.
+            heavy = [queue_job(a, method="gatys"), queue_job(b, method="gatys"), refinement(a)]
+            wait_until(a, heavy[0], "running")
+            # B's job before A's refinement: A was served last.
+            wait_for_places(b, (heavy[1],), [1])
+            wait_for_places(a, (heavy[2],), [2])
+            seconds = quick_requests(b)
+            assert status(a, heavy[0])["status"] == "running"
+            assert max(seconds) < QUICK_BOUND_S, seconds
+            cancel(a, heavy[0], heavy[2])
+            wait_until(b, heavy[1], "running", timeout=30)  # the cancel freed the lane
+            cancel(b, heavy[1])
+    finally:
+        for worker in workers:
+            worker.stop()
+        api.stop()

@@ -187,15 +187,19 @@ def test_a_queued_job_whose_queue_entry_was_lost_is_queued_again(
     service: Service, redis_server: RedisServer, workers: list[Worker], tmp_path: Path
 ) -> None:
     with service.client() as client:
-        job = submit(client, size="64")
+        lost_ticket, lost_place = submit(client, size="64"), submit(client, size="64")
+        assert lost_ticket["lane"] == "interactive"
         broker = redis.Redis.from_url(redis_server.url)
-        queue = Queue("restyle", connection=broker)
-        # As if a worker had taken the entry and died before claiming the job.
-        assert broker.lrem(queue.key, 0, f"{job['id']}_0") == 1
+        queue = Queue("restyle-interactive", connection=broker)
+        # As if workers had taken both jobs' tickets and died: the sweeper writes new ones.
+        assert broker.delete(queue.key) == 1
+        # As if a worker had also taken the second job off its lane and died before claiming
+        # it: the job is queued again.
+        assert broker.zrem("restyle:lane:interactive", lost_place["id"]) == 1
         broker.close()
         start_worker(workers, redis_server, tmp_path)
-        final = wait(client, job, timeout=60)
-    assert final["status"] == "succeeded" and final["attempts"] == 1
+        finals = [wait(client, job, timeout=60) for job in (lost_ticket, lost_place)]
+    assert [(f["status"], f["attempts"]) for f in finals] == [("succeeded", 1)] * 2
 
 
 def test_concurrent_requests_cannot_pass_the_per_client_limit(
@@ -307,7 +311,7 @@ def test_commands_whose_reply_was_lost_leave_consistent_jobs(
         assert backend.stats.active_count("c") == 1  # `first`, still queued
 
         # An admission whose reply was lost, at the client's last free slot: admitted once.
-        proxy.lose_reply_to(b"restyle:active:c")
+        proxy.lose_reply_to(b"restyle:active:heavy:c")
         third = submitted(max_per_client=2)
         assert proxy.lost == 3 and backend.stats.active_count("c") == 2
         assert backend.jobs.get(third.id) is not None

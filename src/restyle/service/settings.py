@@ -44,8 +44,8 @@ class ServiceSettings(BaseSettings):
         10,
         ge=0,
         le=19,
-        description="embedded mode: how much lower the heavy lane's CPU priority is (nice), so "
-        "a quick request still gets the cores",
+        description="how much lower the CPU priority (nice) of the embedded heavy lane's thread, "
+        "and of a `restyle worker --lanes heavy`, is: a quick request still gets the cores",
     )
     interactive_max_s: float = Field(
         10,

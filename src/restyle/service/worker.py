@@ -88,6 +88,10 @@ def work(
         raise ValueError("a worker needs RESTYLE_REDIS_URL (or --redis)")
     backend = RedisBackend(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if lanes == ("heavy",) and settings.heavy_nice > 0:
+        # A heavy-only worker beside an interactive one on the same machine lets it have the
+        # cores first (as the embedded server's heavy thread does); alone it loses nothing.
+        os.nice(settings.heavy_nice)
     engines = settings.engines()
     built = engines.setup()
     logging.getLogger("restyle.service").info(
