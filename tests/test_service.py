@@ -225,6 +225,10 @@ def test_metrics_count_jobs_and_errors(client: httpx.Client) -> None:
     assert float(succeeded.split()[-1]) >= 1
     assert "restyle_job_duration_seconds_bucket" in text
     assert 'restyle_api_errors_total{code="invalid_image"}' in text
+    # Each lane's workers (the embedded defaults: one thread each) and its line.
+    for lane in ("interactive", "heavy"):
+        assert f'restyle_lane_workers{{lane="{lane}"}} 1.0' in text
+        assert f'restyle_lane_queued{{lane="{lane}"}} 0.0' in text
 
 
 def test_limits_per_client_and_a_restart_keeps_the_store(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""/metrics in the Prometheus text format: queue depth, job outcomes and durations, API errors.
+"""/metrics in the Prometheus text format: queue depth (and each lane's line and workers), job
+outcomes and durations, API errors.
 
 Job statistics come from the backend (workers may be other processes or machines), read at
 scrape time; API errors are counted in this process.
@@ -17,6 +18,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from restyle.service.lanes import LANES
 from restyle.service.stores.base import DURATION_BUCKETS, Backend
 
 # `*_created` timestamps double every counter's lines and say nothing a scraper needs here.
@@ -35,6 +37,7 @@ class _JobCollector(Collector):
         running = GaugeMetricFamily("restyle_jobs_running", "Jobs running now")
         running.add_metric([], len(self.backend.jobs.running()))
         yield running
+        yield from self._lanes()
         finished = CounterMetricFamily(
             "restyle_jobs_finished", "Jobs that ended, by status", labels=["status"]
         )
@@ -56,6 +59,22 @@ class _JobCollector(Collector):
         )
         durations.add_metric([], buckets, sum_value=stats.get("duration_sum", 0.0))
         yield durations
+
+    def _lanes(self) -> Iterator[Metric]:
+        """Each lane's queued and running jobs and its workers: what to size workers by."""
+        families = {
+            "queued": GaugeMetricFamily("restyle_lane_queued", "Jobs waiting", labels=["lane"]),
+            "running": GaugeMetricFamily("restyle_lane_running", "Jobs running", labels=["lane"]),
+            "workers": GaugeMetricFamily(
+                "restyle_lane_workers", "Workers serving the lane", labels=["lane"]
+            ),
+        }
+        for lane in LANES:
+            line = self.backend.lanes.line(lane)
+            families["queued"].add_metric([lane], len(line.waiting))
+            families["running"].add_metric([lane], len(line.running))
+            families["workers"].add_metric([lane], line.workers or 0)
+        yield from families.values()
 
 
 class ServiceMetrics:
