@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import math
+import platform
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ import torch
 from torch import nn
 
 from restyle.api import stylize_tensor
+from restyle.cpu_runtimes import OpenVinoTransformNet, openvino_precision
 from restyle.engines.fast import FastEngine, FastStylizer
 from restyle.engines.fast_config import FastOptions, FastSetup
 from restyle.engines.tiling import plan_spans, run_tiled
@@ -320,3 +324,43 @@ def test_tile_size_is_the_options_or_a_side_that_fits_memory(lite_checkpoint: Pa
     assert stylizer.tile_size(FastOptions(tile_size=512)) == 512
     auto = stylizer.tile_size()
     assert auto == stylizer.tile_size(FastOptions()) and auto % 4 == 0 and auto >= 2048
+
+
+def test_openvino_matches_onnxruntime_on_any_shape(
+    lite_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openvino")
+    monkeypatch.setenv("RESTYLE_CACHE_DIR", str(tmp_path))
+    image = _smooth((1, 3, 90, 120), seed=4)
+    via_onnx = FastStylizer(lite_checkpoint, setup=FastSetup(runtime="onnx")).stylize(image)
+    exact = FastStylizer(lite_checkpoint, setup=FastSetup(runtime="openvino", precision="float32"))
+    assert openvino_precision(exact.setup.precision) == "f32"
+    assert (exact.stylize(image) - via_onnx).abs().max() < 1e-4
+    # bf16 (what auto computes in on a CPU with native bf16): the same picture within noise.
+    half = FastStylizer(lite_checkpoint, setup=FastSetup(runtime="openvino", precision="bfloat16"))
+    mse = ((half.stylize(image) - via_onnx) ** 2).mean().item()
+    assert 10 * math.log10(1 / max(mse, 1e-12)) > 30, mse
+    # One compiled network takes any batch and size (compiled once, with dynamic shapes).
+    batch = _smooth((2, 3, 64, 48), seed=1)
+    via_onnx = FastStylizer(lite_checkpoint, setup=FastSetup(runtime="onnx")).stylize(batch)
+    assert (exact.stylize(batch) - via_onnx).abs().max() < 1e-4
+    assert isinstance(exact._exported_net(), OpenVinoTransformNet)
+
+
+def test_auto_runs_openvino_in_bf16_only_on_cpus_with_native_bf16(
+    lite_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESTYLE_CACHE_DIR", str(tmp_path))
+    stylizer = FastStylizer(lite_checkpoint)  # the default setup: runtime and precision auto
+    monkeypatch.setenv("RESTYLE_CPU_BF16", "0")  # a CPU without native bf16 (forced)
+    assert stylizer.exported_runtime() == "onnx"  # OpenVINO in float32 is no faster
+    assert openvino_precision("auto") == "f32" and openvino_precision("float32") == "f32"
+    monkeypatch.setenv("RESTYLE_CPU_BF16", "1")  # one with it (forced)
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    openvino = x86 and importlib.util.find_spec("openvino") is not None
+    assert stylizer.exported_runtime() == ("openvino" if openvino else "onnx")
+    assert openvino_precision(stylizer.setup.precision) == "bf16"
+    assert openvino_precision("float32") == "f32"  # asked for: kept
+    if openvino:  # the stylizer's network computes in bf16
+        network = FastStylizer(lite_checkpoint)._exported_net()
+        assert isinstance(network, OpenVinoTransformNet) and network.precision == "bf16"

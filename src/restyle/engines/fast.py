@@ -18,6 +18,12 @@ import torch
 from torch import nn
 
 from restyle import zoo
+from restyle.cpu_runtimes import (
+    CpuRuntime,
+    OpenVinoTransformNet,
+    auto_cpu_runtime,
+    exported_network,
+)
 from restyle.devices import resolve_device
 from restyle.engines.base import FrameRunner
 from restyle.engines.fast_config import FastOptions, FastSetup
@@ -139,7 +145,7 @@ class FastStylizer:
         self.net = net.eval().requires_grad_(False).to(self.device, self.dtype)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self._onnx: OnnxTransformNet | None = None
+        self._exported: OnnxTransformNet | OpenVinoTransformNet | None = None
         self._export_lock = threading.Lock()
 
     def tile_size(self, options: FastOptions | None = None) -> int:
@@ -200,8 +206,8 @@ class FastStylizer:
                     forward=self._forward,
                     on_tile=on_tile,
                 )
-            elif min(height, width) >= 8 and self._use_onnx():
-                out = self._onnx_net()(content)
+            elif min(height, width) >= 8 and self.exported_runtime() is not None:
+                out = self._exported_net()(content)
             else:
                 out = self._forward(content.to(self.device)).cpu()
         return out.clamp(0.0, 1.0)
@@ -221,21 +227,18 @@ class FastStylizer:
             precision
         ]
 
-    def _use_onnx(self) -> bool:
+    def exported_runtime(self) -> CpuRuntime | None:
+        """The runtime of the exported network that runs whole images here (None: PyTorch)."""
         runtime = self.setup.runtime
-        if runtime == "onnx":
-            if self.device.type != "cpu" or self.dtype != torch.float32:
-                raise InvalidParameterError(
-                    "runtime onnx: runs on the CPU in float32 only; use device cpu"
-                )
-            return True
+        if runtime in ("onnx", "openvino"):
+            if self.device.type != "cpu":
+                raise InvalidParameterError(f"runtime {runtime}: runs on the CPU; use device cpu")
+            if runtime == "onnx" and self.dtype != torch.float32:
+                raise InvalidParameterError("runtime onnx: runs in float32 only")
+            return runtime
         if runtime == "auto" and self.device.type == "cpu" and self.dtype == torch.float32:
-            try:
-                import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
-            except ImportError:
-                return False
-            return True
-        return False
+            return auto_cpu_runtime()
+        return None
 
     def onnx_path(self) -> Path:
         """The network exported to ONNX (float32, CPU), made once and cached on disk.
@@ -255,10 +258,12 @@ class FastStylizer:
                     raise RestyleError(f"cannot write the ONNX cache {str(path)!r}: {exc}") from exc
         return path
 
-    def _onnx_net(self) -> OnnxTransformNet:
-        if self._onnx is None:
-            self._onnx = OnnxTransformNet(self.onnx_path())
-        return self._onnx
+    def _exported_net(self) -> OnnxTransformNet | OpenVinoTransformNet:
+        if self._exported is None:
+            runtime = self.exported_runtime()
+            assert runtime is not None
+            self._exported = exported_network(self.onnx_path(), runtime, self.setup.precision)
+        return self._exported
 
 
 class FastEngine:

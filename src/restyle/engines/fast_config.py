@@ -8,7 +8,7 @@ from typing import Literal
 from restyle.errors import InvalidParameterError
 from restyle.options import Precision, check_options, option
 
-Runtime = Literal["auto", "torch", "onnx"]
+Runtime = Literal["auto", "torch", "onnx", "openvino"]
 MAX_SIZE = 20000  # longest output side; beyond print resolution at 300 dpi for 1.6 m
 
 
@@ -19,20 +19,26 @@ ALIGN = 4  # tiles start on the network's stride grid, so tile and whole image s
 class FastSetup:
     """How trained transform networks are run (the same for every call and style).
 
-    - `runtime`: "onnx" (onnxruntime, CPU), "torch", or "auto" (onnxruntime on the CPU where
-      it is installed and the image runs whole, since it is faster there; PyTorch otherwise).
-    - `precision`: "auto" runs float16 on CUDA and float32 elsewhere.
+    - `runtime`: "onnx" (onnxruntime, CPU), "openvino" (OpenVINO, CPU), "torch", or "auto":
+      on the CPU, for an image run whole, OpenVINO on x86 CPUs where it is installed (faster
+      than onnxruntime there: `docs/fast.md`), else onnxruntime where installed; PyTorch
+      otherwise.
+    - `precision`: "auto" runs float16 on CUDA, and on the CPU float32, except OpenVINO, which
+      computes in bfloat16 on CPUs with native bf16 (AVX512-BF16, AMX; twice as fast, an image
+      visually the same).
     """
 
     precision: Precision = option(
         "auto",
         label="Network precision",
-        help="network precision (auto: float16 on CUDA, float32 elsewhere)",
+        help="network precision (auto: float16 on CUDA; on a CPU float32, or bfloat16 for "
+        "OpenVINO where the CPU has native bf16)",
     )
     runtime: Runtime = option(
         "auto",
         label="Runtime",
-        help="onnx (onnxruntime, CPU) or torch (auto: onnxruntime on the CPU)",
+        help="onnx (onnxruntime, CPU), openvino (OpenVINO, CPU) or torch (auto: on the CPU "
+        "OpenVINO on x86 where installed, else onnxruntime)",
     )
 
     def __post_init__(self) -> None:
