@@ -14,6 +14,8 @@ RECIPES = ROOT / "model-zoo" / "recipes.toml"
 RUNS = ROOT / "zoo-runs"
 # Recipe keys that describe the run rather than being `restyle train fast` options.
 NOT_OPTIONS = {"provisional", "variant", "artefacts", "recipe"}
+# Profile keys that replace the recipes' input folders (a GPU machine reads a staged copy).
+INPUT_KEYS = {"data", "styles-dir"}
 
 
 @dataclass(frozen=True)
@@ -55,22 +57,28 @@ class Recipes:
     def run_dir(self, style: Style, profile: str) -> Path:
         return RUNS / profile / style.id
 
-    def command(self, style: Style, profile: str) -> list[str]:
-        """The `restyle train fast` argv for one style, with paths relative to the repository."""
+    def command(
+        self, style: Style, profile: str, overrides: dict[str, Any] | None = None
+    ) -> list[str]:
+        """The `restyle train fast` argv for one style, with paths relative to the repository.
+
+        `overrides` replace profile settings (a rehearsal at a tiny size: never shipped, since
+        `build.py package` accepts only the recipe's own command). A profile's `data` and
+        `styles-dir` replace the recipes' input folders."""
+        settings = {**self.settings(style, profile), **(overrides or {})}
         argv = [
             "restyle", "train", "fast",
-            "--style", f"{self.styles_dir}/{style.painting}",
-            "--data", self.data,
+            "--style", f"{settings.get('styles-dir', self.styles_dir)}/{style.painting}",
+            "--data", settings.get("data", self.data),
             "--out", self.run_dir(style, profile).relative_to(ROOT).as_posix(),
         ]  # fmt: skip
-        settings = self.settings(style, profile)
         if "recipe" in settings:
             # As `restyle train` records a recipe: its options spelt out first.
             from restyle.cli.train import REFINE_RECIPES
 
             argv[3:3] = REFINE_RECIPES[settings["recipe"]].train_arguments()
         for key, value in settings.items():
-            if key not in NOT_OPTIONS:
+            if key not in NOT_OPTIONS | INPUT_KEYS:
                 argv += [f"--{key}", str(value)]
         return argv
 
