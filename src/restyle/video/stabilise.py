@@ -32,6 +32,7 @@ blend at the output size.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -53,9 +54,12 @@ MAX_TEXTURE_GAIN = 3.0
 nothing)."""
 
 
+@functools.lru_cache(maxsize=4)
 def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """x and y coordinates of every pixel, (H, W) float32 each."""
+    """x and y coordinates of every pixel, (H, W) float32 each (read-only: built once per size,
+    since a frame's warps use it four times)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    xs.flags.writeable = ys.flags.writeable = False
     return xs, ys
 
 
