@@ -4,11 +4,31 @@
 // painting's style signals folded into its weights). No server work per frame.
 //
 // Frames are processed one at a time (no queue builds up when the network is slower than the
-// camera) at a small size: 320×240 and below keeps the WASM backend near video rate on a
-// laptop. Sizes are multiples of 4, as the network's two stride-2 layers need.
+// camera) at a small size (FRAME_SIZES).
 
 import { apiFetch, showError } from "./api.js";
 import { isPersonal, ownerHeaders } from "./refine.js";
+import { GuidedUpscaler } from "./upscale.js";
+
+// The frame sizes the page offers (its #live-size list is made from this list): the network's
+// input (multiples of 4, as its two stride-2 layers need) and how many times larger the frame
+// shown is. A factor over 1 runs the network on the smaller frame and upscales its output
+// guided by the camera's luminance at the shown size (upscale.js). The default, 160 × 120 shown
+// at 320 × 240, ran at 21-24 fps in WASM on 2 cores, against 13 for 240 × 180 (docs/web.md).
+export const FRAME_SIZES = [
+  { id: "256x192-from-128x96", network: [128, 96], factor: 2, note: "fastest" },
+  { id: "160x120", network: [160, 120], factor: 1, note: "" },
+  { id: "320x240-from-160x120", network: [160, 120], factor: 2, note: "" },
+  { id: "240x180", network: [240, 180], factor: 1, note: "" },
+  { id: "320x240", network: [320, 240], factor: 1, note: "sharpest" },
+];
+export const DEFAULT_FRAME_SIZE = "320x240-from-160x120";
+
+function sizeLabel({ network: [width, height], factor, note }) {
+  const shown = `${width * factor} × ${height * factor}`;
+  const upscaled = factor > 1 ? `, upscaled from ${width} × ${height}` : "";
+  return `${shown}${upscaled}${note ? ` (${note})` : ""}`;
+}
 
 const ORT_MISSING =
   "Live mode needs onnxruntime-web, which this server's installation lacks " +
@@ -100,6 +120,9 @@ export class LiveMode {
     this.stream = null;
     this.frames = 0;
     this.input = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+    this.shape = null; // the frame size the buffers below are made for
+    el.size.replaceChildren(...FRAME_SIZES.map((size) => new Option(sizeLabel(size), size.id)));
+    el.size.value = DEFAULT_FRAME_SIZE;
     el.start.addEventListener("click", () => this.start());
     el.stop.addEventListener("click", () => this.stop());
     el.style.addEventListener("change", () => {
@@ -346,41 +369,55 @@ export class LiveMode {
   }
 
   async frame(video) {
-    const [width, height] = this.el.size.value.split("x").map(Number);
+    const size = FRAME_SIZES.find((s) => s.id === this.el.size.value) ?? FRAME_SIZES[0];
+    const [width, height] = size.network;
+    const { factor } = size;
+    const [shownWidth, shownHeight] = [width * factor, height * factor];
     const { ort, session } = this.current;
-    if (this.input.canvas.width !== width || this.input.canvas.height !== height) {
-      this.input.canvas.width = width;
-      this.input.canvas.height = height;
-      this.el.canvas.width = width;
-      this.el.canvas.height = height;
+    if (this.shape !== size.id) {
+      this.shape = size.id;
+      this.input.canvas.width = shownWidth;
+      this.input.canvas.height = shownHeight;
+      this.el.canvas.width = shownWidth;
+      this.el.canvas.height = shownHeight;
       this.tensorData = new Float32Array(3 * width * height);
       this.tensor = new ort.Tensor("float32", this.tensorData, [1, 3, height, width]);
-      this.output = new ImageData(width, height);
+      this.output = new ImageData(shownWidth, shownHeight);
+      this.upscaler = factor > 1 ? new GuidedUpscaler(width, height, factor) : null;
     }
-    // Crop the camera's frame to the network's aspect ratio (centre), then scale it down.
-    const scale = Math.max(width / video.videoWidth, height / video.videoHeight);
-    const sw = width / scale;
-    const sh = height / scale;
+    // Crop the camera's frame to the network's aspect ratio (centre), then scale it down to the
+    // size shown.
+    const scale = Math.max(shownWidth / video.videoWidth, shownHeight / video.videoHeight);
+    const sw = shownWidth / scale;
+    const sh = shownHeight / scale;
     const sx = (video.videoWidth - sw) / 2;
     const sy = (video.videoHeight - sh) / 2;
-    this.input.drawImage(video, sx, sy, sw, sh, 0, 0, width, height);
-    const pixels = this.input.getImageData(0, 0, width, height).data;
+    this.input.drawImage(video, sx, sy, sw, sh, 0, 0, shownWidth, shownHeight);
+    const pixels = this.input.getImageData(0, 0, shownWidth, shownHeight).data;
     const plane = width * height;
     const x = this.tensorData;
-    for (let i = 0, p = 0; i < plane; i += 1, p += 4) {
-      x[i] = pixels[p] / 255; // RGBA bytes → planar RGB floats in [0, 1]
-      x[i + plane] = pixels[p + 1] / 255;
-      x[i + 2 * plane] = pixels[p + 2] / 255;
+    if (this.upscaler) {
+      this.upscaler.prepare(pixels, x);
+    } else {
+      for (let i = 0, p = 0; i < plane; i += 1, p += 4) {
+        x[i] = pixels[p] / 255; // RGBA bytes → planar RGB floats in [0, 1]
+        x[i + plane] = pixels[p + 1] / 255;
+        x[i + 2 * plane] = pixels[p + 2] / 255;
+      }
     }
     const results = await session.run({ [session.inputNames[0]]: this.tensor });
     const y = results[session.outputNames[0]].data;
     const out = this.output.data;
-    // The network's output is not clamped; a Uint8ClampedArray clamps (and rounds) each store.
-    for (let i = 0, p = 0; i < plane; i += 1, p += 4) {
-      out[p] = y[i] * 255;
-      out[p + 1] = y[i + plane] * 255;
-      out[p + 2] = y[i + 2 * plane] * 255;
-      out[p + 3] = 255;
+    if (this.upscaler) {
+      this.upscaler.upscale(y, out);
+    } else {
+      // The network's output is not clamped; a Uint8ClampedArray clamps (and rounds) each store.
+      for (let i = 0, p = 0; i < plane; i += 1, p += 4) {
+        out[p] = y[i] * 255;
+        out[p + 1] = y[i + plane] * 255;
+        out[p + 2] = y[i + 2 * plane] * 255;
+        out[p + 3] = 255;
+      }
     }
     this.el.canvas.getContext("2d").putImageData(this.output, 0, 0);
   }
