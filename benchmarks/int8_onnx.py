@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from frame_networks import frame_networks
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,25 +51,13 @@ def main() -> int:
     parser.add_argument("--sheet", type=Path)
     args = parser.parse_args()
 
-    from restyle import zoo
-    from restyle.engines.arbitrary import ArbitraryEngine
-    from restyle.engines.arbitrary_config import ArbitrarySetup
     from restyle.imaging import as_tensor, resize_tensor_to_long_side
-    from restyle.models.checkpoint import load_fast_network
     from restyle.onnx_export import OnnxTransformNet, export_onnx
 
-    entry = zoo.find(args.style)
-    if entry is None:
-        parser.error(f"unknown zoo style {args.style!r}")
-    painting = as_tensor(entry.painting_path)
-    networks: dict[str, torch.nn.Module] = {
-        "microast": ArbitraryEngine(ArbitrarySetup(network="microast")).network(painting)[1],
-    }
-    if "refined" in entry.variants:  # a style ships one only where it beat the arbitrary pass
-        networks["refined"] = load_fast_network(entry.variants["refined"].verified_path())[0]
-    if zoo.arbitrary_model() is not None:
-        metanet = ArbitraryEngine(ArbitrarySetup(network="metanet"))
-        networks["metanet"] = metanet.network(painting)[1]
+    try:
+        networks = frame_networks(args.style)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     photos = sorted(EVAL_PHOTOS.glob("*.jpg"))
     calibration = [

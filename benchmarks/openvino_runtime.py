@@ -1,10 +1,8 @@
 """onnxruntime against OpenVINO (float32, bf16 hint) for the feed-forward networks on the CPU.
 
-What is compared, in one process on one machine, for each network the CPU paths run per frame:
-- `microast`: the arbitrary engine's default network for a painting (MicroAST with the
-  painting's style signals folded into its weights: what a zoo style runs, what video and the
-  live camera run);
-- `metanet`: the MetaNet's generated network for the same painting (only if one is shipped).
+What is compared, in one process on one machine: each network the CPU paths run per frame for
+a zoo style's painting (`frame_networks.py`: its MicroAST, its refined network if it ships one,
+the MetaNet's generated network if a MetaNet is shipped).
 
 Each is exported to ONNX once (`restyle.onnx_export`, as the engines export it) and run three
 ways: onnxruntime (float32, the portable runtime), OpenVINO float32, and OpenVINO with its bf16
@@ -31,6 +29,7 @@ from typing import Any
 
 import torch
 
+from frame_networks import frame_networks
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,23 +48,14 @@ def main() -> int:
     parser.add_argument("--sheet", type=Path)
     args = parser.parse_args()
 
-    from restyle import zoo
     from restyle.cpu_runtimes import OpenVinoTransformNet
-    from restyle.engines.arbitrary import ArbitraryEngine
-    from restyle.engines.arbitrary_config import ArbitrarySetup
     from restyle.imaging import as_tensor, resize_tensor_to_long_side
     from restyle.onnx_export import OnnxTransformNet, export_onnx
 
-    entry = zoo.find(args.style)
-    if entry is None:
-        parser.error(f"unknown zoo style {args.style!r}")
-    painting = as_tensor(entry.painting_path)
-    networks: dict[str, torch.nn.Module] = {
-        "microast": ArbitraryEngine(ArbitrarySetup(network="microast")).network(painting)[1],
-    }
-    if zoo.arbitrary_model() is not None:
-        metanet = ArbitraryEngine(ArbitrarySetup(network="metanet"))
-        networks["metanet"] = metanet.network(painting)[1]
+    try:
+        networks = frame_networks(args.style)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     photos = sorted(EVAL_PHOTOS.glob("*.jpg"))[: args.photos]
     tests = [resize_tensor_to_long_side(as_tensor(p), 512) for p in photos]
