@@ -237,7 +237,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "restyle.color", "restyle.imaging", "restyle.losses", "restyle.lbfgs", "restyle.vgg",
             "restyle.vgg_layers", "restyle.metrics", "restyle.postprocess",
             "restyle.postprocess_config", "restyle.onnx_export", "restyle.cpu_runtimes",
-            "restyle.models", "restyle.zoo", "restyle.examples",
+            "restyle.regions", "restyle.models", "restyle.zoo", "restyle.examples",
         ),
     ),
     ("engines", ("restyle.engines",)),
