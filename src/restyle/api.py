@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from restyle.options import normalise_weights
 from restyle.postprocess import postprocess
 from restyle.postprocess_config import PostprocessConfig
 from restyle.progress import ProgressCallback
+from restyle.regions import MAX_REGIONS, composite, feather, load_mask
 
 METHODS = tuple(ENGINES)
 """The engines: `gatys` (optimisation), `fast` (a trained network per style), `arbitrary`."""
@@ -52,6 +54,7 @@ def stylize(
     progress: ProgressCallback | None = None,
     limits: ImageLimits = DEFAULT_LIMITS,
     engines: Engines | None = None,
+    regions: Sequence[Region] = (),
     **options: Any,
 ) -> Image.Image:
     """Stylize `content` in the style of `style` (one image or several to blend).
@@ -68,8 +71,10 @@ def stylize(
     `FastOptions` and `FastSetup`, e.g. `size`, `runtime`; arbitrary: `ArbitraryOptions` and
     `ArbitrarySetup`, the fast ones plus `style_size`, `model`) and of `PostprocessConfig`
     (`strength`, `preserve_color`, `color_space`, `output_size`). `engines` is a holder of
-    loaded engines to use (default: one per device for the process). Returns an 8-bit RGB
-    image.
+    loaded engines to use (default: one per device for the process). `regions`: (mask, style)
+    pairs, each a grey mask (white: the region) and the style there (one or several to blend,
+    or None to keep the photo), laid over the result in order with feathered edges
+    (`restyle.regions`; the feed-forward engines). Returns an 8-bit RGB image.
     """
     return tensor_to_image(
         stylize_tensor(
@@ -82,6 +87,7 @@ def stylize(
             progress=progress,
             limits=limits,
             engines=engines,
+            regions=regions,
             **options,
         )
     )
@@ -98,6 +104,7 @@ def stylize_tensor(
     progress: ProgressCallback | None = None,
     limits: ImageLimits = DEFAULT_LIMITS,
     engines: Engines | None = None,
+    regions: Sequence[Region] = (),
     **options: Any,
 ) -> torch.Tensor:
     """Like `stylize`, returning a (1, 3, H, W) float tensor in [0, 1] on the CPU.
@@ -112,6 +119,12 @@ def stylize_tensor(
     if method == AUTO:
         hw = (int(content_t.shape[-2]), int(content_t.shape[-1]))
         method = choose_method(styles, options=options, content_hw=hw, device=holder.device)
+    if regions:
+        one = functools.partial(
+            stylize_tensor, content_t, method=method, device=device, progress=progress,
+            limits=limits, engines=holder, **options,
+        )  # fmt: skip
+        return _by_region(one, style, style_weights, regions, content_t, method, limits)
     spec = engine_spec(method)
     setup_values, engine_options, post = spec.split(options)
     weights = normalise_weights(style_weights, len(styles))
@@ -128,6 +141,44 @@ def stylize_tensor(
         content_t, style_inputs, engine_options, style_blend=weights, callback=progress, **extra
     )
     return finish(stylized, content_t, post)
+
+
+Region = tuple[ImageInput, "ImageInput | Sequence[ImageInput] | None"]
+"""A mask (a grey image: white is the region) and the style there (None: the photo)."""
+
+
+def _by_region(
+    one: Any,
+    style: ImageInput | Sequence[ImageInput],
+    style_weights: Sequence[float] | None,
+    regions: Sequence[Region],
+    content: torch.Tensor,
+    method: str,
+    limits: ImageLimits,
+) -> torch.Tensor:
+    """The base style's result with each region's result laid over it through its feathered
+    mask (`restyle.regions`); `one(style, style_weights=...)` stylizes the whole photo once."""
+    if not engine_spec(method).feed_forward:
+        raise InvalidParameterError(
+            f"regions: the {method} engine's masked styles are not built yet; use a one-pass "
+            "engine (fast, arbitrary) for styles by region"
+        )
+    if len(regions) > MAX_REGIONS:
+        raise InvalidParameterError(f"regions: at most {MAX_REGIONS}, got {len(regions)}")
+    base = one(style, style_weights=style_weights)
+    size = (int(base.shape[-2]), int(base.shape[-1]))
+    layers = []
+    for index, (mask_source, region_style) in enumerate(regions, start=1):
+        mask, warning = load_mask(mask_source, size, name=f"region {index}'s mask", limits=limits)
+        if warning:
+            warnings.warn(warning, RegionWarning, stacklevel=3)
+        image = resize_tensor(content, size) if region_style is None else one(region_style)
+        layers.append((feather(mask), image))
+    return composite(base, layers)
+
+
+class RegionWarning(UserWarning):
+    """A region's mask was stretched to the output's aspect ratio."""
 
 
 def stylize_batch(

@@ -82,6 +82,14 @@ def _add_stylize(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--init-image", type=Path, default=None, help="gatys: image for --init image")
     p.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="MASK=STYLE",
+        help="a grey mask (white: the region) and the style there, repeatable, laid over in "
+        "order with feathered edges; STYLE none keeps the photo there (fast, arbitrary)",
+    )
+    p.add_argument(
         "--bit-depth", type=int, choices=(8, 16), default=8, help="16 for 16-bit PNG output"
     )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (auto)")
@@ -103,6 +111,16 @@ def parse_style(spec: str) -> tuple[str, float]:
             raise InvalidParameterError(f"--style {spec!r}: weight must be >= 0, got {weight}")
         return path, value
     return spec, 1.0
+
+
+def parse_region(spec: str) -> tuple[Path, str | None]:
+    """'mask.png=style' -> (mask path, style; None for 'none')."""
+    mask, sep, style = spec.rpartition("=")
+    if not sep or not mask or not style:
+        raise InvalidParameterError(
+            f"--region {spec!r}: expected MASK=STYLE, e.g. sky.png=the-scream"
+        )
+    return Path(mask), None if style.lower() == "none" else style
 
 
 def run_stylize(args: argparse.Namespace) -> int:
@@ -129,6 +147,10 @@ def run_stylize(args: argparse.Namespace) -> int:
     # Painting engines take style images (zoo names allowed); fast takes trained styles.
     trained = ENGINES[method].styles == "trained"
     style_inputs = [s if trained else resolve_image(s) for s in styles]
+    regions = [
+        (mask, style if style is None or trained else resolve_image(style))
+        for mask, style in map(parse_region, args.region)
+    ]
     for content, output, hw in zip(args.content, outputs, sizes, strict=True):
         work = None if args.quiet else _announce_time(method, options, hw, engines.device)
         unit = "tile" if ENGINES[method].interactive else "step"  # tiles of a large image
@@ -141,6 +163,7 @@ def run_stylize(args: argparse.Namespace) -> int:
                 init_image=args.init_image,
                 progress=bar.update,
                 engines=engines,
+                regions=regions,
                 **options,
             )
         written = save_image(result, output, bit_depth=args.bit_depth)
@@ -224,6 +247,10 @@ def _run_video(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in names}
     if args.init_image is not None or args.bit_depth != 8:
         raise InvalidParameterError("--init-image and --bit-depth: for photos, not videos")
+    if args.region:
+        raise InvalidParameterError(
+            "--region: for photos, not videos (a still mask would not move)"
+        )
     styles, weights = zip(*(parse_style(spec) for spec in args.style), strict=True)
     engines = Engines(device=args.device)
     engine_options = {k: v for k, v in options.items() if k in args.option_names}
