@@ -13,6 +13,7 @@ import pytest
 import redis
 from tests.service_processes import RedisServer, Service, Worker
 from tests.test_service import auth, jpeg
+from tests.test_service_redis import status
 
 from restyle.service.jobs import JobOptions, JobRecord, JobStatus, new_job_id
 from restyle.service.lanes import (
@@ -238,10 +239,6 @@ def refinement(client: httpx.Client) -> dict:
     response = client.post("/api/refines", files=form)
     assert response.status_code == 202, response.text
     return response.json()
-
-
-def status(client: httpx.Client, job: dict) -> dict:
-    return client.get(f"/api/jobs/{job['id']}", headers=auth(job)).json()
 
 
 def wait_until(client: httpx.Client, job: dict, wanted: str, timeout: float = 120) -> dict:

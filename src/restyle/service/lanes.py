@@ -41,6 +41,11 @@ TURNS_KEPT_S = 86400.0
 _UNKNOWN_S: dict[Lane, float] = {"interactive": 2.0, "heavy": 60.0}
 
 
+def _needs(expected_s: float | None, lane: Lane) -> float:
+    """A job's expected seconds, or its lane's guess for a job without an estimate."""
+    return _UNKNOWN_S[lane] if expected_s is None else expected_s
+
+
 def lane_for(
     *, kind: str, method: str, priority: int, expected_s: float | None, interactive_max_s: float
 ) -> Lane:
@@ -148,8 +153,7 @@ def _left_s(job: Running, lane: Lane, now: float) -> float:
     elapsed = max(now - job.started_at, 0.0)
     if job.progress >= 0.05:
         return elapsed * (1 - job.progress) / job.progress
-    expected = _UNKNOWN_S[lane] if job.expected_s is None else job.expected_s
-    return max(expected - elapsed, 0.0)
+    return max(_needs(job.expected_s, lane) - elapsed, 0.0)
 
 
 def place(job_id: str, line: LaneLine, *, now: float | None = None) -> Place | None:
@@ -161,16 +165,14 @@ def place(job_id: str, line: LaneLine, *, now: float | None = None) -> Place | N
     index = next((i for i, job in enumerate(order) if job.id == job_id), None)
     if index is None:
         return None
-    own = order[index].expected_s
-    own_s = _UNKNOWN_S[line.lane] if own is None else own
+    own_s = _needs(order[index].expected_s, line.lane)
     start: float | None = None
     if line.workers:
         free = sorted(_left_s(job, line.lane, now) for job in line.running)[: line.workers]
         free += [0.0] * (line.workers - len(free))
         heapq.heapify(free)
         for job in order[:index]:
-            expected = _UNKNOWN_S[line.lane] if job.expected_s is None else job.expected_s
-            heapq.heappush(free, heapq.heappop(free) + expected)
+            heapq.heappush(free, heapq.heappop(free) + _needs(job.expected_s, line.lane))
         start = free[0]
     return Place(
         lane=line.lane,

@@ -104,9 +104,9 @@ def run(backend: Backend, job_id: str, settings: ServiceSettings, engines: Engin
     strength...) and runs them as one batch: on a GPU, a batch of equal-size photos costs little
     more than one. Jobs taken along are claimed like any other, so no other worker runs them.
     """
-    record = claim(backend, job_id)
+    record = backend.jobs.claim(job_id, time.time())
     if record is not None:
-        run_claimed(backend, record, settings, engines)
+        run_claimed(backend, record, settings, engines)  # which ends it if it was cancelled
 
 
 def run_claimed(
